@@ -1,0 +1,270 @@
+"""Commands that take invoices in: push, validate, render, convert, schema."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from gateway.core.documents import Document
+from gateway.core.model import Invoice
+from gateway.core.pipeline import Gateway, PushResult
+from gateway.core.validation import complete
+from gateway.errors import Finding, GatewayError, InputError, InvoiceRejected
+
+out = Console()
+err = Console(stderr=True)
+
+
+def expand(paths: tuple[Path, ...]) -> list[Path]:
+    """Files as given; directories contribute their visible files, sorted."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir()
+                                if p.is_file() and not p.name.startswith(".")))
+        else:
+            files.append(path)
+    return files
+
+
+def progress_bar(description: str) -> Progress:
+    return Progress(TextColumn(f"[bold]{description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[current]}"), TimeElapsedColumn(),
+                    console=err, transient=True, disable=not err.is_terminal)
+
+
+def read_invoices(gw: Gateway, path: Path) -> Iterator[Invoice | GatewayError]:
+    """Invoices from a file, with unreadable ones (or the whole file) as errors."""
+    try:
+        yield from gw.read_file(path)
+    except InputError as exc:
+        yield exc
+
+
+def print_error(error: GatewayError) -> None:
+    if isinstance(error, InvoiceRejected):
+        err.print(f"[red]✗[/red] {_who(error)}", markup=True, highlight=False)
+        for finding in error.findings:
+            err.print(f"    {finding}", markup=False, highlight=False)
+    else:
+        err.print(f"[red]✗[/red] {error}", markup=True, highlight=False)
+
+
+def _who(error: InvoiceRejected) -> str:
+    parts = [error.source or "", f"invoice {error.invoice}" if error.invoice else ""]
+    return " ".join(p for p in parts if p) or "invoice"
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, path_type=Path))
+@click.option("--customer", help="Deliver to this customer instead of matching the buyer")
+@click.option("--no-deliver", is_flag=True, help="Only accept and queue; deliver later with "
+              "'gateway deliver'")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON result per invoice")
+@click.pass_obj
+def push(app: Any, files: tuple[Path, ...], customer: str | None, no_deliver: bool,
+         as_json: bool) -> None:
+    """Accept invoices (JSON, and every format a plugin can read), render, archive, deliver.
+
+    A bad invoice is reported with the rule and field it breaks; the others still go
+    through. Exit code 1 if any invoice was refused.
+    """
+    from gateway.core.dispatcher import Dispatcher
+
+    gw: Gateway = app.gateway
+    paths = expand(files)
+    results: list[PushResult] = []
+    with progress_bar("push") as bar:
+        task = bar.add_task("push", total=len(paths), current="")
+        for path in paths:
+            bar.update(task, current=path.name)
+            for item in read_invoices(gw, path):
+                if isinstance(item, Invoice):
+                    results.append(gw.push(item, source=str(path), customer_id=customer))
+                else:
+                    number = item.invoice if isinstance(item, InvoiceRejected) else None
+                    results.append(PushResult("rejected", number, str(path), error=item))
+            bar.advance(task)
+    summary = None
+    if not no_deliver:
+        due = gw.store.count_due()
+        with progress_bar("deliver") as bar:
+            task = bar.add_task("deliver", total=due, current="")
+
+            def advance(record: Any, outcome: str) -> None:
+                bar.update(task, advance=1, current=f"{record.channel} {outcome}")
+
+            summary = Dispatcher(gw).run(on_progress=advance)
+    for result in results:
+        if result.error is not None:
+            print_error(result.error)
+    if as_json:
+        for r in results:
+            click.echo(json.dumps({"status": r.status, "number": r.number, "source": r.source,
+                                   "id": r.invoice_id, "customer": r.customer_id,
+                                   "error": str(r.error) if r.error else None}))
+    else:
+        _push_table(gw, results)
+        counts = {s: sum(1 for r in results if r.status == s)
+                  for s in ("accepted", "unchanged", "rejected")}
+        line = ", ".join(f"{n} {s}" for s, n in counts.items())
+        if summary is not None:
+            line += (f"; deliveries: {summary.delivered} delivered, {summary.retrying} to retry, "
+                     f"{summary.failed + summary.dead} failed")
+        out.print(line, highlight=False)
+    if any(r.status == "rejected" for r in results):
+        raise SystemExit(1)
+
+
+def _push_table(gw: Gateway, results: list[PushResult]) -> None:
+    table = Table(title="Pushed invoices", show_lines=False)
+    for col in ("invoice", "source", "status", "customer", "deliveries"):
+        table.add_column(col)
+    for r in results:
+        deliveries = ""
+        if r.invoice_id:
+            deliveries = ", ".join(f"{d.channel}: {d.status}"
+                                   for d in gw.store.deliveries(invoice_id=r.invoice_id))
+        style = {"accepted": "green", "unchanged": "dim", "rejected": "red"}[r.status]
+        table.add_row(r.number or "?", Path(r.source).name, f"[{style}]{r.status}[/{style}]",
+                      r.customer_id or "", deliveries or "-")
+    out.print(table)
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True,
+                type=click.Path(exists=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print findings as JSON lines")
+@click.pass_obj
+def validate(app: Any, files: tuple[Path, ...], as_json: bool) -> None:
+    """Check invoices by the official rules: schema (XSD), EN 16931 and Peppol schematron
+    for XML, and the model and calculation rules for every format.
+
+    Exit code 0 only when no file has a fatal finding.
+    """
+    gw: Gateway = app.gateway
+    any_fatal = False
+    for path in expand(files):
+        findings = _validate_file(gw, path)
+        any_fatal |= any(f.fatal for f in findings)
+        for f in findings:
+            if as_json:
+                click.echo(json.dumps({"file": str(path), "rule": f.rule, "severity": f.severity,
+                                       "location": f.path, "term": f.term,
+                                       "message": f.message}, ensure_ascii=False))
+            else:
+                colour = "red" if f.fatal else "yellow"
+                err.print(f"{path}: [{colour}]{f.severity}[/{colour}] ", end="",
+                          highlight=False)
+                err.print(str(f), markup=False, highlight=False)
+        if not as_json:
+            fatal = sum(1 for f in findings if f.fatal)
+            verdict = "[green]valid[/green]" if not fatal else f"[red]{fatal} fatal[/red]"
+            out.print(f"{path}: {verdict}", highlight=False)
+    if any_fatal:
+        raise SystemExit(1)
+
+
+def _validate_file(gw: Gateway, path: Path) -> list[Finding]:
+    try:
+        data = path.read_bytes()
+        fmt = gw.detect_format(data, path.name, source=str(path))
+    except (OSError, InputError) as exc:
+        return [Finding("GW-INPUT", "", str(exc))]
+    findings: list[Finding] = []
+    if getattr(fmt, "can_validate", False):
+        findings.extend(fmt.validate(data))
+    try:
+        for item in gw.read_bytes(data, source=str(path), filename=path.name):
+            if isinstance(item, InvoiceRejected):
+                findings.extend(item.findings)
+                continue
+            try:
+                complete(item)
+            except InvoiceRejected as exc:
+                findings.extend(exc.findings)
+    except InputError as exc:
+        findings.append(Finding("GW-INPUT", "", str(exc)))
+    return _dedupe(findings)
+
+
+def _dedupe(findings: list[Finding]) -> list[Finding]:
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for f in findings:
+        if (f.rule, f.path) not in seen:
+            seen.add((f.rule, f.path))
+            unique.append(f)
+    return unique
+
+
+def _complete_invoices(gw: Gateway, path: Path) -> Iterator[Invoice]:
+    for item in read_invoices(gw, path):
+        if isinstance(item, GatewayError):
+            raise item
+        yield complete(item, source=str(path))
+
+
+def _write(path: Path, content: bytes) -> None:
+    from gateway.core.fsutil import atomic_write
+
+    atomic_write(path, content)
+    out.print(f"wrote {path} ({len(content):,} bytes)", highlight=False)
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "-f", "format_names", multiple=True, required=True,
+              help="Format to render (repeatable), e.g. pdf, ubl, cii, csv")
+@click.option("-o", "--output", "output_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("."), show_default=True, help="Directory to write into")
+@click.option("--language", type=click.Choice(["lv", "en"]), default="en", show_default=True)
+@click.pass_obj
+def render(app: Any, file: Path, format_names: tuple[str, ...], output_dir: Path,
+           language: str) -> None:
+    """Render the invoices in FILE without storing or delivering them."""
+    gw: Gateway = app.gateway
+    for invoice in _complete_invoices(gw, file):
+        for name in format_names:
+            doc: Document = gw.render(invoice, name, language=language)
+            _write(output_dir / doc.filename, doc.content)
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--to", "format_name", required=True, help="Target format, e.g. cii, ubl, json")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Output file (one invoice) or directory (several)")
+@click.option("--language", type=click.Choice(["lv", "en"]), default="en", show_default=True)
+@click.pass_obj
+def convert(app: Any, file: Path, format_name: str, output: Path, language: str) -> None:
+    """Convert FILE (any readable format) to another format."""
+    gw: Gateway = app.gateway
+    invoices = list(_complete_invoices(gw, file))
+    if not invoices:
+        raise GatewayError(f"{file}: no invoices found")
+    for invoice in invoices:
+        doc = gw.render(invoice, format_name, language=language)
+        target = output / doc.filename if (len(invoices) > 1 or output.is_dir()) else output
+        _write(target, doc.content)
+
+
+@click.command()
+def schema() -> None:
+    """Print the JSON Schema of the invoice input model (for billing systems)."""
+    from gateway.core.model import Invoice
+
+    click.echo(json.dumps(Invoice.model_json_schema(), indent=2, ensure_ascii=False))
+
+
+def register(cli: click.Group) -> None:
+    for command in (push, validate, render, convert, schema):
+        cli.add_command(command)

@@ -1,0 +1,88 @@
+"""Gateway configuration: a TOML file in the data directory, overridable by environment.
+
+``<data-dir>/gateway.toml`` (or ``--config``/``GATEWAY_CONFIG``)::
+
+    [gateway]
+    portal_url = "https://invoices.example.lv"
+    validate_rendered = true
+
+    [dispatcher]
+    max_attempts = 8
+    base_delay = 30        # seconds, doubled per attempt, with jitter
+    max_delay = 3600
+    max_age_hours = 72
+    lease_seconds = 300
+
+    [plugins.email]        # defaults for a plugin; customers' settings override them
+    host = "smtp.example.lv"
+
+Secrets are never read from the command line: plugins take them from environment
+variables named in their settings (for example ``password_env = "SMTP_PASSWORD"``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gateway.errors import ConfigError
+
+
+class DispatcherSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_attempts: int = Field(8, ge=1)
+    base_delay: float = Field(30.0, ge=0)
+    max_delay: float = Field(3600.0, ge=0)
+    max_age_hours: float = Field(72.0, gt=0)
+    lease_seconds: float = Field(300.0, gt=0)
+
+
+class GatewaySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    portal_url: str | None = None
+    validate_rendered: bool = True
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    data_dir: Path
+    gateway: GatewaySettings = Field(default_factory=GatewaySettings)
+    dispatcher: DispatcherSettings = Field(default_factory=DispatcherSettings)
+    plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    def plugin_settings(self, name: str) -> dict[str, Any]:
+        return dict(self.plugins.get(name, {}))
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("GATEWAY_DATA_DIR", "gateway-data"))
+
+
+def load_config(data_dir: Path | None = None, config_file: Path | None = None) -> Config:
+    data_dir = (data_dir or default_data_dir()).expanduser()
+    path = config_file or (
+        Path(os.environ["GATEWAY_CONFIG"]) if os.environ.get("GATEWAY_CONFIG") else None
+    ) or data_dir / "gateway.toml"
+    raw: dict[str, Any] = {}
+    if path.exists():
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    elif config_file is not None:
+        raise ConfigError(f"{path}: configuration file not found")
+    if url := os.environ.get("GATEWAY_PORTAL_URL"):
+        raw.setdefault("gateway", {})["portal_url"] = url
+    try:
+        return Config.model_validate({**raw, "data_dir": data_dir})
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: {loc}: {first['msg']}") from None

@@ -1,0 +1,190 @@
+"""The dispatcher: works off the durable outbox, one leased delivery at a time.
+
+Several dispatcher processes may share one data directory: a delivery is leased in the
+database before it is attempted, and a crashed worker's lease expires so that another
+worker picks the delivery up. Channels make a repeated attempt harmless (stable
+Message-IDs, content-checked uploads, per-recipient progress in ``DeliveryState``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.core.documents import Bundle, DeliveryState, Document, Receipt
+from gateway.core.model import Invoice
+from gateway.core.pipeline import Gateway
+from gateway.core.storage import DEAD, FAILED, RETRY, DeliveryRecord, NewDelivery
+from gateway.errors import ConfigError, DeliveryError, GatewayError, PluginError
+
+log = logging.getLogger("gateway.dispatcher")
+
+
+@dataclass
+class DispatchSummary:
+    delivered: int = 0
+    retrying: int = 0
+    failed: int = 0
+    dead: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def attempted(self) -> int:
+        return self.delivered + self.retrying + self.failed + self.dead
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Dispatcher:
+    """Delivers what is due in the outbox."""
+
+    def __init__(self, gateway: Gateway, *, worker: str | None = None,
+                 rng: random.Random | None = None) -> None:
+        self.gw = gateway
+        self.worker = worker or new_worker_id()
+        self.settings = gateway.config.dispatcher
+        self._rng = rng or random.Random()
+
+    def run(self, *, limit: int | None = None, delivery_id: int | None = None,
+            on_progress: Callable[[DeliveryRecord, str], None] | None = None) -> DispatchSummary:
+        """Deliver every due delivery (or just ``delivery_id``); return what happened.
+
+        Channel sessions (connections) stay open for the whole run and are closed at the
+        end, also when a delivery raises.
+        """
+        summary = DispatchSummary()
+        with contextlib.ExitStack() as stack:
+            sessions: dict[str, Any] = {}
+            while limit is None or summary.attempted < limit:
+                record = self.gw.store.claim_delivery(self.worker, self.settings.lease_seconds,
+                                                      delivery_id)
+                if record is None:
+                    break
+                if record.channel_type not in sessions:
+                    channel = self._channel_or_none(record.channel_type)
+                    opener = getattr(channel, "session", None)
+                    sessions[record.channel_type] = (
+                        stack.enter_context(opener()) if callable(opener) else None
+                    )
+                outcome = self.attempt(record)
+                setattr(summary, outcome, getattr(summary, outcome) + 1)
+                if on_progress:
+                    on_progress(record, outcome)
+                if delivery_id is not None:
+                    break
+        return summary
+
+    def _channel_or_none(self, name: str) -> Any:
+        return self.gw.plugins.channels.items[name].obj \
+            if name in self.gw.plugins.channels else None
+
+    def attempt(self, record: DeliveryRecord) -> str:
+        """One attempt at a leased delivery; returns delivered/retrying/failed/dead."""
+        store = self.gw.store
+        attempt_id = store.start_attempt(record.id, self.worker)
+        try:
+            channel = self.gw.plugins.channels.get(record.channel_type)
+            settings = self.gw.channel_settings(channel, record.settings,
+                                                context=f"channel {record.channel}")
+            bundle = self._bundle(record)
+            state = DeliveryState(
+                dict(record.state),
+                lambda data: store.save_delivery_state(record.id, self.worker, data))
+            receipt = channel.deliver(bundle, settings, state)
+            if not isinstance(receipt, Receipt):
+                raise PluginError(f"channel {record.channel_type!r} returned {receipt!r}, "
+                                  "not a Receipt")
+        except DeliveryError as exc:
+            return self._failed(record, attempt_id, str(exc), retryable=exc.retryable,
+                                recipients=exc.recipients)
+        except (PluginError, ConfigError) as exc:
+            # The channel is missing or its settings are wrong: no retry can help until an
+            # operator fixes it, so fail now and let the fallback take over.
+            return self._failed(record, attempt_id, str(exc), retryable=False)
+        except GatewayError as exc:
+            return self._failed(record, attempt_id, str(exc), retryable=True)
+        except Exception as exc:  # a plugin bug: keep the delivery, retry later
+            log.exception("channel %s raised on delivery %s", record.channel_type, record.id)
+            return self._failed(record, attempt_id, f"{type(exc).__name__}: {exc}",
+                                retryable=True)
+        store.finish_attempt(attempt_id, "delivered", None, receipt.id)
+        receipt_data = {"detail": receipt.detail, "recipients": dict(receipt.recipients)}
+        if not store.mark_delivered(record.id, self.worker, receipt.id, receipt_data):
+            log.warning("lease on delivery %s was lost before it was recorded", record.id)
+        log.info("delivered", extra={"delivery": record.id, "invoice": record.invoice_id,
+                                     "channel": record.channel, "receipt": receipt.id})
+        self.gw.plugins.hook.gateway_delivery_succeeded(
+            invoice_id=record.invoice_id, channel=record.channel, receipt=receipt)
+        return "delivered"
+
+    def _bundle(self, record: DeliveryRecord) -> Bundle:
+        store, archive = self.gw.store, self.gw.archive
+        invoice_record = store.get_invoice(record.invoice_id)
+        if invoice_record is None:
+            raise GatewayError(f"delivery {record.id}: invoice {record.invoice_id} is missing")
+        by_format = {d.format: d for d in store.documents(record.invoice_id)}
+        documents = []
+        for name in record.formats:
+            doc = by_format.get(name)
+            if doc is None:
+                raise ConfigError(f"delivery {record.id}: no archived {name!r} document")
+            documents.append(Document(doc.format, doc.media_type, doc.filename,
+                                      archive.get(doc.sha256)))
+        customer = store.get_customer(record.customer_id)
+        return Bundle(
+            invoice_id=record.invoice_id,
+            invoice=Invoice.model_validate_json(invoice_record.invoice_json),
+            customer_id=record.customer_id,
+            customer_name=customer.name if customer else record.customer_id,
+            language=customer.language if customer else "en",
+            documents=tuple(documents),
+            idempotency_key=record.idempotency_key,
+            portal_url=self.gw.config.gateway.portal_url,
+            reason=record.reason,
+        )
+
+    def backoff(self, attempts: int) -> float:
+        """Exponential backoff with jitter: base · 2^(n-1), capped, times 0.5…1.0."""
+        delay = min(self.settings.max_delay, self.settings.base_delay * 2 ** max(attempts - 1, 0))
+        return delay * (0.5 + self._rng.random() / 2)
+
+    def _failed(self, record: DeliveryRecord, attempt_id: int, error: str, *, retryable: bool,
+                recipients: dict[str, str] | None = None) -> str:
+        store = self.gw.store
+        if recipients:
+            error = f"{error} ({'; '.join(f'{k}: {v}' for k, v in recipients.items())})"
+        store.finish_attempt(attempt_id, "retry" if retryable else "failed", error, None)
+        too_old = time.time() - record.created_at > self.settings.max_age_hours * 3600
+        if retryable and record.attempts < self.settings.max_attempts and not too_old:
+            status, outcome = RETRY, "retrying"
+            next_at = time.time() + self.backoff(record.attempts)
+        else:
+            status, outcome = (DEAD, "dead") if retryable else (FAILED, "failed")
+            next_at = time.time()
+        fallback = None
+        if status != RETRY and record.fallback:
+            fb = record.fallback
+            fallback = NewDelivery(
+                channel=fb["channel"], channel_type=fb["channel_type"], settings=fb["settings"],
+                formats=fb["formats"], fallback=fb.get("fallback"),
+                idempotency_key=f"{record.invoice_id}:{fb['channel']}:fallback:{record.id}",
+                fallback_for=record.id,
+                reason=f"{record.channel} failed: {error}")
+        store.mark_failed(record.id, self.worker, status, error, next_at, fallback)
+        log.warning("delivery %s", outcome, extra={
+            "delivery": record.id, "invoice": record.invoice_id, "channel": record.channel,
+            "attempt": record.attempts, "error": error})
+        self.gw.plugins.hook.gateway_delivery_failed(
+            invoice_id=record.invoice_id, channel=record.channel, error=error,
+            permanent=status != RETRY)
+        return outcome

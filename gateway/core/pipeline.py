@@ -1,0 +1,339 @@
+"""The push pipeline: validate → render → archive → queue deliveries.
+
+Everything a push changes is written in one database transaction after the documents
+are safely in the archive, so a crash at any point leaves either nothing (rerun does it
+all) or the whole invoice with its outbox (rerun finds it and sends what is due).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gateway.core.archive import Archive
+from gateway.core.config import Config
+from gateway.core.customers import ChannelPreference, Customer, buyer_keys
+from gateway.core.documents import Document, RenderContext, safe_filename
+from gateway.core.model import Invoice
+from gateway.core.storage import (
+    DocumentRecord,
+    InvoiceRecord,
+    NewDelivery,
+    SQLiteStore,
+    Store,
+)
+from gateway.core.validation import complete
+from gateway.errors import (
+    ConfigError,
+    DuplicateInvoice,
+    Finding,
+    GatewayError,
+    InputError,
+    InvoiceRejected,
+    PluginError,
+)
+from gateway.plugins import Plugins, get_plugin_manager
+
+log = logging.getLogger("gateway.pipeline")
+SNIFF_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """What became of one pushed invoice."""
+
+    status: str  # "accepted", "unchanged" or "rejected"
+    number: str | None
+    source: str
+    invoice_id: str | None = None
+    customer_id: str | None = None
+    error: GatewayError | None = None
+    documents: tuple[str, ...] = ()
+
+
+def invoice_id_for(seller_key: str, number: str) -> str:
+    """Stable id of an invoice: the same (seller, number) always maps to the same id."""
+    return hashlib.sha256(f"{seller_key}\x1f{number}".encode()).hexdigest()[:24]
+
+
+def content_hash(invoice: Invoice) -> str:
+    canonical = invoice.model_dump_json(exclude_none=True, by_alias=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class Gateway:
+    """One gateway instance: configuration, plugins, store and archive together."""
+
+    def __init__(self, config: Config, plugins: Plugins | None = None,
+                 store: Store | None = None) -> None:
+        self.config = config
+        self.plugins = plugins or get_plugin_manager()
+        self.store: Store = store or SQLiteStore(config.data_dir / "gateway.db")
+        self.archive = Archive(config.data_dir / "archive")
+        for registry in (self.plugins.formats, self.plugins.channels, self.plugins.sources):
+            for obj in registry:
+                configure = getattr(obj, "configure", None)
+                if callable(configure):
+                    configure(settings=config.plugin_settings(obj.name), data_dir=config.data_dir)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # ------------------------------------------------------------------ reading input
+
+    def read_file(self, path: Path) -> Iterator[Invoice | InvoiceRejected]:
+        """Parse a file with the first format that recognises it.
+
+        Yields invoices, or :class:`InvoiceRejected` for one unreadable invoice so that
+        the rest of a batch file still goes through. Raises :class:`InputError` when no
+        format reads the file.
+        """
+        source = str(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InputError(exc.strerror or str(exc), source=source) from None
+        yield from self.read_bytes(data, source=source, filename=path.name)
+
+    def read_bytes(self, data: bytes, *, source: str,
+                   filename: str = "") -> Iterator[Invoice | InvoiceRejected]:
+        fmt = self.detect_format(data, filename or source, source=source)
+        parsed = fmt.parse(data, source)
+        while True:
+            try:
+                invoice = next(parsed)
+            except StopIteration:
+                return
+            except InvoiceRejected as exc:
+                yield exc
+                continue
+            yield invoice
+
+    def detect_format(self, data: bytes, filename: str, *, source: str) -> Any:
+        head = data[:SNIFF_BYTES]
+        for fmt in self.plugins.formats:
+            if getattr(fmt, "can_parse", False) and fmt.sniff(head, filename):
+                return fmt
+        readable = [f.name for f in self.plugins.formats if getattr(f, "can_parse", False)]
+        raise InputError(
+            f"not a format the gateway can read (readable: {', '.join(sorted(readable))})",
+            source=source,
+        )
+
+    # ------------------------------------------------------------------ rendering
+
+    def render(self, invoice: Invoice, format_name: str, *, language: str = "en",
+               options: dict[str, Any] | None = None, customer_id: str | None = None,
+               validate: bool | None = None) -> Document:
+        """Render a completed invoice in one format, validating the output if the format can."""
+        cache: dict[str, bytes] = {}
+
+        def render_bytes(name: str) -> bytes:
+            if name not in cache:
+                fmt = self.plugins.formats.get(name)
+                ctx = RenderContext(language=language, options=self._format_options(
+                    name, options if name == format_name else None),
+                    customer_id=customer_id, render_format=render_bytes)
+                try:
+                    cache[name] = fmt.render(invoice, ctx)
+                except GatewayError:
+                    raise
+                except Exception as exc:  # a plugin bug must name the plugin and invoice
+                    log.exception("format %s failed on invoice %s", name, invoice.number)
+                    raise PluginError(f"format {name!r} failed to render invoice "
+                                      f"{invoice.number}: {exc}") from exc
+            return cache[name]
+
+        fmt = self.plugins.formats.get(format_name)
+        content = render_bytes(format_name)
+        should_validate = self.config.gateway.validate_rendered if validate is None else validate
+        if should_validate and getattr(fmt, "can_validate", False):
+            findings = [f for f in fmt.validate(content) if f.fatal]
+            if findings:
+                raise InvoiceRejected(findings, invoice=invoice.number,
+                                      source=f"rendered {format_name}")
+        return Document(format=fmt.name, media_type=fmt.media_type,
+                        filename=f"{safe_filename(invoice.number)}.{fmt.extension}",
+                        content=content)
+
+    def _format_options(self, name: str, given: dict[str, Any] | None) -> dict[str, Any]:
+        return {**self.config.plugin_settings(name), **(given or {})}
+
+    # ------------------------------------------------------------------ customers
+
+    def resolve_customer(self, invoice: Invoice, customer_id: str | None) -> Customer:
+        if customer_id is not None:
+            customer = self.store.get_customer(customer_id)
+            if customer is None:
+                raise ConfigError(f"unknown customer {customer_id!r}")
+            return customer
+        keys = set(buyer_keys(invoice))
+        for customer in self.store.list_customers():
+            if customer.id in keys or keys.intersection(customer.match):
+                return customer
+        raise InvoiceRejected(
+            [Finding("GW-CUSTOMER", "buyer",
+                     f"no customer matches buyer {invoice.buyer.name!r} (identifiers: "
+                     f"{', '.join(sorted(keys)) or 'none'}); add one with "
+                     "'gateway customer add' or give --customer", term="BG-7")],
+            invoice=invoice.number)
+
+    def check_customer(self, customer: Customer) -> None:
+        """Fail now, not at delivery time, when a preference names a missing plugin or
+        has settings its channel cannot use."""
+        for name in customer.formats:
+            self.plugins.formats.get(name)
+        for pref in customer.channels:
+            channel = self.plugins.channels.get(pref.channel)
+            for name in pref.formats or ():
+                self.plugins.formats.get(name)
+            self.channel_settings(channel, pref.settings, context=f"customer {customer.id}, "
+                                  f"channel {pref.label}")
+            if pref.fallback and customer.channel(pref.fallback) is None \
+                    and pref.fallback not in self.plugins.channels:
+                raise ConfigError(f"customer {customer.id}, channel {pref.label}: fallback "
+                                  f"{pref.fallback!r} is neither a channel of this customer "
+                                  f"nor an installed channel")
+
+    def channel_settings(self, channel: Any, settings: dict[str, Any], *, context: str) -> Any:
+        from pydantic import ValidationError
+
+        merged = {**self.config.plugin_settings(channel.name), **settings}
+        try:
+            return channel.Settings.model_validate(merged)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"{context}: setting {loc or '(all)'}: {first['msg']}") from None
+
+    # ------------------------------------------------------------------ push
+
+    def push(self, invoice: Invoice, *, source: str = "-",
+             customer_id: str | None = None) -> PushResult:
+        """Accept one invoice: check, render, archive and queue its deliveries.
+
+        Never raises for a problem with the invoice; the result says what happened.
+        """
+        try:
+            return self._push(invoice, source=source, customer_id=customer_id)
+        except (InvoiceRejected, DuplicateInvoice, ConfigError, PluginError) as exc:
+            if isinstance(exc, InvoiceRejected) and exc.source is None:
+                exc.source = source
+                exc.args = (exc.summary(),)
+            log.warning("invoice rejected", extra={"source": source, "invoice": invoice.number,
+                                                   "error": str(exc)})
+            return PushResult("rejected", invoice.number, source, error=exc)
+
+    def _push(self, invoice: Invoice, *, source: str, customer_id: str | None) -> PushResult:
+        completed = complete(invoice, source=source)
+        seller_key = completed.seller_key
+        digest = content_hash(completed)
+        invoice_id = invoice_id_for(seller_key, completed.number)
+        existing = self.store.find_invoice(seller_key, completed.number)
+        if existing is not None:
+            if existing.content_hash == digest:
+                return PushResult("unchanged", completed.number, source, existing.id,
+                                  existing.customer_id)
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(existing.created_at))
+            raise DuplicateInvoice(
+                f"{source}: invoice {completed.number} of seller {seller_key} was already "
+                f"accepted on {when} with different content; a correction needs a new "
+                "number or a credit note"
+            )
+        customer = self.resolve_customer(completed, customer_id)
+        wanted = _wanted_formats(customer)
+        documents: list[Document] = []
+        used_names: set[str] = set()
+        for name in wanted:
+            doc = self.render(completed, name, language=customer.language,
+                              options=customer.format_options.get(name),
+                              customer_id=customer.id)
+            if doc.filename in used_names:  # two formats with the same extension
+                stem, _, ext = doc.filename.rpartition(".")
+                doc = Document(doc.format, doc.media_type, f"{stem}-{doc.format}.{ext}",
+                               doc.content)
+            used_names.add(doc.filename)
+            documents.append(doc)
+        records = []
+        for doc in documents:
+            sha = self.archive.put(doc.content)
+            records.append(DocumentRecord(invoice_id, doc.format, doc.filename, doc.media_type,
+                                          sha, doc.size))
+        deliveries = [self._new_delivery(customer, pref, invoice_id) for pref in customer.channels]
+        totals = completed.require_totals()
+        record = InvoiceRecord(
+            id=invoice_id, seller_key=seller_key, number=completed.number,
+            customer_id=customer.id, content_hash=digest,
+            invoice_json=completed.model_dump_json(exclude_none=True),
+            type_code=completed.type_code.value, issue_date=completed.issue_date.isoformat(),
+            due_date=completed.due_date.isoformat() if completed.due_date else None,
+            currency=completed.currency, amount_due=str(totals.amount_due),
+            buyer_name=completed.buyer.name, contract_reference=completed.contract_reference,
+            source=source, created_at=time.time())
+        self.store.insert_invoice(record, records, deliveries)
+        log.info("invoice accepted", extra={"invoice": completed.number, "id": invoice_id,
+                                            "customer": customer.id,
+                                            "formats": [d.format for d in documents]})
+        self.plugins.hook.gateway_invoice_accepted(invoice_id=invoice_id, invoice=completed,
+                                                   customer_id=customer.id)
+        for doc in documents:
+            self.plugins.hook.gateway_document_rendered(invoice_id=invoice_id, document=doc)
+        return PushResult("accepted", completed.number, source, invoice_id, customer.id,
+                          documents=tuple(d.filename for d in documents))
+
+    def _new_delivery(self, customer: Customer, pref: ChannelPreference, invoice_id: str,
+                      *, fallback_for: int | None = None, reason: str | None = None,
+                      seen: frozenset[str] = frozenset()) -> NewDelivery:
+        fallback = self._resolve_fallback(customer, pref, seen | {pref.label})
+        suffix = f":fallback:{fallback_for}" if fallback_for is not None else ""
+        return NewDelivery(
+            channel=pref.label, channel_type=pref.channel, settings=pref.settings,
+            formats=customer.formats_for(pref), fallback=fallback,
+            idempotency_key=f"{invoice_id}:{pref.label}{suffix}",
+            fallback_for=fallback_for, reason=reason)
+
+    def _resolve_fallback(self, customer: Customer, pref: ChannelPreference,
+                          seen: frozenset[str]) -> dict[str, Any] | None:
+        """Snapshot the fallback chain at push time, so later preference changes apply
+        from the next invoice on, and a loop (a → b → a) ends."""
+        if not pref.fallback or pref.fallback in seen:
+            return None
+        target = customer.channel(pref.fallback) or ChannelPreference(channel=pref.fallback)
+        return {
+            "channel": target.label, "channel_type": target.channel,
+            "settings": target.settings, "formats": customer.formats_for(target),
+            "fallback": self._resolve_fallback(customer, target, seen | {target.label}),
+        }
+
+    def load_invoice(self, invoice_id: str) -> Invoice:
+        record = self.store.get_invoice(invoice_id)
+        if record is None:
+            raise GatewayError(f"no invoice {invoice_id}")
+        return Invoice.model_validate_json(record.invoice_json)
+
+    def find(self, ref: str) -> InvoiceRecord:
+        """An invoice by id or by number (unique across sellers, or ambiguous)."""
+        record = self.store.get_invoice(ref)
+        if record is not None:
+            return record
+        matches = self.store.invoices_by_number(ref)
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise GatewayError(f"no invoice with id or number {ref!r}")
+        raise GatewayError(f"invoice number {ref!r} is used by several sellers; give the id")
+
+
+def _wanted_formats(customer: Customer) -> list[str]:
+    """Every format any of the customer's channels needs, in preference order."""
+    wanted = list(customer.formats)
+    for pref in customer.channels:
+        for name in customer.formats_for(pref):
+            if name not in wanted:
+                wanted.append(name)
+    return wanted

@@ -1,0 +1,174 @@
+"""The whole plugin contract of the invoice gateway.
+
+A plugin is a module (or any object) with functions marked ``@hookimpl``, named after
+the specs below, registered through the ``invoice_gateway`` entry-point group. The
+built-in plugins (JSON, UBL/CII, PDF, CSV, folder, e-mail, SFTP, portal) use this
+contract and nothing else.
+
+Hooks are called with keyword arguments; an implementation may accept any subset of
+them, so new arguments can be added without breaking existing plugins.
+
+Three kinds of objects are registered through hooks, and their shape is part of the
+contract too: :class:`Format`, :class:`Channel` and :class:`Source` below.
+
+Order of calls for one pushed invoice::
+
+    gateway_register_*          (once, when the plugin manager is built)
+    Source.read / Format.parse  (input → Invoice)
+    gateway_invoice_accepted    (after validation and idempotency check)
+    Format.render, Format.validate  → gateway_document_rendered   (per format)
+    Channel.deliver              → gateway_delivery_succeeded | gateway_delivery_failed
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+    from pydantic import BaseModel
+
+    from gateway.core.documents import Bundle, DeliveryState, Document, Receipt, RenderContext
+    from gateway.core.model import Invoice
+    from gateway.errors import Finding
+
+PROJECT = "invoice_gateway"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+# --------------------------------------------------------------------------- objects
+
+
+@runtime_checkable
+class Format(Protocol):
+    """A document format: renders an invoice to bytes, and may read and check them.
+
+    ``name`` is what customers put in their preferences (``"ubl"``, ``"pdf"``).
+    ``can_parse`` / ``can_validate`` say whether :meth:`parse` / :meth:`validate` do
+    anything; a render-only format sets both to ``False``.
+    """
+
+    name: ClassVar[str]
+    media_type: ClassVar[str]
+    extension: ClassVar[str]
+    description: ClassVar[str]
+    can_parse: ClassVar[bool]
+    can_validate: ClassVar[bool]
+
+    def render(self, invoice: Invoice, context: RenderContext) -> bytes:
+        """Render a completed invoice. Pure: no I/O, same input → same bytes (where the
+        format allows: PDFs may carry a creation date)."""
+
+    def sniff(self, head: bytes, filename: str) -> bool:
+        """True when ``head`` (the first 4 KiB) and the file name look like this format."""
+
+    def parse(self, data: bytes, source: str) -> Iterator[Invoice]:
+        """Read invoices from ``data``. Raise :class:`~gateway.errors.InputError` when
+        the whole input is unreadable; raise :class:`~gateway.errors.InvoiceRejected`
+        (from inside the iteration) for one bad invoice so the others still go through."""
+
+    def validate(self, data: bytes) -> list[Finding]:
+        """Check a document in this format by its official rules; every finding has a
+        rule id. An empty list means valid."""
+
+
+@runtime_checkable
+class Channel(Protocol):
+    """A delivery channel: carries a :class:`Bundle` to one customer.
+
+    ``Settings`` is a pydantic model of the per-customer settings (addresses, SFTP
+    target, ...); the core validates each customer's settings with it when the
+    customer is saved, so a typo fails at once and not at delivery time.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    Settings: ClassVar[type[BaseModel]]
+
+    def deliver(self, bundle: Bundle, settings: Any, state: DeliveryState) -> Receipt:
+        """Deliver the bundle; return a :class:`Receipt` with a stable id.
+
+        Must be idempotent: the dispatcher may call it again for the same bundle after
+        a crash. Use ``state`` to remember per-recipient progress durably. Raise
+        :class:`~gateway.errors.DeliveryError` with ``retryable=True`` for a temporary
+        failure (it will be retried with backoff) or ``retryable=False`` for a
+        permanent one (the customer's fallback applies)."""
+
+    def session(self) -> AbstractContextManager[Any]:
+        """A context held open around a batch of deliveries, e.g. to reuse connections.
+        Return ``contextlib.nullcontext()`` when there is nothing to share."""
+
+
+@runtime_checkable
+class Source(Protocol):
+    """An invoice source: turns some input (meter readings, an ERP export) into invoices."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+
+    def invoices(self, options: dict[str, Any]) -> Iterable[Invoice]:
+        """Yield invoices (not yet completed; the core computes and checks totals)."""
+
+
+# --------------------------------------------------------------------------- registration
+
+
+@hookspec
+def gateway_register_formats(register: Callable[[Format], None]) -> None:
+    """Register document formats by calling ``register(format_instance)``.
+
+    :param register: validates the object against :class:`Format` and records which
+        plugin registered it; raises :class:`~gateway.errors.PluginError` when another
+        plugin already registered a format of the same name.
+    """
+
+
+@hookspec
+def gateway_register_channels(register: Callable[[Channel], None]) -> None:
+    """Register delivery channels by calling ``register(channel_instance)``.
+
+    :param register: as for formats; names must be unique across plugins.
+    """
+
+
+@hookspec
+def gateway_register_sources(register: Callable[[Source], None]) -> None:
+    """Register invoice sources by calling ``register(source_instance)``."""
+
+
+@hookspec
+def gateway_register_commands(cli: click.Group) -> None:
+    """Add commands to the ``gateway`` command line (e.g. ``gateway serve sftp``).
+
+    :param cli: the root click group; add to ``cli.commands["serve"]`` for servers.
+    """
+
+
+# --------------------------------------------------------------------------- lifecycle
+
+
+@hookspec
+def gateway_invoice_accepted(invoice_id: str, invoice: Invoice, customer_id: str) -> None:
+    """An invoice passed validation and was stored (not called for a repeated push)."""
+
+
+@hookspec
+def gateway_document_rendered(invoice_id: str, document: Document) -> None:
+    """A document was rendered, validated and archived."""
+
+
+@hookspec
+def gateway_delivery_succeeded(invoice_id: str, channel: str, receipt: Receipt) -> None:
+    """A delivery was confirmed by its channel."""
+
+
+@hookspec
+def gateway_delivery_failed(
+    invoice_id: str, channel: str, error: str, permanent: bool
+) -> None:
+    """A delivery attempt failed; ``permanent`` tells whether it will be retried."""
