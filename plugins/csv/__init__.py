@@ -1,0 +1,1 @@
+"""Built-in plugin 'csv' (work in progress: registers nothing yet)."""

@@ -1,0 +1,1 @@
+"""Built-in plugin 'email' (work in progress: registers nothing yet)."""

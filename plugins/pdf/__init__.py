@@ -1,0 +1,1 @@
+"""Built-in plugin 'pdf' (work in progress: registers nothing yet)."""

@@ -1,0 +1,1 @@
+"""Built-in plugin 'portal' (work in progress: registers nothing yet)."""

@@ -1,0 +1,1 @@
+"""Built-in plugin 'sftp' (work in progress: registers nothing yet)."""

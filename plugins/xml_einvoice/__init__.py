@@ -1,0 +1,1 @@
+"""Built-in plugin 'xml_einvoice' (work in progress: registers nothing yet)."""
