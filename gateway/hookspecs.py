@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
     from gateway.core.documents import Bundle, DeliveryState, Document, Receipt, RenderContext
     from gateway.core.model import Invoice
-    from gateway.errors import Finding
+    from gateway.errors import Finding, InvoiceRejected
 
 PROJECT = "invoice_gateway"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -67,10 +67,13 @@ class Format(Protocol):
     def sniff(self, head: bytes, filename: str) -> bool:
         """True when ``head`` (the first 4 KiB) and the file name look like this format."""
 
-    def parse(self, data: bytes, source: str) -> Iterator[Invoice]:
-        """Read invoices from ``data``. Raise :class:`~gateway.errors.InputError` when
-        the whole input is unreadable; raise :class:`~gateway.errors.InvoiceRejected`
-        (from inside the iteration) for one bad invoice so the others still go through."""
+    def parse(self, data: bytes, source: str) -> Iterator[Invoice | InvoiceRejected]:
+        """Read invoices from ``data``.
+
+        Raise :class:`~gateway.errors.InputError` when the whole input is unreadable.
+        For one bad invoice in a batch, *yield* (do not raise) an
+        :class:`~gateway.errors.InvoiceRejected` naming its row or position, and go on:
+        a generator that raises is finished, and the invoices after it would be lost."""
 
     def validate(self, data: bytes) -> list[Finding]:
         """Check a document in this format by its official rules; every finding has a

@@ -49,12 +49,13 @@ def read_invoices(gw: Gateway, path: Path) -> Iterator[Invoice | GatewayError]:
 
 
 def print_error(error: GatewayError) -> None:
+    # Plain lines, never wrapped: operators grep these and paste them into tickets.
     if isinstance(error, InvoiceRejected):
-        err.print(f"[red]✗[/red] {_who(error)}", markup=True, highlight=False)
+        click.echo(f"✗ {_who(error)}", err=True)
         for finding in error.findings:
-            err.print(f"    {finding}", markup=False, highlight=False)
+            click.echo(f"    {finding}", err=True)
     else:
-        err.print(f"[red]✗[/red] {error}", markup=True, highlight=False)
+        click.echo(f"✗ {error}", err=True)
 
 
 def _who(error: InvoiceRejected) -> str:
@@ -161,10 +162,7 @@ def validate(app: Any, files: tuple[Path, ...], as_json: bool) -> None:
                                        "location": f.path, "term": f.term,
                                        "message": f.message}, ensure_ascii=False))
             else:
-                colour = "red" if f.fatal else "yellow"
-                err.print(f"{path}: [{colour}]{f.severity}[/{colour}] ", end="",
-                          highlight=False)
-                err.print(str(f), markup=False, highlight=False)
+                click.echo(f"{path}: {f.severity} {f}", err=True)
         if not as_json:
             fatal = sum(1 for f in findings if f.fatal)
             verdict = "[green]valid[/green]" if not fatal else f"[red]{fatal} fatal[/red]"

@@ -103,16 +103,11 @@ class Gateway:
     def read_bytes(self, data: bytes, *, source: str,
                    filename: str = "") -> Iterator[Invoice | InvoiceRejected]:
         fmt = self.detect_format(data, filename or source, source=source)
-        parsed = fmt.parse(data, source)
-        while True:
-            try:
-                invoice = next(parsed)
-            except StopIteration:
-                return
-            except InvoiceRejected as exc:
-                yield exc
-                continue
-            yield invoice
+        try:
+            yield from fmt.parse(data, source)
+        except InvoiceRejected as exc:
+            # A parser that raises instead of yielding ends its batch here; keep the error.
+            yield exc
 
     def detect_format(self, data: bytes, filename: str, *, source: str) -> Any:
         head = data[:SNIFF_BYTES]
@@ -225,7 +220,7 @@ class Gateway:
             if isinstance(exc, InvoiceRejected) and exc.source is None:
                 exc.source = source
                 exc.args = (exc.summary(),)
-            log.warning("invoice rejected", extra={"source": source, "invoice": invoice.number,
+            log.info("invoice rejected", extra={"source": source, "invoice": invoice.number,
                                                    "error": str(exc)})
             return PushResult("rejected", invoice.number, source, error=exc)
 

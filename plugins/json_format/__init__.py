@@ -7,7 +7,15 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from gateway import Finding, InputError, Invoice, RenderContext, hookimpl, load_invoice
+from gateway import (
+    Finding,
+    InputError,
+    Invoice,
+    InvoiceRejected,
+    RenderContext,
+    hookimpl,
+    load_invoice,
+)
 
 MAX_BYTES = 64 * 1024 * 1024
 
@@ -29,7 +37,7 @@ class JsonFormat:
         stripped = head.removeprefix(b"\xef\xbb\xbf").lstrip()
         return stripped[:1] in (b"{", b"[")
 
-    def parse(self, data: bytes, source: str) -> Iterator[Invoice]:
+    def parse(self, data: bytes, source: str) -> Iterator[Invoice | InvoiceRejected]:
         """One invoice object, a list of them, or ``{"invoices": [...]}``."""
         if len(data) > MAX_BYTES:
             raise InputError(f"file is larger than {MAX_BYTES // 2**20} MiB", source=source)
@@ -54,7 +62,10 @@ class JsonFormat:
             where = f"{source}[{i}]" if len(items) > 1 else source
             if not isinstance(item, dict):
                 raise InputError(f"item {i} is not a JSON object", source=source)
-            yield load_invoice(item, source=where)
+            try:
+                yield load_invoice(item, source=where)
+            except InvoiceRejected as exc:
+                yield exc
 
     def validate(self, data: bytes) -> list[Finding]:
         return []
