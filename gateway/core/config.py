@@ -13,6 +13,11 @@
     max_age_hours = 72
     lease_seconds = 300
 
+    [dispatcher.limits.email]   # per channel type, shared by every dispatcher process
+    concurrency = 4             # deliveries in flight at once
+    per_second = 10             # attempts started per second (with a burst of `burst`)
+    burst = 5
+
     [plugins.email]        # defaults for a plugin; customers' settings override them
     host = "smtp.example.lv"
 
@@ -32,6 +37,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gateway.errors import ConfigError
 
 
+class ChannelLimits(BaseModel):
+    """Limits for one channel type, enforced across all dispatcher processes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    concurrency: int | None = Field(None, ge=1)
+    per_second: float | None = Field(None, gt=0)
+    burst: int = Field(1, ge=1)
+
+
 class DispatcherSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -40,6 +55,7 @@ class DispatcherSettings(BaseModel):
     max_delay: float = Field(3600.0, ge=0)
     max_age_hours: float = Field(72.0, gt=0)
     lease_seconds: float = Field(300.0, gt=0)
+    limits: dict[str, ChannelLimits] = Field(default_factory=dict)
 
 
 class GatewaySettings(BaseModel):

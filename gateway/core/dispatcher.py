@@ -13,16 +13,24 @@ import logging
 import os
 import random
 import socket
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.core.documents import Bundle, DeliveryState, Document, Receipt
 from gateway.core.model import Invoice
 from gateway.core.pipeline import Gateway
-from gateway.core.storage import DEAD, FAILED, RETRY, DeliveryRecord, NewDelivery
+from gateway.core.storage import (
+    DEAD,
+    FAILED,
+    RETRY,
+    ChannelLimit,
+    DeliveryRecord,
+    NewDelivery,
+)
 from gateway.errors import ConfigError, DeliveryError, GatewayError, PluginError
 
 log = logging.getLogger("gateway.dispatcher")
@@ -34,6 +42,7 @@ class DispatchSummary:
     retrying: int = 0
     failed: int = 0
     dead: int = 0
+    lost: int = 0  # leases that expired under this worker; another worker carries on
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -54,35 +63,87 @@ class Dispatcher:
         self.worker = worker or new_worker_id()
         self.settings = gateway.config.dispatcher
         self._rng = rng or random.Random()
+        self.limits = {name: ChannelLimit(lim.concurrency, lim.per_second, lim.burst)
+                       for name, lim in self.settings.limits.items()}
 
     def run(self, *, limit: int | None = None, delivery_id: int | None = None,
             on_progress: Callable[[DeliveryRecord, str], None] | None = None) -> DispatchSummary:
         """Deliver every due delivery (or just ``delivery_id``); return what happened.
 
         Channel sessions (connections) stay open for the whole run and are closed at the
-        end, also when a delivery raises.
+        end, also when a delivery raises. When only a rate limit holds due deliveries
+        back, the run waits for the next slot rather than leaving them for later.
         """
         summary = DispatchSummary()
+        # A delivery that failed in this run waits for the next one, even when its
+        # backoff is already over: one run never spends several attempts in a row.
+        tried: set[int] = set()
         with contextlib.ExitStack() as stack:
             sessions: dict[str, Any] = {}
             while limit is None or summary.attempted < limit:
                 record = self.gw.store.claim_delivery(self.worker, self.settings.lease_seconds,
-                                                      delivery_id)
+                                                      delivery_id, limits=self.limits,
+                                                      exclude=tried)
                 if record is None:
-                    break
+                    until = self.gw.store.throttled_until(self.limits) if self.limits else None
+                    if until is None or delivery_id is not None:
+                        break
+                    time.sleep(min(max(until - time.time(), 0.01), 1.0))
+                    continue
+                outcome = None
                 if record.channel_type not in sessions:
-                    channel = self._channel_or_none(record.channel_type)
-                    opener = getattr(channel, "session", None)
-                    sessions[record.channel_type] = (
-                        stack.enter_context(opener()) if callable(opener) else None
-                    )
-                outcome = self.attempt(record)
+                    try:
+                        sessions[record.channel_type] = self._open_session(
+                            stack, record.channel_type)
+                    except Exception as exc:
+                        # A server that refuses the connection fails this attempt (with
+                        # backoff) instead of leaving the delivery leased until it expires.
+                        attempt_id = self.gw.store.start_attempt(record.id, self.worker)
+                        retryable = exc.retryable if isinstance(exc, DeliveryError) else True
+                        outcome = self._failed(record, attempt_id,
+                                               f"cannot open a {record.channel_type} session: "
+                                               f"{exc}", retryable=retryable)
+                if outcome is None:
+                    outcome = self.attempt(record)
+                if outcome != "delivered":
+                    tried.add(record.id)
                 setattr(summary, outcome, getattr(summary, outcome) + 1)
                 if on_progress:
                     on_progress(record, outcome)
                 if delivery_id is not None:
                     break
         return summary
+
+    def _open_session(self, stack: contextlib.ExitStack, channel_type: str) -> Any:
+        channel = self._channel_or_none(channel_type)
+        opener = getattr(channel, "session", None)
+        return stack.enter_context(opener()) if callable(opener) else None
+
+    @contextlib.contextmanager
+    def _keep_lease(self, record: DeliveryRecord) -> Iterator[threading.Event]:
+        """Renew the lease while a channel works, so that a slow delivery is not taken
+        over by another worker; the yielded event is set if the lease was lost anyway."""
+        lost = threading.Event()
+        stop = threading.Event()
+        period = self.settings.lease_seconds / 3
+
+        def renew() -> None:
+            while not stop.wait(period):
+                try:
+                    if not self.gw.store.renew_lease(record.id, self.worker,
+                                                     self.settings.lease_seconds):
+                        lost.set()
+                        return
+                except GatewayError as exc:  # a locked database: try again next period
+                    log.warning("could not renew lease on delivery %s: %s", record.id, exc)
+
+        thread = threading.Thread(target=renew, name=f"lease-{record.id}", daemon=True)
+        thread.start()
+        try:
+            yield lost
+        finally:
+            stop.set()
+            thread.join()
 
     def _channel_or_none(self, name: str) -> Any:
         return self.gw.plugins.channels.items[name].obj \
@@ -100,7 +161,15 @@ class Dispatcher:
             state = DeliveryState(
                 dict(record.state),
                 lambda data: store.save_delivery_state(record.id, self.worker, data))
-            receipt = channel.deliver(bundle, settings, state)
+            # Everything before this point was slow enough to matter (archive reads):
+            # never start sending on a lease that another worker may already hold.
+            if not store.renew_lease(record.id, self.worker, self.settings.lease_seconds):
+                store.finish_attempt(attempt_id, "abandoned",
+                                     "lease lost before sending", None)
+                log.warning("lease on delivery %s was lost before sending", record.id)
+                return "lost"
+            with self._keep_lease(record):
+                receipt = channel.deliver(bundle, settings, state)
             if not isinstance(receipt, Receipt):
                 raise PluginError(f"channel {record.channel_type!r} returned {receipt!r}, "
                                   "not a Receipt")
@@ -164,7 +233,7 @@ class Dispatcher:
         if recipients:
             error = f"{error} ({'; '.join(f'{k}: {v}' for k, v in recipients.items())})"
         store.finish_attempt(attempt_id, "retry" if retryable else "failed", error, None)
-        too_old = time.time() - record.created_at > self.settings.max_age_hours * 3600
+        too_old = time.time() - record.queued_since > self.settings.max_age_hours * 3600
         if retryable and record.attempts < self.settings.max_attempts and not too_old:
             status, outcome = RETRY, "retrying"
             next_at = time.time() + self.backoff(record.attempts)

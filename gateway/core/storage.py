@@ -11,8 +11,9 @@ import contextlib
 import hashlib
 import json
 import sqlite3
+import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -73,7 +74,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     fallback_for INTEGER,
     reason TEXT,
     created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    requeued_at REAL
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS deliveries_invoice ON deliveries (invoice_id);
@@ -97,6 +99,14 @@ CREATE TABLE IF NOT EXISTS events (
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL,
     PRIMARY KEY (invoice_id, seq)
+);
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'the invoice history is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'the invoice history is append-only'); END;
+CREATE TABLE IF NOT EXISTS channel_rate (
+    channel_type TEXT PRIMARY KEY,
+    tat REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS customers (
     id TEXT PRIMARY KEY,
@@ -172,6 +182,21 @@ class DeliveryRecord:
     reason: str | None
     created_at: float
     updated_at: float
+    requeued_at: float | None = None
+
+    @property
+    def queued_since(self) -> float:
+        """Start of the age limit: creation, or the operator's last ``gateway retry``."""
+        return self.requeued_at or self.created_at
+
+
+@dataclass(frozen=True)
+class ChannelLimit:
+    """Per channel type limits, as the store enforces them (see ``ChannelLimits``)."""
+
+    concurrency: int | None = None
+    per_second: float | None = None
+    burst: int = 1
 
 
 @dataclass(frozen=True)
@@ -230,7 +255,10 @@ class Store(Protocol):
     def events(self, invoice_id: str) -> list[Event]: ...
     def verify_events(self, invoice_id: str) -> str | None: ...
     def claim_delivery(self, worker: str, lease_seconds: float,
-                       delivery_id: int | None = None) -> DeliveryRecord | None: ...
+                       delivery_id: int | None = None, *,
+                       limits: Mapping[str, ChannelLimit] | None = None,
+                       exclude: Collection[int] = (),
+                       ) -> DeliveryRecord | None: ...
     def start_attempt(self, delivery_id: int, worker: str) -> int: ...
     def finish_attempt(self, attempt_id: int, outcome: str, error: str | None,
                        receipt_id: str | None) -> None: ...
@@ -245,6 +273,8 @@ class Store(Protocol):
                    statuses: Sequence[str] | None = None) -> list[DeliveryRecord]: ...
     def attempts(self, delivery_id: int) -> list[Attempt]: ...
     def requeue(self, delivery_ids: Sequence[int]) -> int: ...
+    def renew_lease(self, delivery_id: int, worker: str, lease_seconds: float) -> bool: ...
+    def throttled_until(self, limits: Mapping[str, ChannelLimit]) -> float | None: ...
     def count_due(self) -> int: ...
 
 
@@ -258,6 +288,9 @@ class SQLiteStore:
 
     def __init__(self, path: Path, *, timeout: float = 15.0) -> None:
         self.path = path
+        # The dispatcher renews its lease from a second thread while a channel delivers;
+        # one connection must not interleave two threads' transactions.
+        self._lock = threading.RLock()
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, timeout=timeout, isolation_level=None,
@@ -267,9 +300,9 @@ class SQLiteStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
             with self._tx():
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
+                for statement in _statements(SCHEMA):
+                    self._db.execute(statement)
+                _migrate(self._db)
         except sqlite3.Error as exc:
             raise StorageError(_explain(exc, path)) from None
         except OSError as exc:
@@ -281,25 +314,36 @@ class SQLiteStore:
     @contextlib.contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE: take the write lock up front so that readers never deadlock."""
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StorageError(_explain(exc, self.path)) from None
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        else:
+        with self._lock:
             try:
-                self._db.execute("COMMIT")
+                self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                self._db.execute("ROLLBACK")
                 raise StorageError(_explain(exc, self.path)) from None
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise StorageError(_explain(exc, self.path)) from None
+            except BaseException:
+                self._rollback()
+                raise
+            else:
+                try:
+                    self._db.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self._rollback()
+                    raise StorageError(_explain(exc, self.path)) from None
+
+    def _rollback(self) -> None:
+        # SQLite may already have rolled back by itself (disk full, I/O error).
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         try:
-            return self._db.execute(sql, params).fetchall()
+            with self._lock:
+                return self._db.execute(sql, params).fetchall()
         except sqlite3.Error as exc:
             raise StorageError(_explain(exc, self.path)) from None
 
@@ -459,26 +503,120 @@ class SQLiteStore:
     # ------------------------------------------------------------------ outbox
 
     def claim_delivery(self, worker: str, lease_seconds: float,
-                       delivery_id: int | None = None) -> DeliveryRecord | None:
+                       delivery_id: int | None = None, *,
+                       limits: Mapping[str, ChannelLimit] | None = None,
+                       exclude: Collection[int] = (),
+                       ) -> DeliveryRecord | None:
         """Lease the next due delivery (or a given one) to ``worker``.
 
-        A delivery whose lease expired (its worker crashed) is due again.
+        A delivery whose lease expired (its worker crashed) is due again; the crashed
+        worker's unfinished attempt is closed as ``abandoned`` so the story stays whole.
+        ``limits`` skip channel types that are at their concurrency limit or rate;
+        ``exclude`` skips deliveries this worker already tried in its current run.
         """
         now = time.time()
-        extra, params = ("AND id = ?", [delivery_id]) if delivery_id is not None else ("", [])
+        clauses: list[str] = []
+        params: list[Any] = [now, now]
+        if delivery_id is not None:
+            clauses.append("AND id = ?")
+            params.append(delivery_id)
+        if exclude:
+            clauses.append(f"AND id NOT IN ({', '.join('?' * len(exclude))})")
+            params.extend(exclude)
         with self._tx() as db:
+            blocked = self._blocked_channels(db, limits or {}, now)
+            if blocked:
+                clauses.append(f"AND channel_type NOT IN ({', '.join('?' * len(blocked))})")
+                params.extend(blocked)
             row = db.execute(
-                "SELECT id FROM deliveries WHERE ((status IN ('pending', 'retry') "
+                "SELECT id, status, lease_owner, channel_type, invoice_id, channel "
+                "FROM deliveries WHERE ((status IN ('pending', 'retry') "
                 "AND next_attempt_at <= ?) OR (status = 'delivering' AND lease_expires < ?)) "
-                f"{extra} ORDER BY next_attempt_at, id LIMIT 1", [now, now, *params]).fetchone()
+                f"{' '.join(clauses)} ORDER BY next_attempt_at, id LIMIT 1", params).fetchone()
             if row is None:
                 return None
+            if row["status"] == DELIVERING:
+                cur = db.execute(
+                    "UPDATE attempts SET finished_at = ?, outcome = 'abandoned', error = ? "
+                    "WHERE delivery_id = ? AND finished_at IS NULL",
+                    (now, f"worker {row['lease_owner']} stopped before it finished "
+                     "(lease expired)", row["id"]))
+                self._append_event(db, row["invoice_id"], "lease-expired", {
+                    "channel": row["channel"], "worker": row["lease_owner"],
+                    "abandoned_attempts": cur.rowcount})
+            limit = (limits or {}).get(row["channel_type"])
+            if limit is not None and limit.per_second:
+                tat = db.execute("SELECT tat FROM channel_rate WHERE channel_type = ?",
+                                 (row["channel_type"],)).fetchone()
+                db.execute(
+                    "INSERT INTO channel_rate (channel_type, tat) VALUES (?, ?) "
+                    "ON CONFLICT (channel_type) DO UPDATE SET tat = excluded.tat",
+                    (row["channel_type"],
+                     max(tat["tat"] if tat else now, now) + 1.0 / limit.per_second))
             db.execute(
                 "UPDATE deliveries SET status = 'delivering', lease_owner = ?, "
                 "lease_expires = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?",
                 (worker, now + lease_seconds, now, row["id"]))
             claimed = db.execute("SELECT * FROM deliveries WHERE id = ?", (row["id"],)).fetchone()
         return _delivery(claimed)
+
+    @staticmethod
+    def _blocked_channels(db: sqlite3.Connection, limits: Mapping[str, ChannelLimit],
+                          now: float) -> list[str]:
+        """Channel types that may not start another attempt right now.
+
+        The rate limit is a generic cell rate algorithm: each channel type keeps a
+        "theoretical arrival time" in the database, so all processes share one budget.
+        """
+        blocked = []
+        for channel_type, limit in limits.items():
+            if limit.concurrency is not None:
+                busy = db.execute(
+                    "SELECT count(*) AS n FROM deliveries WHERE channel_type = ? "
+                    "AND status = 'delivering' AND lease_expires >= ?",
+                    (channel_type, now)).fetchone()["n"]
+                if busy >= limit.concurrency:
+                    blocked.append(channel_type)
+                    continue
+            if limit.per_second:
+                row = db.execute("SELECT tat FROM channel_rate WHERE channel_type = ?",
+                                 (channel_type,)).fetchone()
+                tolerance = (limit.burst - 1) / limit.per_second
+                if row is not None and row["tat"] - tolerance > now:
+                    blocked.append(channel_type)
+        return blocked
+
+    def throttled_until(self, limits: Mapping[str, ChannelLimit]) -> float | None:
+        """When a rate-limited channel type with due deliveries may start again.
+
+        None when no due delivery is held back by a rate limit (the dispatcher may stop).
+        """
+        now = time.time()
+        soonest = None
+        for channel_type, limit in limits.items():
+            if not limit.per_second:
+                continue
+            due = self._query(
+                "SELECT 1 FROM deliveries WHERE channel_type = ? AND status IN "
+                "('pending', 'retry') AND next_attempt_at <= ? LIMIT 1", (channel_type, now))
+            rate = self._query("SELECT tat FROM channel_rate WHERE channel_type = ?",
+                               (channel_type,))
+            if not due or not rate:
+                continue
+            at = rate[0]["tat"] - (limit.burst - 1) / limit.per_second
+            if at > now and (soonest is None or at < soonest):
+                soonest = at
+        return soonest
+
+    def renew_lease(self, delivery_id: int, worker: str, lease_seconds: float) -> bool:
+        """Extend a lease the worker still holds; False when it was lost."""
+        now = time.time()
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE deliveries SET lease_expires = ? WHERE id = ? AND lease_owner = ? "
+                "AND status = 'delivering'",
+                (now + lease_seconds, delivery_id, worker))
+            return cur.rowcount == 1
 
     def start_attempt(self, delivery_id: int, worker: str) -> int:
         with self._tx() as db:
@@ -492,7 +630,8 @@ class SQLiteStore:
         with self._tx() as db:
             db.execute(
                 "UPDATE attempts SET finished_at = ?, outcome = ?, error = ?, receipt_id = ? "
-                "WHERE id = ?", (time.time(), outcome, error, receipt_id, attempt_id))
+                "WHERE id = ? AND finished_at IS NULL",
+                (time.time(), outcome, error, receipt_id, attempt_id))
 
     def save_delivery_state(self, delivery_id: int, worker: str, state: dict[str, Any]) -> None:
         with self._tx() as db:
@@ -569,8 +708,9 @@ class SQLiteStore:
             for delivery_id in delivery_ids:
                 cur = db.execute(
                     "UPDATE deliveries SET status = 'retry', next_attempt_at = ?, attempts = 0, "
-                    "updated_at = ? WHERE id = ? AND status IN ('failed', 'dead', 'retry')",
-                    (now, now, delivery_id))
+                    "requeued_at = ?, updated_at = ? "
+                    "WHERE id = ? AND status IN ('failed', 'dead', 'retry')",
+                    (now, now, now, delivery_id))
                 if cur.rowcount:
                     count += 1
                     d = db.execute("SELECT invoice_id, channel FROM deliveries WHERE id = ?",
@@ -601,7 +741,26 @@ def _delivery(row: sqlite3.Row) -> DeliveryRecord:
         receipt=json.loads(d["receipt_json"]) if d["receipt_json"] else None,
         state=json.loads(d["state_json"]), fallback_for=d["fallback_for"], reason=d["reason"],
         created_at=d["created_at"], updated_at=d["updated_at"],
+        requeued_at=d.get("requeued_at"),
     )
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split the schema into statements; a trigger body holds ``;`` of its own."""
+    buffer = ""
+    for part in script.split(";"):
+        buffer += part + ";"
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip(" \n;"):
+                yield buffer.strip()
+            buffer = ""
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Columns added after the first release; ``CREATE TABLE IF NOT EXISTS`` skips them."""
+    columns = {r["name"] for r in db.execute("PRAGMA table_info(deliveries)")}
+    if "requeued_at" not in columns:
+        db.execute("ALTER TABLE deliveries ADD COLUMN requeued_at REAL")
 
 
 def _explain(exc: sqlite3.Error, path: Path) -> str:
