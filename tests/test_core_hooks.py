@@ -1,0 +1,139 @@
+"""Every hook in the contract is documented and called as documented."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+import click
+
+from gateway import hookimpl, hookspecs
+from gateway.core import Dispatcher, load_invoice
+from gateway.plugins import get_plugin_manager
+from tests.conftest import add_customer
+from tests.test_core_pipeline import RefusingPlugin
+
+HOOKS = sorted(name for name, fn in vars(hookspecs).items()
+               if name.startswith("gateway_") and inspect.isfunction(fn))
+
+
+def test_every_hook_is_documented_and_tested() -> None:
+    assert len(HOOKS) == 8
+    source = Path(__file__).read_text(encoding="utf-8")
+    for name in HOOKS:
+        doc = inspect.getdoc(getattr(hookspecs, name))
+        assert doc and len(doc) > 30, f"{name} needs a docstring"
+        assert f"def test_hook_{name}" in source, f"{name} needs a test"
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    @hookimpl
+    def gateway_invoice_accepted(self, invoice_id: str, invoice: Any, customer_id: str) -> None:
+        self.calls.append(("accepted", {"number": invoice.number, "customer": customer_id}))
+
+    @hookimpl
+    def gateway_document_rendered(self, invoice_id: str, document: Any) -> None:
+        self.calls.append(("rendered", {"format": document.format}))
+
+    @hookimpl
+    def gateway_delivery_succeeded(self, invoice_id: str, channel: str, receipt: Any) -> None:
+        self.calls.append(("delivered", {"channel": channel, "receipt": receipt.id}))
+
+    @hookimpl
+    def gateway_delivery_failed(self, channel: str, error: str, permanent: bool) -> None:
+        # takes only a subset of the arguments: pluggy's opt-in arguments
+        self.calls.append(("failed", {"channel": channel, "permanent": permanent}))
+
+
+def _run(gateway_factory: Any, invoice_data: dict[str, Any]) -> Recorder:
+    recorder = Recorder()
+    gw = gateway_factory(extra_plugins=(("recorder", recorder), ("refusing", RefusingPlugin())))
+    add_customer(gw, channels=[{"channel": "folder"},
+                               {"channel": "refusing", "settings": {"mode": "permanent"}}])
+    gw.push(load_invoice(invoice_data), source="t")
+    Dispatcher(gw).run()
+    return recorder
+
+
+def test_hook_gateway_invoice_accepted(gateway_factory: Any, invoice_data: Any) -> None:
+    calls = _run(gateway_factory, invoice_data).calls
+    assert ("accepted", {"number": "E2611-00123", "customer": "100234567"}) in calls
+
+
+def test_hook_gateway_document_rendered(gateway_factory: Any, invoice_data: Any) -> None:
+    calls = _run(gateway_factory, invoice_data).calls
+    assert ("rendered", {"format": "json"}) in calls
+
+
+def test_hook_gateway_delivery_succeeded(gateway_factory: Any, invoice_data: Any) -> None:
+    calls = _run(gateway_factory, invoice_data).calls
+    delivered = [c for kind, c in calls if kind == "delivered"]
+    assert delivered[0]["channel"] == "folder"
+    assert delivered[0]["receipt"].startswith("folder:")
+
+
+def test_hook_gateway_delivery_failed(gateway_factory: Any, invoice_data: Any) -> None:
+    calls = _run(gateway_factory, invoice_data).calls
+    assert ("failed", {"channel": "refusing", "permanent": True}) in calls
+
+
+def test_hook_gateway_register_formats() -> None:
+    plugins = get_plugin_manager()
+    assert plugins.formats.items["json"].plugin == "json"
+
+
+def test_hook_gateway_register_channels() -> None:
+    plugins = get_plugin_manager()
+    assert plugins.channels.items["folder"].plugin == "folder"
+
+
+class ListSource:
+    name = "list"
+    description = "invoices from a list"
+
+    def __init__(self, invoices: list[Any]) -> None:
+        self._invoices = invoices
+
+    def invoices(self, options: dict[str, Any]) -> list[Any]:
+        return self._invoices
+
+
+def test_hook_gateway_register_sources(invoice_data: Any) -> None:
+    class SourcePlugin:
+        @hookimpl
+        def gateway_register_sources(self, register: Any) -> None:
+            register(ListSource([load_invoice(invoice_data)]))
+
+    plugins = get_plugin_manager(extra=(("src", SourcePlugin()),), load_entry_points=False)
+    [invoice] = plugins.sources.get("list").invoices({})
+    assert invoice.number == "E2611-00123"
+
+
+def test_hook_gateway_register_commands() -> None:
+    group = click.Group("gateway")
+
+    class CommandPlugin:
+        @hookimpl
+        def gateway_register_commands(self, cli: click.Group) -> None:
+            cli.add_command(click.Command("hello", callback=lambda: None))
+
+    plugins = get_plugin_manager(extra=(("cmd", CommandPlugin()),), load_entry_points=False)
+    plugins.hook.gateway_register_commands(cli=group)
+    assert "hello" in group.commands
+
+
+def test_misspelt_hook_fails_at_once() -> None:
+    class Typo:
+        @hookimpl
+        def gateway_register_format(self, register: Any) -> None:  # missing "s"
+            pass
+
+    import pluggy
+    import pytest
+
+    with pytest.raises(pluggy.PluginValidationError):
+        get_plugin_manager(extra=(("typo", Typo()),), load_entry_points=False)
