@@ -9,7 +9,10 @@ Hooks are called with keyword arguments; an implementation may accept any subset
 them, so new arguments can be added without breaking existing plugins.
 
 Three kinds of objects are registered through hooks, and their shape is part of the
-contract too: :class:`Format`, :class:`Channel` and :class:`Source` below.
+contract too: :class:`Format`, :class:`Channel` and :class:`Source` below. Any of them
+may also have a method ``configure(settings: dict, data_dir: Path) -> None``; the core
+calls it once at start with the ``[plugins.<name>]`` table of ``gateway.toml`` and the
+data directory (for example to find a template directory or an SMTP server).
 
 Order of calls for one pushed invoice::
 
