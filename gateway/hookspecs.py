@@ -76,7 +76,11 @@ class Format(Protocol):
         Raise :class:`~gateway.errors.InputError` when the whole input is unreadable.
         For one bad invoice in a batch, *yield* (do not raise) an
         :class:`~gateway.errors.InvoiceRejected` naming its row or position, and go on:
-        a generator that raises is finished, and the invoices after it would be lost."""
+        a generator that raises is finished, and the invoices after it would be lost.
+
+        A format may also offer ``parse_file(path: Path, source: str)`` with the same
+        result; :meth:`Gateway.read_file` prefers it, so a large batch file can be read
+        as a stream in constant memory rather than handed over as one bytes object."""
 
     def validate(self, data: bytes) -> list[Finding]:
         """Check a document in this format by its official rules; every finding has a

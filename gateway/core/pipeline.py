@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,16 +95,34 @@ class Gateway:
         """
         source = str(path)
         try:
+            with path.open("rb") as fh:
+                head = fh.read(SNIFF_BYTES)
+        except OSError as exc:
+            raise InputError(exc.strerror or str(exc), source=source) from None
+        fmt = self.detect_format(head, path.name, source=source)
+        # An optional parse_file(path, source) lets a format stream a large batch file
+        # instead of receiving it as one bytes object.
+        parse_file = getattr(fmt, "parse_file", None)
+        if callable(parse_file):
+            yield from self._parsed(parse_file(path, source))
+            return
+        try:
             data = path.read_bytes()
         except OSError as exc:
             raise InputError(exc.strerror or str(exc), source=source) from None
-        yield from self.read_bytes(data, source=source, filename=path.name)
+        yield from self._parsed(fmt.parse(data, source))
 
     def read_bytes(self, data: bytes, *, source: str,
                    filename: str = "") -> Iterator[Invoice | InvoiceRejected]:
         fmt = self.detect_format(data, filename or source, source=source)
+        yield from self._parsed(fmt.parse(data, source))
+
+    @staticmethod
+    def _parsed(
+        parsed: Iterable[Invoice | InvoiceRejected],
+    ) -> Iterator[Invoice | InvoiceRejected]:
         try:
-            yield from fmt.parse(data, source)
+            yield from parsed
         except InvoiceRejected as exc:
             # A parser that raises instead of yielding ends its batch here; keep the error.
             yield exc
