@@ -1,0 +1,347 @@
+"""The ``sftp-push`` channel: uploads each document to the customer's own SFTP server.
+
+The server's host key is checked before any credential is sent; an unknown or changed
+key is a permanent failure (the customer's fallback applies), never a prompt. Each file
+is written under a temporary dot-name and renamed into place, so an ERP polling the
+directory never picks up half a file. A file already there with the same bytes counts
+as delivered; with other bytes it is left alone and the delivery fails permanently.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import io
+import os
+import posixpath
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from gateway import Bundle, DeliveryError, DeliveryState, Receipt
+from plugins.sftp.keys import fingerprint, host_key_types, parse_public_key
+from plugins.sftp.naming import check_pattern, remote_name
+
+
+class PushSettings(BaseModel):
+    """Where and how to upload for one customer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(min_length=1, description="The customer's SFTP server")
+    port: int = Field(22, ge=1, le=65535)
+    user: str = Field(min_length=1)
+    host_key: str = Field(
+        description="The server's public host key as an OpenSSH line ('ssh-ed25519 AAAA…'), "
+        "e.g. from the server's /etc/ssh/ssh_host_ed25519_key.pub or ssh-keyscan")
+    private_key: str | None = Field(
+        None, description="Private key file; relative paths are inside the data directory")
+    private_key_passphrase_env: str | None = Field(
+        None, description="Environment variable holding the private key's passphrase")
+    password_env: str | None = Field(
+        None, description="Environment variable holding the password (when no key is used)")
+    directory: str = Field(".", description="Remote directory (must exist)")
+    filename: str = Field("{name}", description="File name pattern, e.g. "
+                          "'{seller_vat}_{number}.{ext}'")
+    timeout: float = Field(30.0, gt=0, description="Seconds for connecting and each reply")
+
+    @field_validator("host_key")
+    @classmethod
+    def _host_key(cls, value: str) -> str:
+        parse_public_key(value)
+        return value
+
+    @field_validator("filename")
+    @classmethod
+    def _filename(cls, value: str) -> str:
+        return check_pattern(value)
+
+    @model_validator(mode="after")
+    def _credentials(self) -> PushSettings:
+        if not self.private_key and not self.password_env:
+            raise ValueError("give private_key (a key file) or password_env (the name of an "
+                             "environment variable holding the password)")
+        return self
+
+
+@dataclass
+class _Connection:
+    transport: Any
+    sftp: Any
+
+    def alive(self) -> bool:
+        return bool(self.transport.is_active())
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.sftp.close()
+        with contextlib.suppress(Exception):
+            self.transport.close()
+
+
+class _ConnectionLost(Exception):
+    """The SSH connection broke while talking to the server."""
+
+
+class SftpPushChannel:
+    name: ClassVar[str] = "sftp-push"
+    description: ClassVar[str] = "Upload to the customer's SFTP server (host key verified)"
+    Settings: ClassVar[type[BaseModel]] = PushSettings
+
+    def __init__(self) -> None:
+        self.data_dir = Path(".")
+        #: open connections while a dispatcher batch runs; None outside a session
+        self._pool: dict[tuple[Any, ...], _Connection] | None = None
+        #: how many SSH connections were opened (the benchmark and tests read it)
+        self.connections_opened = 0
+
+    def configure(self, settings: dict[str, Any], data_dir: Path) -> None:
+        self.data_dir = data_dir
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """Keep one connection per target open for the whole dispatcher run."""
+        if self._pool is not None:  # nested: the outer session owns the pool
+            yield
+            return
+        self._pool = {}
+        try:
+            yield
+        finally:
+            pool, self._pool = self._pool, None
+            for conn in pool.values():
+                conn.close()
+
+    # ------------------------------------------------------------------ delivery
+
+    def deliver(self, bundle: Bundle, settings: Any, state: DeliveryState) -> Receipt:
+        s: PushSettings = settings
+        where = f"sftp://{s.user}@{s.host}:{s.port}"
+        key = (s.host, s.port, s.user, s.host_key, s.private_key, s.password_env)
+        for reused in (True, False):
+            conn, was_pooled = self._connection(key, s)
+            try:
+                recipients = self._upload_all(conn.sftp, bundle, s, state, where)
+            except _ConnectionLost as exc:
+                self._drop(key, conn)
+                if was_pooled and reused:
+                    continue  # an idle pooled connection may have timed out: one fresh try
+                raise DeliveryError(f"{where}: connection lost: {exc}", retryable=True) from None
+            except BaseException:
+                self._drop(key, conn)
+                raise
+            if self._pool is None:
+                conn.close()
+            break
+        digest = hashlib.sha256(
+            "\x1f".join([bundle.idempotency_key, *sorted(recipients)]).encode()).hexdigest()
+        return Receipt(id=f"sftp-push:{digest[:32]}", detail=f"{where}/{s.directory}",
+                       recipients=recipients)
+
+    def _upload_all(self, sftp: Any, bundle: Bundle, s: PushSettings, state: DeliveryState,
+                    where: str) -> dict[str, str]:
+        recipients: dict[str, str] = {}
+        for doc in bundle.documents:
+            name = remote_name(s.filename, bundle, doc)
+            final = posixpath.join(s.directory, name)
+            url = f"{where}/{final.lstrip('/')}"
+            if state.done(final):
+                # Uploaded by an earlier attempt: the ERP may already have taken it away,
+                # so uploading again would hand it the invoice twice.
+                recipients[url] = f"uploaded earlier, sha256 {doc.sha256}"
+                continue
+            tag = hashlib.sha256(f"{bundle.idempotency_key}\x1f{name}".encode()).hexdigest()
+            tmp = posixpath.join(s.directory, f".{name}.{tag[:12]}.part")
+            outcome = self._upload_one(sftp, final, tmp, doc.content, doc.sha256, where)
+            state.mark_done(final, doc.sha256)
+            recipients[url] = f"{outcome}, sha256 {doc.sha256}"
+        return recipients
+
+    def _upload_one(self, sftp: Any, final: str, tmp: str, content: bytes, sha256: str,
+                    where: str) -> str:
+        existing = self._remote_digest(sftp, final, len(content), where)
+        if existing == sha256:
+            return "already present"
+        if existing is not None:
+            raise DeliveryError(f"{where}: {final} already exists with other content; not "
+                                "overwritten", retryable=False)
+        with _sftp_errors(where, tmp, missing="the remote directory does not exist"):
+            # The temporary name is stable per delivery, so a retry overwrites what a
+            # dropped connection left behind instead of piling up fragments.
+            sftp.putfo(io.BytesIO(content), tmp, file_size=len(content), confirm=True)
+        try:
+            with _sftp_errors(where, final):
+                sftp.rename(tmp, final)
+        except (DeliveryError, _Missing) as exc:
+            # SFTP rename never replaces a file: someone else wrote the name meanwhile.
+            if self._remote_digest(sftp, final, len(content), where) == sha256:
+                with contextlib.suppress(OSError):
+                    sftp.remove(tmp)
+                return "already present"
+            if isinstance(exc, _Missing):
+                raise DeliveryError(f"{where}: {tmp} vanished before it could be renamed",
+                                    retryable=True) from None
+            with contextlib.suppress(OSError):
+                sftp.remove(tmp)
+            raise
+        return "uploaded"
+
+    @staticmethod
+    def _remote_digest(sftp: Any, path: str, expected_size: int, where: str) -> str | None:
+        """sha256 of the remote file, None when there is none; a differing size is enough
+        to know it differs without reading it."""
+        try:
+            with _sftp_errors(where, path):
+                attrs = sftp.stat(path)
+        except _Missing:
+            return None
+        if attrs.st_size != expected_size:
+            return f"size {attrs.st_size}"
+        digest = hashlib.sha256()
+        with _sftp_errors(where, path), sftp.open(path, "rb") as fh:
+            fh.prefetch(attrs.st_size)
+            for chunk in iter(lambda: fh.read(65536), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    # ------------------------------------------------------------------ connections
+
+    def _connection(self, key: tuple[Any, ...], s: PushSettings) -> tuple[_Connection, bool]:
+        if self._pool is not None:
+            conn = self._pool.get(key)
+            if conn is not None and conn.alive():
+                return conn, True
+            if conn is not None:
+                self._drop(key, conn)
+        conn = self._connect(s)
+        if self._pool is not None:
+            self._pool[key] = conn
+        return conn, False
+
+    def _drop(self, key: tuple[Any, ...], conn: _Connection) -> None:
+        conn.close()
+        if self._pool is not None and self._pool.get(key) is conn:
+            del self._pool[key]
+
+    def _connect(self, s: PushSettings) -> _Connection:
+        import paramiko
+
+        where = f"sftp://{s.user}@{s.host}:{s.port}"
+        expected = parse_public_key(s.host_key)
+        credential = self._credential(s, where)
+        try:
+            sock = socket.create_connection((s.host, s.port), timeout=s.timeout)
+        except OSError as exc:
+            raise DeliveryError(f"{where}: cannot connect: {exc.strerror or exc}",
+                                retryable=True) from None
+        transport = paramiko.Transport(sock)
+        transport.banner_timeout = transport.handshake_timeout = s.timeout
+        transport.auth_timeout = s.timeout
+        transport.get_security_options().key_types = host_key_types(expected)
+        conn = _Connection(transport, None)
+        try:
+            try:
+                transport.start_client(timeout=s.timeout)
+            except paramiko.ssh_exception.IncompatiblePeer as exc:
+                if "host key" in str(exc):
+                    raise DeliveryError(
+                        f"{where}: unknown host key: the server offers no {expected.type} "
+                        f"key, and the customer settings expect {expected.type} "
+                        f"{expected.fingerprint}; nothing was sent", retryable=False) from None
+                raise DeliveryError(f"{where}: SSH negotiation failed: {exc}",
+                                    retryable=False) from None
+            got = transport.get_remote_server_key()
+            if not expected.matches(got):
+                raise DeliveryError(
+                    f"{where}: host key changed: the server presented {got.get_name()} "
+                    f"{fingerprint(got.asbytes())}, the customer settings expect "
+                    f"{expected.type} {expected.fingerprint}; nothing was sent. If the "
+                    "server's key was replaced on purpose, update host_key",
+                    retryable=False)
+            try:
+                if isinstance(credential, str):
+                    transport.auth_password(s.user, credential)
+                else:
+                    transport.auth_publickey(s.user, credential)
+            except paramiko.AuthenticationException:
+                how = "password" if isinstance(credential, str) else \
+                    f"key {fingerprint(credential.asbytes())}"
+                raise DeliveryError(f"{where}: the server refused login as {s.user!r} with "
+                                    f"{how}", retryable=False) from None
+            conn.sftp = paramiko.SFTPClient.from_transport(transport)
+            conn.sftp.get_channel().settimeout(s.timeout)
+        except DeliveryError:
+            conn.close()
+            raise
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            conn.close()
+            raise DeliveryError(f"{where}: SSH connection failed: {exc or type(exc).__name__}",
+                                retryable=True) from None
+        self.connections_opened += 1
+        return conn
+
+    def _credential(self, s: PushSettings, where: str) -> Any:
+        import paramiko
+
+        if s.private_key:
+            path = Path(s.private_key).expanduser()
+            if not path.is_absolute():
+                path = self.data_dir / path
+            passphrase = os.environ.get(s.private_key_passphrase_env or "") or None
+            try:
+                return paramiko.PKey.from_path(path, passphrase)
+            except FileNotFoundError:
+                raise DeliveryError(f"{where}: private key file {path} not found",
+                                    retryable=False) from None
+            except paramiko.PasswordRequiredException:
+                raise DeliveryError(
+                    f"{where}: private key {path} is encrypted; set "
+                    f"private_key_passphrase_env to a variable holding its passphrase",
+                    retryable=False) from None
+            except (paramiko.SSHException, OSError, ValueError) as exc:
+                raise DeliveryError(f"{where}: cannot read private key {path}: {exc}",
+                                    retryable=False) from None
+        password = os.environ.get(s.password_env or "")
+        if not password:
+            raise DeliveryError(f"{where}: environment variable {s.password_env} (password_env)"
+                                " is not set", retryable=False)
+        return password
+
+
+class _Missing(Exception):
+    """The remote path does not exist."""
+
+
+@contextlib.contextmanager
+def _sftp_errors(where: str, path: str, *, missing: str | None = None) -> Iterator[None]:
+    """Sort SFTP failures into: missing file, permanent refusal, lost connection, retry.
+
+    ``missing`` turns "no such file" into a permanent error with that explanation
+    (uploading into a directory that is not there cannot succeed on a retry).
+    """
+    import paramiko
+
+    try:
+        yield
+    except OSError as exc:
+        if isinstance(exc, FileNotFoundError) or exc.errno == errno.ENOENT:
+            if missing is None:
+                raise _Missing(path) from None
+            raise DeliveryError(f"{where}: {path}: {missing}", retryable=False) from None
+        if isinstance(exc, PermissionError):
+            raise DeliveryError(f"{where}: permission denied for {path}",
+                                retryable=False) from None
+        if exc.errno == errno.EACCES:
+            raise DeliveryError(f"{where}: permission denied for {path}",
+                                retryable=False) from None
+        if isinstance(exc, (socket.timeout, ConnectionError)):
+            raise _ConnectionLost(str(exc) or type(exc).__name__) from None
+        # A generic SFTP failure (disk full, quota): an operator on the far side may fix it.
+        raise DeliveryError(f"{where}: {path}: {exc}", retryable=True) from None
+    except (EOFError, paramiko.SSHException) as exc:
+        raise _ConnectionLost(str(exc) or type(exc).__name__) from None
