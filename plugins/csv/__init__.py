@@ -1,1 +1,101 @@
-"""Built-in plugin 'csv' (work in progress: registers nothing yet)."""
+"""CSV: spreadsheet-friendly export (one row per invoice line) and batch import.
+
+The column specification is :mod:`plugins.csv.columns` and docs/csv.md. Two dialects,
+chosen per customer (``format_options.csv.dialect``) or from the customer's language:
+``lv`` (``;``, decimal comma) and ``en`` (``,``, decimal point); both UTF-8 with BOM,
+RFC 4180 quoting, ISO dates.
+
+For the portal's history export and other callers: :func:`export_many` (bytes) and
+:func:`iter_export` (chunks, for streaming).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from gateway import Finding, Invoice, InvoiceRejected, RenderContext, hookimpl
+from gateway.errors import ConfigError
+
+from .columns import COLUMNS, HEADER, Column
+from .dialect import DIALECTS, Dialect
+from .reader import CsvInvoices, open_bytes, open_path
+from .writer import iter_csv
+
+__all__ = ["COLUMNS", "HEADER", "Column", "CsvFormat", "Dialect", "export_many", "iter_export",
+           "resolve_dialect"]
+
+
+def resolve_dialect(dialect: str | Dialect | None = None, *, language: str = "en") -> Dialect:
+    """``lv`` or ``en`` by name; with no name, the one that matches ``language``."""
+    if isinstance(dialect, Dialect):
+        return dialect
+    if dialect is None or dialect == "":
+        return DIALECTS["lv"] if language == "lv" else DIALECTS["en"]
+    found = DIALECTS.get(str(dialect).lower())
+    if found is None:
+        raise ConfigError(f"csv: unknown dialect {dialect!r}; expected one of "
+                          f"{', '.join(DIALECTS)}")
+    return found
+
+
+def iter_export(invoices: Iterable[Invoice], dialect: str | Dialect = "lv") -> Iterator[bytes]:
+    """Many invoices as one CSV, in chunks: memory stays flat however many there are.
+
+    The invoices should be completed (as the gateway stores them), so that the totals
+    and line net amounts are filled in.
+    """
+    return iter_csv(invoices, resolve_dialect(dialect))
+
+
+def export_many(invoices: Iterable[Invoice], dialect: str | Dialect = "lv") -> bytes:
+    """Many invoices as one CSV file's bytes (BOM, header, one row per line)."""
+    return b"".join(iter_export(invoices, dialect))
+
+
+class CsvFormat:
+    name: ClassVar[str] = "csv"
+    media_type: ClassVar[str] = "text/csv"
+    extension: ClassVar[str] = "csv"
+    description: ClassVar[str] = ("CSV for Excel and LibreOffice, one row per invoice line "
+                                  "(dialects lv and en); reads billing-system batches")
+    can_parse: ClassVar[bool] = True
+    can_validate: ClassVar[bool] = False
+
+    def __init__(self) -> None:
+        self.default_dialect: str | None = None
+
+    def configure(self, settings: Mapping[str, Any], data_dir: Path) -> None:
+        """``[plugins.csv] dialect = "en"`` sets the dialect for customers with none."""
+        dialect = settings.get("dialect")
+        if dialect is not None:
+            self.default_dialect = resolve_dialect(dialect).name
+
+    def render(self, invoice: Invoice, context: RenderContext) -> bytes:
+        dialect = resolve_dialect(context.options.get("dialect") or self.default_dialect,
+                                  language=context.language)
+        return b"".join(iter_csv([invoice], dialect))
+
+    def sniff(self, head: bytes, filename: str) -> bool:
+        if filename.lower().endswith(".csv"):
+            return True
+        first = head.removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0]
+        return b"invoice_number" in first and (b";" in first or b"," in first)
+
+    def parse(self, data: bytes, source: str) -> Iterator[Invoice | InvoiceRejected]:
+        """Invoices from CSV bytes; see :meth:`parse_file` for the streaming path."""
+        return iter(CsvInvoices(open_bytes(data, source), source))
+
+    def parse_file(self, path: Path, source: str) -> Iterator[Invoice | InvoiceRejected]:
+        """Invoices from a CSV file, read row by row: a 100,000-row batch needs no more
+        memory than its largest invoice."""
+        return iter(CsvInvoices(open_path(path), source))
+
+    def validate(self, data: bytes) -> list[Finding]:
+        return []
+
+
+@hookimpl
+def gateway_register_formats(register: Any) -> None:
+    register(CsvFormat())

@@ -1,0 +1,456 @@
+"""CSV rows → invoices, streamed: only the rows of the invoice being read are in memory.
+
+Consecutive rows with the same ``invoice_number`` form one invoice. A bad invoice is
+reported with the row and column of every problem and skipped as a whole; the
+iteration then goes on with the next invoice.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import io
+import itertools
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+from gateway import Finding, InputError, Invoice, InvoiceRejected, complete, load_invoice
+from gateway.core import line_net_amount
+from gateway.core.calc import compute_vat_breakdown, vat_key
+
+from .columns import BY_NAME, INVOICE_COLUMNS, ROW_COLUMNS, ROW_TYPES, Column, Step
+from .dialect import Dialect, dialect_for, looks_like_date, restore
+
+RULE = "GW-CSV"
+TOTALS_REQUIRED = ("line_net_total", "total_without_vat", "total_with_vat", "amount_due")
+TOTALS_COLUMNS = tuple(c.name for c in INVOICE_COLUMNS if c.path[0] == "totals")
+
+Opener = Callable[[], TextIO]
+
+
+def open_path(path: Path) -> Opener:
+    # newline="" lets the csv module see line breaks inside quoted fields as data.
+    return lambda: path.open(encoding="utf-8-sig", newline="")
+
+
+def open_bytes(data: bytes, source: str) -> Opener:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not valid UTF-8 at byte {exc.start}; save the CSV as UTF-8",
+                         source=source) from None
+    return lambda: io.StringIO(text, newline="")
+
+
+# --------------------------------------------------------------------------- header
+
+
+@dataclass(frozen=True)
+class Header:
+    columns: tuple[Column, ...]
+    dialect: Dialect
+    index: dict[str, int] = field(default_factory=dict)
+
+    def has(self, name: str) -> bool:
+        return name in self.index
+
+
+def read_header(first_line: str, source: str) -> tuple[Header, list[str]]:
+    """The header's columns and dialect; raises :class:`InputError` naming every unknown,
+    repeated or missing column, since guessing would put data in the wrong field."""
+    line = first_line.rstrip("\r\n")
+    if not line.strip():
+        raise InputError("row 1: expected a header row with column names such as "
+                         "invoice_number, got an empty line", source=source)
+    delimiter = ";" if line.count(";") >= line.count(",") and ";" in line else ","
+    names = next(csv.reader([line], delimiter=delimiter, strict=True))
+    cleaned = [n.strip().lower() for n in names]
+    problems = []
+    unknown = [n for n in cleaned if n not in BY_NAME]
+    for name in unknown:
+        close = difflib.get_close_matches(name, BY_NAME, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        problems.append(f"unknown column {name!r}{hint}")
+    repeated = sorted({n for n in cleaned if cleaned.count(n) > 1})
+    if repeated:
+        problems.append(f"repeated column(s) {', '.join(repeated)}")
+    if "invoice_number" not in cleaned:
+        problems.append("column invoice_number is missing")
+    if problems:
+        raise InputError("row 1 (header): " + "; ".join(problems) +
+                         ". The columns are listed in docs/csv.md", source=source)
+    columns = tuple(BY_NAME[n] for n in cleaned)
+    header = Header(columns, dialect_for(delimiter), {c.name: i for i, c in enumerate(columns)})
+    return header, cleaned
+
+
+def sniff_delimiter(first_line: str) -> str:
+    return ";" if first_line.count(";") >= first_line.count(",") and ";" in first_line else ","
+
+
+# --------------------------------------------------------------------------- rows → invoices
+
+
+@dataclass
+class Row:
+    number: int  # the row as a spreadsheet shows it: the header is row 1
+    cells: list[str]
+
+
+class InvoiceBuilder:
+    """Builds one invoice from its rows and collects every problem with row and column."""
+
+    def __init__(self, header: Header, rows: list[Row], source: str) -> None:
+        self.header = header
+        self.rows = rows
+        self.source = source
+        self.findings: list[Finding] = []
+        self.number = rows[0].cells[header.index["invoice_number"]].strip() or None
+        # Which row became which list item, to point findings back at the row.
+        self.line_rows: list[int] = []
+        self.ac_rows: dict[str, list[int]] = {"charges": [], "allowances": []}
+        self.vat_rows: dict[Any, int] = {}
+        self.vat_keys: dict[str, list[Any]] = {"lines": [], "charges": [], "allowances": []}
+
+    # .............................................................. cells
+
+    def problem(self, row: int, column: str | None, message: str, *,
+                rule: str = RULE, term: str | None = None) -> None:
+        where = f"row {row}, column {column}" if column else f"row {row}"
+        if column and not self.header.has(column):
+            message += " (the column is not in the file)"
+        if term is None and column in BY_NAME and not BY_NAME[column].derived:
+            bt = BY_NAME[column].term
+            term = bt if bt.startswith("BT") else None
+        self.findings.append(Finding(rule, where, message, term=term))
+
+    def value(self, row: Row, column: Column) -> Any:
+        raw = row.cells[self.header.index[column.name]].strip()
+        if raw == "":
+            return None
+        kind = column.kind
+        if kind in ("text", "code"):
+            return restore(raw)
+        if kind == "date":
+            if looks_like_date(raw):
+                return raw  # pydantic checks that the day exists
+            self.problem(row.number, column.name,
+                         f"expected an ISO date YYYY-MM-DD, e.g. 2026-11-30, got {raw!r}")
+            return None
+        number = self.header.dialect.parse_number(raw)
+        if number is None:
+            self.problem(row.number, column.name,
+                         f"expected {self.header.dialect.expected_number()}, got {raw!r}")
+        return number
+
+    # .............................................................. invoice
+
+    def build(self) -> Invoice:
+        first = self.rows[0]
+        for row in self.rows:
+            if len(row.cells) != len(self.header.columns):
+                self.problem(row.number, None,
+                             f"has {len(row.cells)} cells but the header has "
+                             f"{len(self.header.columns)} columns (a missing delimiter or "
+                             "an unquoted line break?)")
+        if self.findings:
+            raise self.rejected()
+        if self.number is None:
+            self.problem(first.number, "invoice_number",
+                         "expected the invoice number, got an empty cell")
+        data: dict[str, Any] = {"seller": {"address": {}}, "buyer": {"address": {}},
+                                "lines": [], "charges": [], "allowances": []}
+        for column in self.header.columns:
+            if column.level != "invoice":
+                continue
+            self._same_on_every_row(column)
+            value = self.value(first, column)
+            if value is not None:
+                set_path(data, column.path, value)
+        self._check_totals(first, data)
+        reasons: dict[Any, tuple[str | None, str | None]] = {}
+        for row in self.rows:
+            self._add_row(row, data, reasons)
+        if self.findings:
+            raise self.rejected()
+        invoice = self._validated(data)
+        if invoice.totals is not None or any(r != (None, None) for r in reasons.values()):
+            invoice = self._with_breakdown(invoice, reasons)
+        try:
+            complete(invoice)
+        except InvoiceRejected as exc:
+            for finding in exc.findings:
+                self._relocate(finding)
+            raise self.rejected() from None
+        return invoice
+
+    def rejected(self) -> InvoiceRejected:
+        return InvoiceRejected(self.findings, invoice=self.number, source=self.source)
+
+    def _same_on_every_row(self, column: Column) -> None:
+        i = self.header.index[column.name]
+        expected = self.rows[0].cells[i].strip()
+        for row in self.rows[1:]:
+            if row.cells[i].strip() != expected:
+                self.problem(row.number, column.name,
+                             f"expected the same value as on row {self.rows[0].number} "
+                             f"({expected!r}), since every row of invoice {self.number} "
+                             f"repeats it; got {row.cells[i].strip()!r}")
+                return
+
+    def _check_totals(self, first: Row, data: dict[str, Any]) -> None:
+        given = data.get("totals")
+        if not given:
+            return
+        missing = [c for c in TOTALS_REQUIRED if BY_NAME[c].path[1] not in given]
+        if missing:
+            self.problem(first.number, missing[0],
+                         "expected a value: the totals line_net_total, total_without_vat, "
+                         "total_with_vat and amount_due go together (give all or none; "
+                         f"missing: {', '.join(missing)})")
+
+    def _add_row(self, row: Row, data: dict[str, Any], reasons: dict[Any, Any]) -> None:
+        type_column = BY_NAME["row_type"]
+        kind = self.value(row, type_column) if self.header.has("row_type") else None
+        kind = (kind or "line").lower()
+        if kind not in ROW_TYPES:
+            self.problem(row.number, "row_type",
+                         f"expected one of {', '.join(ROW_TYPES)} (or empty for line), "
+                         f"got {kind!r}")
+            return
+        values = {c.name: self.value(row, c) for c in self.header.columns
+                  if c.level == "row" and c.name != "row_type" and not c.derived}
+        if kind == "line":
+            item: dict[str, Any] = {"price": {}, "vat": {}, "item": {}}
+            for name, value in values.items():
+                column = BY_NAME[name]
+                if value is None:
+                    continue
+                if column.path:
+                    set_path(item, column.path, value)
+                elif name == "reason_code":
+                    self.problem(row.number, name, "expected an empty cell: a reason code "
+                                 "belongs to a charge or allowance row")
+            self.line_rows.append(row.number)
+            data["lines"].append(item)
+            category, rate = item["vat"].get("category"), item["vat"].get("rate")
+        else:
+            ac: dict[str, Any] = {}
+            for name, value in values.items():
+                column = BY_NAME[name]
+                if value is None or name.startswith("vat_exemption"):
+                    continue
+                if column.ac_path is None:
+                    self.problem(row.number, name,
+                                 f"expected an empty cell on a {kind} row (it is used on line "
+                                 "rows only)")
+                    continue
+                if name == "line_net_amount" and kind == "allowance":
+                    value = -value  # shown negative so that the column sums up
+                set_path(ac, column.ac_path, value)
+            plural = f"{kind}s"
+            self.ac_rows[plural].append(row.number)
+            data[plural].append(ac)
+            category, rate = ac.get("vat_category"), ac.get("vat_rate")
+        reason = (values.get("vat_exemption_reason"), values.get("vat_exemption_reason_code"))
+        if category is not None:
+            key = _key(category, rate)
+            self.vat_rows.setdefault(key, row.number)
+            self.vat_keys["lines" if kind == "line" else f"{kind}s"].append(key)
+            previous = reasons.setdefault(key, reason)
+            if previous != reason:
+                self.problem(row.number, "vat_exemption_reason",
+                             f"expected the same exemption reason and code as row "
+                             f"{self.vat_rows[key]} (VAT category {category}, rate "
+                             f"{rate}), got {reason[0]!r} / {reason[1]!r}")
+
+    def _validated(self, data: dict[str, Any]) -> Invoice:
+        for name in ("charges", "allowances"):
+            if not data[name]:
+                del data[name]
+        try:
+            return load_invoice(data)
+        except InvoiceRejected as exc:
+            for finding in exc.findings:
+                self._relocate(finding)
+            raise self.rejected() from None
+
+    def _with_breakdown(self, invoice: Invoice, reasons: dict[Any, Any]) -> Invoice:
+        """State the VAT breakdown, as the exporting gateway had it: computed from the
+        rows, with the exemption reasons the rows carry (a CSV has no breakdown rows)."""
+        nets = [line.net_amount if line.net_amount is not None else line_net_amount(line)
+                for line in invoice.lines]
+        breakdown = []
+        for entry in compute_vat_breakdown(invoice, nets):
+            reason, code = reasons.get(_key(entry.category, entry.rate), (None, None))
+            breakdown.append(entry.model_copy(update={"exemption_reason": reason,
+                                                      "exemption_reason_code": code}))
+        return invoice.model_copy(update={"vat_breakdown": breakdown})
+
+    # .............................................................. findings
+
+    def _relocate(self, finding: Finding) -> None:
+        """Point a model finding (``lines[2].price.net``) at its row and column."""
+        row, column = self._locate(finding.path)
+        self.problem(row, column, finding.message, rule=finding.rule, term=finding.term)
+
+    def _locate(self, path: str) -> tuple[int, str | None]:
+        first = self.rows[0].number
+        match = _LIST_ITEM.match(path)
+        if match:
+            name, index, rest = match.group(1), int(match.group(2)), match.group(3)
+            if name == "lines" and index < len(self.line_rows):
+                return self.line_rows[index], _column_for(rest, _LINE_PATHS, "line_id")
+            if name in self.ac_rows and index < len(self.ac_rows[name]):
+                return self.ac_rows[name][index], _column_for(rest, _AC_PATHS, "item_name")
+            if name == "vat_breakdown":
+                column = "vat_exemption_reason" if "exemption" in rest else "vat_category"
+                return self._vat_row(index), column
+        if path == "vat_breakdown":
+            return first, "vat_category"
+        return first, _column_for(path, _INVOICE_PATHS, None)
+
+    def _vat_row(self, index: int) -> int:
+        # The breakdown lists keys as the core computes it: lines, charges, allowances.
+        order = list(dict.fromkeys(self.vat_keys["lines"] + self.vat_keys["charges"] +
+                                   self.vat_keys["allowances"]))
+        if index < len(order):
+            return self.vat_rows[order[index]]
+        return self.rows[0].number
+
+
+_LIST_ITEM = re.compile(r"(lines|charges|allowances|vat_breakdown)\[(\d+)\]\.?(.*)\Z")
+
+
+def _key(category: Any, rate: Any) -> Any:
+    from gateway.core.model import VatCategory
+
+    try:
+        return vat_key(VatCategory(category), Decimal(rate) if rate is not None else None)
+    except ValueError:
+        return (category, rate)
+
+
+def _dotted(path: tuple[Step, ...]) -> str:
+    out = ""
+    for step in path:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else step)
+    return out
+
+
+_INVOICE_PATHS = {_dotted(c.path): c.name for c in INVOICE_COLUMNS} | {
+    "seller": "seller_vat_id", "buyer": "buyer_name", "payment": "payment_means_code",
+    "payment.credit_transfers": "iban", "seller.vat_id": "seller_vat_id",
+    "lines": "line_id",
+}
+_LINE_PATHS = {_dotted(c.path): c.name for c in ROW_COLUMNS if c.path} | {
+    "vat": "vat_category", "price": "price", "item": "item_name", "": "line_id",
+}
+_AC_PATHS = {_dotted(c.ac_path): c.name for c in ROW_COLUMNS if c.ac_path} | {
+    "": "item_name", "vat_category": "vat_category",
+}
+
+
+def _column_for(path: str, paths: dict[str, str], default: str | None) -> str | None:
+    if path in paths:
+        return paths[path]
+    for known, name in paths.items():  # a parent object: name its first column
+        if known.startswith(path + ".") or known.startswith(path + "["):
+            return name
+    parent = path.rpartition(".")[0]
+    while parent:
+        if parent in paths:
+            return paths[parent]
+        parent = parent.rpartition(".")[0]
+    return default
+
+
+def set_path(data: dict[str, Any], path: tuple[Step, ...], value: Any) -> None:
+    target: Any = data
+    for step, following in itertools.pairwise(path):
+        if isinstance(step, int):
+            while len(target) <= step:
+                target.append({})
+            target = target[step]
+            continue
+        if step not in target:
+            target[step] = [] if isinstance(following, int) else {}
+        target = target[step]
+    last = path[-1]
+    if isinstance(last, int):
+        raise ValueError("a column path ends in a field name")
+    target[last] = value
+
+
+# --------------------------------------------------------------------------- the stream
+
+
+class CsvInvoices:
+    """The invoices of one CSV input, each an :class:`Invoice` or, for a bad one, an
+    :class:`InvoiceRejected` that names the row and column of every problem."""
+
+    def __init__(self, opener: Opener, source: str) -> None:
+        self.source = source
+        self._opener = opener
+
+    def __iter__(self) -> Iterator[Invoice | InvoiceRejected]:
+        for header, rows in self._read(self._opener):
+            try:
+                yield InvoiceBuilder(header, rows, self.source).build()
+            except InvoiceRejected as exc:
+                yield exc
+
+    def _read(self, opener: Opener) -> Iterator[tuple[Header, list[Row]]]:
+        check_structure(opener, self.source)
+        with opener() as fh:
+            first = fh.readline()
+            header, _ = read_header(first, self.source)
+            reader = csv.reader(fh, delimiter=header.dialect.delimiter, strict=True)
+            number_at = header.index["invoice_number"]
+            rows: list[Row] = []
+            current: str | None = None
+            for i, cells in enumerate(reader, start=2):
+                if not any(c.strip() for c in cells):
+                    continue
+                key = cells[number_at].strip() if len(cells) > number_at else ""
+                if rows and key != current:
+                    yield header, rows
+                    rows = []
+                current = key
+                rows.append(Row(i, cells))
+            if rows:
+                yield header, rows
+
+
+def check_structure(opener: Opener, source: str) -> None:
+    """Read the whole file once, cheaply, before any invoice is handed out, so that a file
+    that is not UTF-8 or not well-formed CSV imports nothing rather than a part."""
+    row = 1
+    try:
+        with opener() as fh:
+            first = fh.readline()
+            if not first:
+                raise InputError("the file is empty; expected a header row and invoice rows",
+                                 source=source)
+            read_header(first, source)
+            reader = csv.reader(fh, delimiter=sniff_delimiter(first), strict=True)
+            for _cells in reader:
+                row += 1
+    except UnicodeDecodeError:
+        raise InputError(f"not valid UTF-8 in or after row {row}; save the CSV as UTF-8",
+                         source=source) from None
+    except csv.Error as exc:
+        raise InputError(f"row {row + 1}: not well-formed CSV ({exc}); a quote inside a "
+                         "field must be doubled and the field quoted", source=source) from None
+    except OSError as exc:
+        raise InputError(exc.strerror or str(exc), source=source) from None
+
+
+def parse_rows(lines: Iterable[str], source: str) -> CsvInvoices:
+    """Invoices from CSV text lines (for tests and callers that already hold text)."""
+    text = "".join(lines)
+    return CsvInvoices(lambda: io.StringIO(text, newline=""), source)
