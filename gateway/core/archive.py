@@ -52,7 +52,7 @@ class Archive:
 
 
 def _explain(exc: OSError, where: Path) -> str:
-    if exc.errno == errno.ENOSPC:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         return f"no space left in {where}; nothing was written"
     if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         return f"cannot write to {where} ({exc.strerror}); nothing was written"

@@ -771,6 +771,9 @@ def _explain(exc: sqlite3.Error, path: Path) -> str:
         return f"database {path} is read-only; nothing was changed"
     if "disk is full" in text or "full" in text:
         return f"no space left for {path}; nothing was changed"
+    if "disk I/O error" in text:
+        return (f"cannot write to database {path} (disk I/O error: is the disk full or "
+                "failing?); the unfinished change was rolled back")
     if "unable to open" in text:
         return f"cannot open database {path} (is the data directory writable?)"
     return f"database {path}: {text}"
