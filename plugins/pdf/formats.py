@@ -1,0 +1,213 @@
+"""The two formats: a readable PDF invoice, and Factur-X (PDF/A-3b with the CII XML)."""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+from gateway import Finding, InputError, Invoice, PluginError, RenderContext
+
+from .health import check_once
+from .render import PdfSettings, Renderer, parse_settings
+
+log = logging.getLogger("gateway.pdf")
+
+FACTURX_FILENAME = "factur-x.xml"
+#: Also read what ZUGFeRD 2.x and XRechnung-in-PDF producers call the embedded XML.
+EMBEDDED_NAMES = (FACTURX_FILENAME, "zugferd-invoice.xml", "xrechnung.xml", "ZUGFeRD-invoice.xml")
+MAX_PDF_BYTES = 64 * 1024 * 1024
+
+_renderer: Renderer | None = None
+
+
+def renderer() -> Renderer:
+    """The process-wide renderer: fonts, stylesheets and templates are loaded once."""
+    global _renderer
+    if _renderer is None:
+        _renderer = Renderer()
+    return _renderer
+
+
+class PdfFormat:
+    name: ClassVar[str] = "pdf"
+    media_type: ClassVar[str] = "application/pdf"
+    extension: ClassVar[str] = "pdf"
+    description: ClassVar[str] = ("Readable A4 invoice (Latvian/English labels, EPC payment "
+                                  "QR code), rendered with weasyprint")
+    can_parse: ClassVar[bool] = False
+    can_validate: ClassVar[bool] = False
+    variant: ClassVar[str | None] = None
+
+    def __init__(self) -> None:
+        self.data_dir: Path | None = None
+        self.raw_settings: dict[str, Any] = {}
+        self.settings = PdfSettings()
+        self._option_cache: dict[str, PdfSettings] = {}
+
+    def configure(self, settings: Mapping[str, Any], data_dir: Path) -> None:
+        check_once()
+        self.data_dir = data_dir
+        self.raw_settings = dict(settings)
+        self.settings = parse_settings(settings, data_dir=data_dir,
+                                       where=f"[plugins.{self.name}]")
+        self._option_cache.clear()
+
+    def settings_for(self, options: Mapping[str, Any] | None) -> PdfSettings:
+        """The configured settings with a customer's ``format_options`` on top."""
+        if not options:
+            return self.settings
+        key = repr(sorted(options.items()))
+        cached = self._option_cache.get(key)
+        if cached is None:
+            merged = {**self.raw_settings, **options}
+            cached = parse_settings(merged, data_dir=self.data_dir,
+                                    where=f"format options of {self.name}")
+            self._option_cache[key] = cached
+        return cached
+
+    def render(self, invoice: Invoice, context: RenderContext) -> bytes:
+        check_once()
+        return renderer().pdf(invoice, context.language, self.settings_for(context.options),
+                              variant=self.variant)
+
+    def sniff(self, head: bytes, filename: str) -> bool:
+        return False
+
+    def parse(self, data: bytes, source: str) -> Iterator[Invoice]:
+        raise InputError("a plain PDF invoice cannot be read back; only a Factur-X/ZUGFeRD "
+                         "PDF with embedded XML can", source=source)
+
+    def validate(self, data: bytes) -> list[Finding]:
+        return []
+
+
+class FacturXFormat(PdfFormat):
+    """The same PDF as PDF/A-3b with the CII XML embedded as ``factur-x.xml``.
+
+    The XML comes from the registered ``cii`` format (``context.render_other``), so this
+    plugin does not import the XML plugin; the ``factur-x`` library does the embedding
+    (file specification with AFRelationship, Factur-X XMP extension schema).
+    """
+
+    name: ClassVar[str] = "facturx"
+    description: ClassVar[str] = ("Factur-X / ZUGFeRD 2 (EN 16931 profile): the PDF invoice "
+                                  "as PDF/A-3b with the CII XML embedded")
+    can_parse: ClassVar[bool] = True
+    can_validate: ClassVar[bool] = True
+    variant: ClassVar[str | None] = "pdf/a-3b"
+
+    def __init__(self, base: PdfFormat | None = None) -> None:
+        super().__init__()
+        self.base = base
+        self._cii: Any = None
+
+    def configure(self, settings: Mapping[str, Any], data_dir: Path) -> None:
+        # Factur-X looks like the plain PDF unless [plugins.facturx] says otherwise.
+        inherited = dict(self.base.raw_settings) if self.base is not None else {}
+        super().configure({**inherited, **settings}, data_dir)
+
+    def render(self, invoice: Invoice, context: RenderContext) -> bytes:
+        import facturx
+
+        try:
+            xml = context.render_other("cii")
+        except LookupError:
+            raise PluginError("facturx needs the 'cii' format to embed the XML, and no "
+                              "renderer for other formats was given") from None
+        pdf = super().render(invoice, context)
+        t_lang = "lv-LV" if context.language.startswith("lv") else "en-GB"
+        metadata = {
+            "author": invoice.seller.name,
+            "keywords": "Factur-X, Invoice",
+            "title": f"{invoice.seller.name}: {invoice.number}",
+            "subject": f"Factur-X {invoice.number}",
+        }
+        out = facturx.generate_from_binary(pdf, xml, flavor="factur-x", level="en16931",
+                                           check_xsd=False, pdf_metadata=metadata, lang=t_lang)
+        return bytes(out)
+
+    def sniff(self, head: bytes, filename: str) -> bool:
+        return head.lstrip()[:5] == b"%PDF-"
+
+    # ------------------------------------------------------------------ reading
+
+    def cii(self) -> Any:
+        """The registered ``cii`` format, found through the public plugin manager."""
+        if self._cii is None:
+            from gateway.plugins import get_plugin_manager
+
+            formats = get_plugin_manager().formats
+            if "cii" not in formats:
+                raise PluginError("reading Factur-X needs the 'cii' format (plugin 'xml'), "
+                                  "which is not installed or is disabled")
+            self._cii = formats.get("cii")
+        return self._cii
+
+    def embedded_xml(self, data: bytes, source: str) -> bytes:
+        """The Factur-X/ZUGFeRD XML inside a PDF, or an :class:`InputError` saying why not."""
+        import pikepdf
+
+        if len(data) > MAX_PDF_BYTES:
+            raise InputError(f"PDF is larger than {MAX_PDF_BYTES // 2**20} MiB", source=source)
+        try:
+            with pikepdf.open(io.BytesIO(data)) as pdf:
+                attachments = {name: spec.get_file().read_bytes()
+                               for name, spec in pdf.attachments.items()}
+        except (pikepdf.PdfError, ValueError, KeyError) as exc:
+            raise InputError(f"not a readable PDF: {exc}", source=source) from None
+        for name in EMBEDDED_NAMES:
+            if name in attachments:
+                return attachments[name]
+        found = ", ".join(sorted(attachments)) or "no attachments"
+        raise InputError(f"PDF has no embedded factur-x.xml (found: {found}); only a "
+                         "Factur-X/ZUGFeRD PDF can be read", source=source)
+
+    def parse(self, data: bytes, source: str) -> Iterator[Invoice]:
+        xml = self.embedded_xml(data, source)
+        yield from self.cii().parse(xml, f"{source}!{FACTURX_FILENAME}")
+
+    def validate(self, data: bytes) -> list[Finding]:
+        findings: list[Finding] = []
+        try:
+            xml = self.embedded_xml(data, "facturx")
+        except InputError as exc:
+            return [Finding("FACTURX-XML", "/", str(exc))]
+        findings += _check_pdfa(data)
+        findings += [Finding(f.rule, f"{FACTURX_FILENAME}:{f.path}", f.message, f.severity,
+                             f.term) for f in self.cii().validate(xml)]
+        return findings
+
+
+_PDFAID = re.compile(rb"pdfaid:part[=>\"']+\s*3.*?pdfaid:conformance[=>\"']+\s*B", re.S)
+
+
+def _check_pdfa(data: bytes) -> list[Finding]:
+    """The declarations a Factur-X reader looks at: PDF/A-3B in the XMP, an output intent,
+    and the XML listed in the catalogue's /AF with an AFRelationship."""
+    import pikepdf
+
+    findings = []
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        root = pdf.Root
+        metadata = bytes(root.Metadata.read_bytes()) if "/Metadata" in root else b""
+        if not _PDFAID.search(metadata):
+            findings.append(Finding("FACTURX-PDFA", "/Metadata",
+                                    "XMP metadata does not declare PDF/A-3B"))
+        if "/OutputIntents" not in root or len(root.OutputIntents) == 0:
+            findings.append(Finding("FACTURX-PDFA", "/OutputIntents",
+                                    "no output intent (PDF/A needs an ICC profile)"))
+        af = root.get("/AF")
+        names = [str(spec.get("/UF", spec.get("/F", ""))) for spec in af] if af else []
+        if FACTURX_FILENAME not in names:
+            findings.append(Finding("FACTURX-AF", "/AF",
+                                    "factur-x.xml is not listed as an associated file"))
+        else:
+            spec = next(s for s in af if str(s.get("/UF", s.get("/F", ""))) == FACTURX_FILENAME)
+            if "/AFRelationship" not in spec:
+                findings.append(Finding("FACTURX-AF", "/AF/factur-x.xml",
+                                        "AFRelationship is missing"))
+    return findings

@@ -1,0 +1,181 @@
+"""HTML → PDF with weasyprint, keeping everything reusable warm across a batch.
+
+A :class:`Renderer` parses the stylesheets once, compiles the Jinja templates once,
+shares one weasyprint ``FontConfiguration`` (fonts are looked up and loaded once per
+process, not per invoice) and one image cache (logo, QR codes are data URIs).
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import mimetypes
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gateway import Invoice
+from gateway.errors import ConfigError
+
+from .i18n import load_messages
+from .view import build_view
+
+TEMPLATES_DIR = Path(__file__).with_name("templates")
+HEX_COLOUR = r"^#(?:[0-9a-fA-F]{3}){1,2}$"
+
+
+class PdfSettings(BaseModel):
+    """``[plugins.pdf]`` in gateway.toml, and a customer's ``format_options.pdf``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    template_dir: Path | None = Field(
+        None, description="Directory with an invoice.html (may extend "
+        "'default/invoice.html'), an optional invoice.css applied after the default one, "
+        "and optional messages/<lang>.toml overriding labels")
+    logo: Path | None = Field(None, description="Logo image (PNG, JPEG or SVG) for the header")
+    brand: str | None = Field(None, description="Text shown in the header when there is no "
+                              "logo; default: the seller's trading name")
+    accent_color: str | None = Field(None, pattern=HEX_COLOUR, description="e.g. #0b5394")
+    accent_light: str | None = Field(None, pattern=HEX_COLOUR,
+                                     description="Background of the payment box")
+    text_color: str | None = Field(None, pattern=HEX_COLOUR)
+    muted_color: str | None = Field(None, pattern=HEX_COLOUR)
+    processes: int = Field(0, ge=0, description="Worker processes for batch rendering; "
+                           "0 = one per CPU core")
+
+
+def parse_settings(raw: Mapping[str, Any], *, data_dir: Path | None,
+                   where: str = "[plugins.pdf]") -> PdfSettings:
+    try:
+        settings = PdfSettings.model_validate(dict(raw))
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(all)"
+        raise ConfigError(f"{where}: {loc}: {first['msg']}") from None
+    updates: dict[str, Any] = {}
+    for key in ("template_dir", "logo"):
+        path = getattr(settings, key)
+        if path is not None:
+            path = path.expanduser()
+            if not path.is_absolute() and data_dir is not None:
+                path = data_dir / path
+            if not path.exists():
+                raise ConfigError(f"{where}: {key}: {path} does not exist")
+            updates[key] = path
+    if settings.template_dir is not None and "template_dir" in updates and \
+            not updates["template_dir"].is_dir():
+        raise ConfigError(f"{where}: template_dir: {updates['template_dir']} is not a directory")
+    return settings.model_copy(update=updates)
+
+
+@functools.lru_cache(maxsize=16)
+def _data_uri(path: Path) -> str:
+    media = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return f"data:{media};base64,{base64.b64encode(path.read_bytes()).decode()}"
+
+
+class Renderer:
+    """Renders invoices to PDF; one per process, reused for every invoice."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._envs: dict[Path | None, jinja2.Environment] = {}
+        self._css: dict[Path | None, list[Any]] = {}
+        self._font_config: Any = None
+        self._image_cache: dict[str, Any] = {}
+
+    # -------------------------------------------------------------- shared state
+
+    def _weasy(self) -> Any:
+        import weasyprint  # heavy (pango, cairo-free but ~0.3 s): only when rendering
+
+        return weasyprint
+
+    def font_config(self) -> Any:
+        if self._font_config is None:
+            from weasyprint.text.fonts import FontConfiguration
+
+            self._font_config = FontConfiguration()
+        return self._font_config
+
+    def environment(self, template_dir: Path | None) -> jinja2.Environment:
+        env = self._envs.get(template_dir)
+        if env is None:
+            default = jinja2.FileSystemLoader(TEMPLATES_DIR)
+            loaders: list[jinja2.BaseLoader] = []
+            if template_dir is not None:
+                loaders.append(jinja2.FileSystemLoader(template_dir))
+            loaders += [default, jinja2.PrefixLoader({"default": default})]
+            env = jinja2.Environment(loader=jinja2.ChoiceLoader(loaders), autoescape=True,
+                                     undefined=jinja2.StrictUndefined,
+                                     trim_blocks=False, lstrip_blocks=False)
+            self._envs[template_dir] = env
+        return env
+
+    def stylesheets(self, template_dir: Path | None) -> list[Any]:
+        sheets = self._css.get(template_dir)
+        if sheets is None:
+            css_cls = self._weasy().CSS
+            fc = self.font_config()
+            sheets = [css_cls(filename=str(TEMPLATES_DIR / "invoice.css"), font_config=fc)]
+            if template_dir is not None and (template_dir / "invoice.css").exists():
+                sheets.append(css_cls(filename=str(template_dir / "invoice.css"),
+                                      font_config=fc))
+            self._css[template_dir] = sheets
+        return sheets
+
+    # -------------------------------------------------------------- rendering
+
+    def html(self, invoice: Invoice, language: str, settings: PdfSettings) -> str:
+        t = load_messages(language, str(settings.template_dir) if settings.template_dir
+                          else None)
+        view = build_view(invoice, t)
+        style = {k: v for k, v in (("accent", settings.accent_color),
+                                   ("accent-light", settings.accent_light),
+                                   ("text", settings.text_color),
+                                   ("muted", settings.muted_color)) if v}
+        template = self.environment(settings.template_dir).get_template("invoice.html")
+        return template.render(
+            v=view, t=t, style=style,
+            logo=_data_uri(settings.logo) if settings.logo else None,
+            brand=settings.brand or invoice.seller.trading_name or invoice.seller.name,
+            # The issue date, not the clock: the same invoice gives the same bytes.
+            created=invoice.issue_date.isoformat() + "T00:00:00Z",
+            anchor=_anchor(invoice.number), invoice=invoice)
+
+    def layout(self, invoice: Invoice, language: str, settings: PdfSettings,
+               **options: Any) -> Any:
+        """A laid-out weasyprint Document (pages), not yet written as PDF."""
+        weasyprint = self._weasy()
+        html = weasyprint.HTML(string=self.html(invoice, language, settings),
+                               base_url=str(settings.template_dir or TEMPLATES_DIR))
+        with self._lock:  # fontconfig and the caches are not thread-safe
+            return html.render(stylesheets=self.stylesheets(settings.template_dir),
+                               font_config=self.font_config(), cache=self._image_cache,
+                               **options)
+
+    def pdf(self, invoice: Invoice, language: str, settings: PdfSettings, *,
+            variant: str | None = None) -> bytes:
+        options: dict[str, Any] = {"pdf_identifier": _identifier(invoice)}
+        if variant:
+            options["pdf_variant"] = variant
+        document = self.layout(invoice, language, settings, **options)
+        with self._lock:
+            return document.write_pdf(**options)
+
+
+def _anchor(number: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in number)
+
+
+def _identifier(invoice: Invoice) -> bytes:
+    """A stable PDF /ID: derived from seller and number rather than random."""
+    import hashlib
+
+    return hashlib.md5(f"{invoice.seller_key}\x1f{invoice.number}".encode(),
+                       usedforsecurity=False).hexdigest().encode()
