@@ -1,0 +1,223 @@
+"""Builds the e-mail for one bundle: headers, bodies in lv/en, attachments, DKIM.
+
+Pure apart from reading the DKIM key: the same bundle and settings give the same
+message except for the ``Date`` header, so a retry is recognisably the same message
+(``Message-ID`` comes from the delivery's idempotency key).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from decimal import Decimal
+from email import policy
+from email.message import EmailMessage
+from email.utils import formatdate
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from gateway import Bundle, DeliveryError, Document, safe_filename
+from plugins.email.settings import EmailSettings, parse_mailbox
+
+TEMPLATES = Path(__file__).parent / "templates"
+
+TEXTS: dict[str, dict[str, str]] = {
+    "lv": {
+        "invoice": "Rēķins",
+        "credit_note": "Kredītrēķins",
+        "subject": "{kind} Nr. {number} no {seller}",
+        "greeting": "Labdien, {name}!",
+        "intro": "Pielikumā {kind_lower} Nr. {number}, izrakstīts {issued}",
+        "amount_due": "Summa apmaksai",
+        "amount_credit": "Summa",
+        "due": "Apmaksas termiņš",
+        "reference": "Maksājuma mērķis",
+        "account": "Konts",
+        "portal": "Rēķinu var apskatīt un lejupielādēt arī e-rēķinu portālā:",
+        "attached": "Pielikumā",
+        "automatic": "Šī vēstule nosūtīta automātiski, lūdzu, neatbildiet uz to.",
+        "questions": "Jautājumu gadījumā",
+        "regards": "Ar cieņu",
+    },
+    "en": {
+        "invoice": "Invoice",
+        "credit_note": "Credit note",
+        "subject": "{kind} {number} from {seller}",
+        "greeting": "Dear {name},",
+        "intro": "Please find attached {kind_lower} {number}, issued on {issued}.",
+        "amount_due": "Amount due",
+        "amount_credit": "Amount",
+        "due": "Due date",
+        "reference": "Payment reference",
+        "account": "Account",
+        "portal": "You can also view and download it in the e-invoice portal:",
+        "attached": "Attached",
+        "automatic": "This message was sent automatically; please do not reply to it.",
+        "questions": "Questions",
+        "regards": "Kind regards,",
+    },
+}
+
+# Characters that break a file name on some mail client or OS; Latvian letters stay
+# (the email package encodes them per RFC 2231).
+_FILENAME_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
+
+
+class _Policy(policy.EmailPolicy):
+    """SMTP line endings and folding, except that a Message-ID stays on one line:
+    a folded one reads back with a leading space in some parsers, which breaks
+    matching replies and duplicates to it."""
+
+    def fold(self, name: str, value: Any) -> str:
+        if name.lower() == "message-id":
+            return f"{name}: {value}{self.linesep}"
+        return super().fold(name, value)
+
+    def fold_binary(self, name: str, value: Any) -> bytes:
+        if name.lower() == "message-id":
+            return f"{name}: {value}{self.linesep}".encode("ascii")
+        return super().fold_binary(name, value)
+
+
+_SMTP = _Policy(linesep="\r\n")
+_SMTPUTF8 = _Policy(linesep="\r\n", utf8=True)
+
+
+@dataclass(frozen=True)
+class BuiltMessage:
+    message_id: str
+    subject: str
+    data: bytes
+    smtputf8: bool  # an address needs SMTPUTF8 (non-ASCII local part)
+
+
+def message_id(idempotency_key: str, domain: str) -> str:
+    digest = hashlib.sha256(idempotency_key.encode()).hexdigest()[:40]
+    return f"<{digest}.invoice@{domain}>"
+
+
+def attachment_name(number: str, doc: Document) -> str:
+    """``<invoice number>.<ext>``, keeping Latvian letters the archive name had to drop."""
+    safe_stem = safe_filename(number)
+    suffix = doc.filename[len(safe_stem):] if doc.filename.startswith(safe_stem) else None
+    stem = _FILENAME_UNSAFE.sub("_", unicodedata.normalize("NFC", number)).strip(" ._")
+    if suffix is None or not stem:
+        return doc.filename
+    return (stem[:120] + suffix)
+
+
+def _money(amount: Decimal, currency: str, lang: str) -> str:
+    from babel.numbers import format_currency
+
+    return format_currency(amount, currency, locale="lv_LV" if lang == "lv" else "en_IE")
+
+
+def _date(value: dt.date, lang: str) -> str:
+    if lang == "lv":
+        return value.strftime("%d.%m.%Y.")
+    from babel.dates import format_date
+
+    return format_date(value, "d MMMM y", locale="en_GB")
+
+
+@cache
+def _templates() -> tuple[Any, Any]:
+    import jinja2
+
+    env_text = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES),
+                                  autoescape=False, keep_trailing_newline=True)
+    env_html = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
+    return env_text.get_template("message.txt"), env_html.get_template("message.html")
+
+
+def body_context(bundle: Bundle, lang: str) -> dict[str, Any]:
+    """What both bodies show, already formatted for ``lang``."""
+    inv = bundle.invoice
+    t = TEXTS[lang]
+    kind = t["credit_note"] if inv.is_credit_note else t["invoice"]
+    seller = inv.seller.trading_name or inv.seller.name
+    totals = inv.require_totals()
+    fmt = {"kind": kind, "kind_lower": kind[0].lower() + kind[1:], "number": inv.number,
+           "seller": seller, "name": bundle.customer_name or inv.buyer.name,
+           "issued": _date(inv.issue_date, lang)}
+    texts = {k: v.format(**fmt) for k, v in t.items()}
+    facts: list[tuple[str, str]] = [
+        (t["amount_credit"] if inv.is_credit_note else t["amount_due"],
+         _money(totals.amount_due, inv.currency, lang)),
+    ]
+    if inv.due_date and not inv.is_credit_note:
+        facts.append((t["due"], _date(inv.due_date, lang)))
+    if inv.payment_reference:
+        facts.append((t["reference"], inv.payment_reference))
+    if inv.iban and not inv.is_credit_note:
+        facts.append((t["account"], inv.iban))
+    contact = inv.seller.contact
+    contact_text = ", ".join(x for x in (contact.email, contact.telephone) if x) \
+        if contact else ""
+    return {
+        "t": texts, "lang": lang, "subject": texts["subject"], "facts": facts,
+        "portal_url": bundle.portal_url, "seller": seller, "contact": contact_text,
+        "attachments": [attachment_name(inv.number, d) for d in bundle.documents],
+    }
+
+
+def build_message(bundle: Bundle, settings: EmailSettings, *,
+                  now: dt.datetime | None = None) -> BuiltMessage:
+    lang = settings.language or (bundle.language if bundle.language in TEXTS else "en")
+    context = body_context(bundle, lang)
+    text_template, html_template = _templates()
+    sender = settings.sender
+    addresses = [sender.addr_spec, *settings.recipients]
+    smtputf8 = any(not a.isascii() for a in addresses)
+    msg = EmailMessage(policy=_SMTPUTF8 if smtputf8 else _SMTP)
+    msg["Subject"] = context["subject"]
+    msg["From"] = sender
+    msg["To"] = ", ".join(settings.to)
+    if settings.cc:
+        msg["Cc"] = ", ".join(settings.cc)
+    if settings.reply_to:
+        msg["Reply-To"] = parse_mailbox(settings.reply_to)
+    msg["Date"] = formatdate((now or dt.datetime.now(dt.UTC)).timestamp(), localtime=True)
+    mid = message_id(bundle.idempotency_key, settings.message_id_domain or sender.domain)
+    msg["Message-ID"] = mid
+    msg["Auto-Submitted"] = "auto-generated"
+    # Exchange and Outlook otherwise answer an invoice with out-of-office replies.
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["X-Invoice-Number"] = bundle.invoice.number
+    # Quoted-printable keeps the bodies 7-bit: any relay passes them unchanged, so a
+    # DKIM signature survives.
+    msg.set_content(text_template.render(context), cte="quoted-printable")
+    msg.add_alternative(html_template.render(context), subtype="html", cte="quoted-printable")
+    for doc in bundle.documents:
+        maintype, _, subtype = doc.media_type.partition("/")
+        msg.add_attachment(doc.content, maintype=maintype, subtype=subtype or "octet-stream",
+                           filename=attachment_name(bundle.invoice.number, doc))
+    # After the parts: set_content and add_attachment move Content-* headers down.
+    msg["Content-Language"] = lang
+    data = msg.as_bytes()
+    if settings.dkim_key_file and settings.dkim_selector:
+        data = dkim_sign(data, settings, settings.dkim_domain or sender.domain)
+    return BuiltMessage(mid, context["subject"], data, smtputf8)
+
+
+def dkim_sign(data: bytes, settings: EmailSettings, domain: str) -> bytes:
+    import dkim
+
+    path = Path(settings.dkim_key_file or "")
+    try:
+        key = path.read_bytes()
+    except OSError as exc:
+        raise DeliveryError(f"cannot read DKIM key {path}: {exc.strerror}",
+                            retryable=True) from None
+    try:
+        signature = dkim.sign(
+            data, (settings.dkim_selector or "").encode(), domain.encode(), key,
+            include_headers=[b"From", b"To", b"Cc", b"Subject", b"Date", b"Message-ID",
+                             b"Reply-To", b"Content-Type", b"MIME-Version"])
+    except dkim.DKIMException as exc:
+        raise DeliveryError(f"DKIM signing with {path} failed: {exc}", retryable=True) from None
+    return signature + data
