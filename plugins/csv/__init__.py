@@ -90,7 +90,7 @@ class CsvFormat:
     def parse_file(self, path: Path, source: str) -> Iterator[Invoice | InvoiceRejected]:
         """Invoices from a CSV file, read row by row: a 100,000-row batch needs no more
         memory than its largest invoice."""
-        return iter(CsvInvoices(open_path(path), source))
+        return iter(CsvInvoices(open_path(path), source, path))
 
     def validate(self, data: bytes) -> list[Finding]:
         return []

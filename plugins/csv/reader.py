@@ -7,6 +7,7 @@ iteration then goes on with the next invoice.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import difflib
 import io
@@ -393,9 +394,10 @@ class CsvInvoices:
     """The invoices of one CSV input, each an :class:`Invoice` or, for a bad one, an
     :class:`InvoiceRejected` that names the row and column of every problem."""
 
-    def __init__(self, opener: Opener, source: str) -> None:
+    def __init__(self, opener: Opener, source: str, path: Path | None = None) -> None:
         self.source = source
         self._opener = opener
+        self._path = path
 
     def __iter__(self) -> Iterator[Invoice | InvoiceRejected]:
         for header, rows in self._read(self._opener):
@@ -405,7 +407,7 @@ class CsvInvoices:
                 yield exc
 
     def _read(self, opener: Opener) -> Iterator[tuple[Header, list[Row]]]:
-        check_structure(opener, self.source)
+        check_structure(opener, self.source, self._path)
         with opener() as fh:
             first = fh.readline()
             header, _ = read_header(first, self.source)
@@ -426,28 +428,45 @@ class CsvInvoices:
                 yield header, rows
 
 
-def check_structure(opener: Opener, source: str) -> None:
+def check_structure(opener: Opener, source: str, path: Path | None = None) -> None:
     """Read the whole file once, cheaply, before any invoice is handed out, so that a file
     that is not UTF-8 or not well-formed CSV imports nothing rather than a part."""
     row = 1
     try:
-        with opener() as fh:
-            first = fh.readline()
+        with _checked_lines(opener, source, path) as lines:
+            first = next(lines, "")
             if not first:
                 raise InputError("the file is empty; expected a header row and invoice rows",
                                  source=source)
             read_header(first, source)
-            reader = csv.reader(fh, delimiter=sniff_delimiter(first), strict=True)
+            reader = csv.reader(lines, delimiter=sniff_delimiter(first), strict=True)
             for _cells in reader:
                 row += 1
-    except UnicodeDecodeError:
-        raise InputError(f"not valid UTF-8 in or after row {row}; save the CSV as UTF-8",
-                         source=source) from None
     except csv.Error as exc:
         raise InputError(f"row {row + 1}: not well-formed CSV ({exc}); a quote inside a "
                          "field must be doubled and the field quoted", source=source) from None
     except OSError as exc:
         raise InputError(exc.strerror or str(exc), source=source) from None
+
+
+@contextlib.contextmanager
+def _checked_lines(opener: Opener, source: str, path: Path | None) -> Iterator[Iterator[str]]:
+    if path is None:  # text already decoded (and checked) in memory
+        with opener() as fh:
+            yield iter(fh)
+        return
+    with path.open("rb") as fh:
+        yield _decoded(fh, source)
+
+
+def _decoded(fh: Iterable[bytes], source: str) -> Iterator[str]:
+    # Line by line, so that an encoding error names the line it is on.
+    for number, raw in enumerate(fh, start=1):
+        try:
+            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError as exc:
+            raise InputError(f"line {number}: not valid UTF-8 (byte {exc.start + 1} of the "
+                             "line); save the CSV as UTF-8", source=source) from None
 
 
 def parse_rows(lines: Iterable[str], source: str) -> CsvInvoices:
