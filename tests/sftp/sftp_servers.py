@@ -195,8 +195,8 @@ def sftp_customer(gw: Gateway, channels: list[dict[str, Any]], *, customer_id: s
     return customer
 
 
-def push(gw: Gateway, inv: Any) -> str:
-    result = gw.push(inv)
+def push(gw: Gateway, inv: Any, customer_id: str | None = None) -> str:
+    result = gw.push(inv, customer_id=customer_id)
     assert result.status == "accepted", result.error
     assert result.invoice_id is not None
     return result.invoice_id
