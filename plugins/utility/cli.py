@@ -1,0 +1,276 @@
+"""``gateway utility ...`` (master data, readings, month end) and ``gateway demo``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import tomllib
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from gateway.errors import GatewayError, InputError
+from plugins.utility.dates import Period
+from plugins.utility.models import Reading, SetupFile
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "cli"
+
+
+def source_of(app: Any) -> Any:
+    return app.gateway.plugins.sources.get("utility")
+
+
+class PeriodType(click.ParamType):
+    name = "YYYY-MM"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Period:
+        if isinstance(value, Period):
+            return value
+        try:
+            return Period.parse(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class DecimalType(click.ParamType):
+    name = "NUMBER"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Decimal:
+        try:
+            number = Decimal(str(value).replace(",", "."))
+        except InvalidOperation:
+            self.fail(f"expected a number like 12345 (got {value!r})", param, ctx)
+        if not number.is_finite():
+            self.fail(f"expected a number like 12345 (got {value!r})", param, ctx)
+        return number
+
+
+DATE = click.DateTime(formats=["%Y-%m-%d", "%d.%m.%Y"])
+
+
+@click.group()
+def utility() -> None:
+    """Electricity billing: customers, contracts, metering points, tariffs, readings and
+    the month end (one invoice per contract and month, pushed through the gateway)."""
+
+
+@utility.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def import_setup(app: Any, file: Path) -> None:
+    """Load VAT rates, tariffs, customers, contracts and metering points from TOML
+    ([[vat]], [[tariff]], [[customer]], [[contract]], [[metering_point]]); existing
+    records with the same id are updated."""
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise InputError(str(exc), source=str(file)) from None
+    try:
+        setup = SetupFile.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        loc = first["loc"]
+        where = f"[[{loc[0]}]] #{int(loc[1]) + 1}" if len(loc) > 1 else str(loc[0])
+        field = ".".join(str(p) for p in loc[2:]) or "(entry)"
+        raise InputError(f"{where}, field {field}: {first['msg']}", source=str(file)) from None
+    counts = load_setup(source_of(app).store, setup)
+    out.print(", ".join(f"{n} {kind}" for kind, n in counts.items()) + f" loaded from {file}")
+
+
+def load_setup(store: Any, setup: SetupFile) -> dict[str, int]:
+    for v in setup.vat:
+        store.put_vat_rate(v)
+    for t in setup.tariff:
+        store.put_tariff(t)
+    for c in setup.customer:
+        store.put_customer(c)
+    for k in setup.contract:
+        store.put_contract(k)
+    for mp in setup.metering_point:
+        store.put_metering_point(mp)
+    return {"VAT rates": len(setup.vat), "tariff prices": len(setup.tariff),
+            "customers": len(setup.customer), "contracts": len(setup.contract),
+            "metering points": len(setup.metering_point)}
+
+
+@utility.group()
+def reading() -> None:
+    """Meter readings: add one, import a CSV file, list a metering point's readings."""
+
+
+@reading.command("add")
+@click.argument("metering_point")
+@click.argument("value", type=DecimalType())
+@click.option("--date", "day", type=DATE, help="Day of the reading [default: today]")
+@click.option("--meter-change", is_flag=True, help="The meter was replaced; VALUE is the new "
+              "meter's reading")
+@click.option("--old-final", type=DecimalType(), help="Meter change: the old meter's last "
+              "value [default: the previous reading]")
+@click.option("--new-start", type=DecimalType(), default="0", show_default=True,
+              help="Meter change: the new meter's value when fitted")
+@click.option("--new-meter", help="Meter change: the new meter's number")
+@click.option("--by", help="Who sent the reading [default: your user name]")
+@click.pass_obj
+def reading_add(app: Any, metering_point: str, value: Decimal, day: dt.datetime | None,
+                meter_change: bool, old_final: Decimal | None, new_start: Decimal,
+                new_meter: str | None, by: str | None) -> None:
+    """Record a reading of METERING_POINT (a zero consumption must be reported too)."""
+    when = day.date() if day else dt.date.today()
+    try:
+        r = Reading(metering_point=metering_point, date=when, value=value,
+                    meter_change=meter_change, old_meter_final=old_final,
+                    new_meter_start=new_start, new_meter=new_meter, by=by or _user(),
+                    how="cli")
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        raise click.BadParameter(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") \
+            from None
+    outcome = source_of(app).store.add_reading(r)
+    _print_outcome(outcome)
+
+
+def _print_outcome(outcome: Any, prefix: str = "") -> None:
+    r = outcome.reading
+    if outcome.status == "unchanged":
+        out.print(f"{prefix}= {r.mp} {r.date}: {r.value} was already recorded")
+        return
+    out.print(f"{prefix}✓ {r.mp} {r.date}: {r.value} kWh (consumption {outcome.consumption} "
+              f"kWh), counts for {r.period}")
+    if outcome.message:
+        out.print(f"{prefix}  note: {outcome.message}")
+
+
+@reading.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--by", help="Who sent the file [default: your user name]")
+@click.pass_obj
+def reading_import(app: Any, file: Path, by: str | None) -> None:
+    """Import readings from CSV (metering_point,date,value[,meter_change,old_meter_final,
+    new_meter_start,new_meter,by]). Each row is accepted or refused on its own; exit
+    code 1 if any row was refused."""
+    from plugins.utility.readings_csv import import_csv
+
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise InputError(exc.strerror or str(exc), source=str(file)) from None
+    results = import_csv(source_of(app).store, data, source=str(file), by=by or _user())
+    refused = 0
+    for result in results:
+        if result.outcome is not None:
+            _print_outcome(result.outcome, prefix=f"row {result.row}: ")
+        else:
+            refused += 1
+            err.print(f"✗ {result.error}")
+    accepted = sum(1 for r in results if r.outcome and r.outcome.status == "accepted")
+    out.print(f"{accepted} accepted, {len(results) - accepted - refused} already known, "
+              f"{refused} refused")
+    if refused:
+        raise SystemExit(1)
+
+
+@reading.command("list")
+@click.argument("metering_point")
+@click.pass_obj
+def reading_list(app: Any, metering_point: str) -> None:
+    """Every reading of METERING_POINT with who sent it and how."""
+    store = source_of(app).store
+    if store.get_metering_point(metering_point) is None:
+        raise GatewayError(f"no metering point {metering_point!r}")
+    table = Table(title=f"Readings of {metering_point}")
+    for col in ("date", "value", "register", "meter change", "for", "how", "by", "note"):
+        table.add_column(col)
+    for r in store.readings(metering_point):
+        table.add_row(r.date.isoformat(), str(r.value), str(r.cumulative),
+                      "yes" if r.meter_change else "", str(r.period), r.how, r.by,
+                      r.message or "")
+    out.print(table)
+
+
+@utility.command("reconnection")
+@click.argument("contract")
+@click.option("--date", "day", type=DATE, help="Day of the reconnection [default: today]")
+@click.pass_obj
+def reconnection(app: Any, contract: str, day: dt.datetime | None) -> None:
+    """Record a reconnection after a late-payment disconnection: the next invoice of
+    CONTRACT carries the reconnection fee (51.23 EUR incl. VAT by default)."""
+    when = day.date() if day else dt.date.today()
+    source_of(app).store.add_reconnection(contract, when, by=_user())
+    out.print(f"reconnection of {contract} on {when} recorded; the next invoice bills it")
+
+
+@utility.command("bill")
+@click.argument("period", type=PeriodType())
+@click.option("--as-of", type=DATE, help="Issue what is due by this day [default: today]")
+@click.option("--no-deliver", is_flag=True, help="Only push; deliver later with "
+              "'gateway deliver'")
+@click.pass_obj
+def bill(app: Any, period: Period, as_of: dt.datetime | None, no_deliver: bool) -> None:
+    """Month end for PERIOD (YYYY-MM): one invoice per contract, pushed through the gateway
+    to every format and channel its customer chose. Invoices whose issue date is later
+    than --as-of wait for a later run; a rerun never issues anything twice."""
+    from plugins.utility.run import run_month
+
+    gw = app.gateway
+    summary = run_month(gw, source_of(app).biller(), period,
+                        as_of=as_of.date() if as_of else dt.date.today(),
+                        deliver=not no_deliver)
+    print_summary(summary)
+    if summary.errors:
+        raise SystemExit(1)
+
+
+def print_summary(summary: Any) -> None:
+    for draft in summary.errors:
+        err.print(f"✗ {draft.message}")
+    out.print(
+        f"{summary.period}: {len(summary.issued)} invoices issued ({summary.estimated} "
+        f"estimated, {summary.settled} settling an estimate, {summary.paper} with the paper "
+        f"fee, {summary.reconnections} reconnection fees), {summary.already} issued before, "
+        f"{len(summary.waiting)} waiting for their issue date, {len(summary.errors)} errors")
+    if summary.delivered or summary.delivery_problems:
+        out.print(f"deliveries: {summary.delivered} delivered, {summary.delivery_problems} "
+                  "to retry or failed (see 'gateway status --failed')")
+
+
+@utility.command("contracts")
+@click.pass_obj
+def contracts(app: Any) -> None:
+    """Contracts with their metering points and last invoice."""
+    store = source_of(app).store
+    table = Table(title="Contracts")
+    for col in ("contract", "customer", "since", "metering points", "last invoice"):
+        table.add_column(col)
+    customers = store.customers()
+    for c in store.contracts():
+        last = store.last_issued(c.number)
+        name = customers[c.customer].name if c.customer in customers else c.customer
+        table.add_row(c.number, name, c.start.isoformat(),
+                      ", ".join(f"{mp.id} ({mp.tariff})" for mp in store.metering_points(
+                          c.number)), f"{last.number} ({last.period})" if last else "-")
+    out.print(table)
+
+
+@click.command()
+@click.option("--quiet", is_flag=True, help="Only the summary")
+@click.pass_obj
+def demo(app: Any, quiet: bool) -> None:
+    """Run the whole gateway on demo data: a handful of electricity customers, a year of
+    meter readings, then two month ends (September and October 2026) through every
+    format and channel that is installed. Uses the data directory (--data-dir)."""
+    from plugins.utility.demo import run_demo
+
+    run_demo(app.gateway, source_of(app), out, quiet=quiet)

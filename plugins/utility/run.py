@@ -1,0 +1,150 @@
+"""A month end: plan every contract's invoice, push it through the gateway, remember it.
+
+Nothing twice: a (contract, month) keeps its invoice number from the first attempt, the
+gateway recognises a repeated push of the same invoice, and an invoice the gateway has
+already accepted (a crash between push and bookkeeping) is adopted, not pushed again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway import Invoice
+from gateway.core import Gateway
+from gateway.core.pipeline import invoice_id_for
+from plugins.utility.billing import Biller, Plan
+from plugins.utility.dates import Period
+from plugins.utility.store import ISSUED, UtilityError
+
+
+@dataclass
+class Draft:
+    """One contract's month: an invoice to push, or why there is none yet."""
+
+    contract: str
+    customer: str
+    status: str  # "ready", "issued" (earlier), "waiting" (issue date later), "error"
+    message: str = ""
+    plan: Plan | None = None
+    invoice: Invoice | None = None
+
+
+@dataclass
+class RunSummary:
+    period: Period
+    issued: list[str] = field(default_factory=list)  # invoice numbers
+    already: int = 0
+    waiting: list[Draft] = field(default_factory=list)
+    errors: list[Draft] = field(default_factory=list)
+    estimated: int = 0
+    settled: int = 0
+    paper: int = 0
+    reconnections: int = 0
+    delivered: int = 0
+    delivery_problems: int = 0
+
+
+def drafts(biller: Biller, period: Period, as_of: dt.date,
+           paper_of: Callable[[str], bool | None]) -> Iterator[Draft]:
+    """Plan each contract of ``period``; reserve the number of those due by ``as_of``."""
+    store = biller.store
+    for contract in store.contracts():
+        if contract.start > period.last_day:
+            continue
+        existing = store.get_bill(contract.number, period)
+        if existing is not None and existing.status == ISSUED:
+            yield Draft(contract.number, contract.customer, "issued",
+                        f"{existing.number} was issued on {existing.issue_date}")
+            continue
+        paper = paper_of(contract.customer)
+        if paper is None:
+            yield Draft(contract.number, contract.customer, "error",
+                        f"contract {contract.number}: customer {contract.customer} is not a "
+                        "gateway customer; add it with 'gateway customer add "
+                        f"{contract.customer} ...' to choose formats and channels")
+            continue
+        try:
+            plan = biller.plan(contract, period, paper=paper)
+        except UtilityError as exc:
+            yield Draft(contract.number, contract.customer, "error", str(exc))
+            continue
+        if plan.issue_date > as_of:
+            yield Draft(contract.number, contract.customer, "waiting",
+                        f"to be issued on {plan.issue_date}", plan)
+            continue
+        bill = store.reserve_bill(contract.number, period, biller.settings.invoice_prefix,
+                                  plan.issue_date, plan.bill_data)
+        yield Draft(contract.number, contract.customer, "ready", "", plan,
+                    biller.invoice(plan, bill.number))
+
+
+def run_month(gw: Gateway, biller: Biller, period: Period, *, as_of: dt.date,
+              deliver: bool = True,
+              on_draft: Callable[[Draft, str], None] | None = None) -> RunSummary:
+    """Issue the month's invoices that are due by ``as_of`` and deliver them."""
+    store = biller.store
+    summary = RunSummary(period)
+
+    def paper_of(customer_id: str) -> bool | None:
+        customer = gw.store.get_customer(customer_id)
+        return None if customer is None else customer.paper
+
+    for draft in drafts(biller, period, as_of, paper_of):
+        outcome = draft.status
+        if draft.status == "issued":
+            summary.already += 1
+        elif draft.status == "waiting":
+            summary.waiting.append(draft)
+        elif draft.status == "error":
+            summary.errors.append(draft)
+        else:
+            assert draft.invoice is not None and draft.plan is not None
+            outcome = _issue(gw, draft, summary)
+            if outcome == "issued":
+                plan = draft.plan
+                store.mark_issued(draft.contract, period, invoice_id_for(
+                    draft.invoice.seller_key, draft.invoice.number),
+                    [i for i, _ in plan.reconnections])
+                summary.issued.append(draft.invoice.number)
+                summary.estimated += plan.estimated
+                summary.settled += any(m.settled_kwh for m in plan.meters)
+                summary.paper += plan.paper
+                summary.reconnections += len(plan.reconnections)
+        if on_draft is not None:
+            on_draft(draft, outcome)
+    if deliver and summary.issued:
+        from gateway.core import Dispatcher
+
+        result = Dispatcher(gw).run()
+        summary.delivered = result.delivered
+        summary.delivery_problems = result.retrying + result.failed + result.dead
+    return summary
+
+
+def _issue(gw: Gateway, draft: Draft, summary: RunSummary) -> str:
+    invoice = draft.invoice
+    assert invoice is not None
+    if gw.store.find_invoice(invoice.seller_key, invoice.number) is not None:
+        return "issued"  # accepted before a crash; the reservation holds what was pushed
+    result = gw.push(invoice, source=f"utility:{draft.contract}:{summary.period}",
+                     customer_id=draft.customer)
+    if result.status in ("accepted", "unchanged"):
+        return "issued"
+    draft.status = "error"
+    draft.message = str(result.error)
+    summary.errors.append(draft)
+    return "error"
+
+
+def preview(biller: Biller, options: dict[str, Any],
+            paper_of: Callable[[str], bool | None]) -> Iterator[Invoice]:
+    period = options["period"]
+    if isinstance(period, str):
+        period = Period.parse(period)
+    as_of = options.get("as_of") or dt.date.today()
+    for draft in drafts(biller, period, as_of, paper_of):
+        if draft.invoice is not None:
+            yield draft.invoice

@@ -1,0 +1,467 @@
+"""The utility's own SQLite database (``utility.db`` in the data dir), apart from the
+gateway's store: customers, contracts, metering points, tariffs, VAT rates, readings,
+reconnections and the bills issued per contract and month."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from gateway import GatewayError
+from plugins.utility.dates import Period, next_window_period, window_period
+from plugins.utility.models import (
+    Contract,
+    MeteringPoint,
+    PostalAddress,
+    Reading,
+    TariffComponent,
+    UtilityCustomer,
+    VatRate,
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS customers (
+    id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS contracts (
+    number TEXT PRIMARY KEY, customer_id TEXT NOT NULL REFERENCES customers(id),
+    start_date TEXT NOT NULL, expected_kwh TEXT);
+CREATE TABLE IF NOT EXISTS metering_points (
+    id TEXT PRIMARY KEY, contract TEXT NOT NULL REFERENCES contracts(number),
+    meter TEXT NOT NULL, tariff TEXT NOT NULL, address TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS mp_contract ON metering_points(contract);
+CREATE TABLE IF NOT EXISTS tariffs (
+    code TEXT NOT NULL, component TEXT NOT NULL, basis TEXT NOT NULL,
+    name_lv TEXT NOT NULL, name_en TEXT NOT NULL, price TEXT NOT NULL,
+    valid_from TEXT NOT NULL, valid_to TEXT,
+    PRIMARY KEY (code, component, valid_from));
+CREATE TABLE IF NOT EXISTS vat_rates (
+    valid_from TEXT PRIMARY KEY, valid_to TEXT, rate TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS readings (
+    id INTEGER PRIMARY KEY, mp TEXT NOT NULL REFERENCES metering_points(id),
+    date TEXT NOT NULL, value TEXT NOT NULL, cumulative TEXT NOT NULL,
+    meter_change INTEGER NOT NULL DEFAULT 0, old_meter_final TEXT, new_meter_start TEXT,
+    new_meter TEXT, period TEXT NOT NULL, how TEXT NOT NULL, by TEXT NOT NULL,
+    received_at REAL NOT NULL, message TEXT);
+CREATE INDEX IF NOT EXISTS readings_mp ON readings(mp, date);
+CREATE TABLE IF NOT EXISTS reconnections (
+    id INTEGER PRIMARY KEY, contract TEXT NOT NULL REFERENCES contracts(number),
+    date TEXT NOT NULL, by TEXT NOT NULL, billed_in TEXT);
+CREATE TABLE IF NOT EXISTS bills (
+    contract TEXT NOT NULL, period TEXT NOT NULL, number TEXT NOT NULL UNIQUE,
+    seq INTEGER NOT NULL, status TEXT NOT NULL, issue_date TEXT, data TEXT NOT NULL,
+    invoice_id TEXT, PRIMARY KEY (contract, period));
+"""
+
+ISSUED = "issued"
+RESERVED = "reserved"
+
+
+class UtilityError(GatewayError):
+    """A utility record or reading was refused; the message names the input and field."""
+
+
+@dataclass(frozen=True)
+class StoredReading:
+    id: int
+    mp: str
+    date: dt.date
+    value: Decimal
+    cumulative: Decimal
+    meter_change: bool
+    period: Period
+    how: str
+    by: str
+    message: str | None
+
+
+@dataclass(frozen=True)
+class ReadingOutcome:
+    status: str  # "accepted" or "unchanged"
+    reading: StoredReading
+    consumption: Decimal
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class Bill:
+    contract: str
+    period: Period
+    number: str
+    status: str
+    issue_date: dt.date | None
+    data: dict[str, Any]
+    invoice_id: str | None
+
+
+def _d(value: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(value) if value else None
+
+
+def _fmt(day: dt.date) -> str:
+    return day.strftime("%d.%m.%Y")
+
+
+class UtilityStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE), so a reading
+        # check and its insert cannot interleave with another process's.
+        self.db = sqlite3.connect(path, timeout=15.0, isolation_level=None)
+        self.db.row_factory = sqlite3.Row
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+        return self.db.execute(sql, params).fetchone()
+
+    # ------------------------------------------------------------------ master data
+
+    def put_customer(self, customer: UtilityCustomer) -> None:
+        with self.tx() as db:
+            db.execute("INSERT INTO customers(id, data) VALUES (?, ?) ON CONFLICT(id) DO "
+                       "UPDATE SET data=excluded.data", (customer.id, customer.model_dump_json()))
+
+    def get_customer(self, customer_id: str) -> UtilityCustomer | None:
+        row = self._one("SELECT data FROM customers WHERE id=?", (customer_id,))
+        return UtilityCustomer.model_validate_json(row["data"]) if row else None
+
+    def customers(self) -> dict[str, UtilityCustomer]:
+        return {r["id"]: UtilityCustomer.model_validate_json(r["data"])
+                for r in self.db.execute("SELECT id, data FROM customers")}
+
+    def put_contract(self, contract: Contract) -> None:
+        if self.get_customer(contract.customer) is None:
+            raise UtilityError(f"contract {contract.number}: field customer: no customer "
+                               f"{contract.customer!r}; add the customer first")
+        with self.tx() as db:
+            db.execute(
+                "INSERT INTO contracts(number, customer_id, start_date, expected_kwh) "
+                "VALUES (?,?,?,?) ON CONFLICT(number) DO UPDATE SET customer_id=excluded."
+                "customer_id, start_date=excluded.start_date, expected_kwh=excluded.expected_kwh",
+                (contract.number, contract.customer, contract.start.isoformat(),
+                 None if contract.expected_kwh is None else str(contract.expected_kwh)))
+
+    def get_contract(self, number: str) -> Contract | None:
+        row = self._one("SELECT * FROM contracts WHERE number=?", (number,))
+        return _contract(row) if row else None
+
+    def contracts(self) -> list[Contract]:
+        return [_contract(r) for r in self.db.execute("SELECT * FROM contracts ORDER BY number")]
+
+    def put_metering_point(self, mp: MeteringPoint, *, by: str = "setup") -> None:
+        contract = self.get_contract(mp.contract)
+        if contract is None:
+            raise UtilityError(f"metering point {mp.id}: field contract: no contract "
+                               f"{mp.contract!r}; add the contract first")
+        if not self.tariff_exists(mp.tariff):
+            raise UtilityError(f"metering point {mp.id}: field tariff: no tariff {mp.tariff!r} "
+                               f"(known: {', '.join(self.tariff_codes()) or 'none'})")
+        with self.tx() as db:
+            exists = db.execute("SELECT 1 FROM metering_points WHERE id=?", (mp.id,)).fetchone()
+            db.execute(
+                "INSERT INTO metering_points(id, contract, meter, tariff, address) VALUES "
+                "(?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET contract=excluded.contract, "
+                "meter=excluded.meter, tariff=excluded.tariff, address=excluded.address",
+                (mp.id, mp.contract, mp.meter, mp.tariff, mp.address.model_dump_json()))
+            if not exists:
+                # The opening reading is the baseline of the first bill and the start of
+                # the history that estimates average consumption.
+                start = contract.start
+                db.execute(
+                    "INSERT INTO readings(mp, date, value, cumulative, period, how, by, "
+                    "received_at) VALUES (?,?,?,?,?,?,?,?)",
+                    (mp.id, start.isoformat(), str(mp.start_reading), str(mp.start_reading),
+                     str(next_window_period(start)), "contract", by, time.time()))
+
+    def metering_points(self, contract: str) -> list[MeteringPoint]:
+        return [self._mp(r) for r in self.db.execute(
+            "SELECT * FROM metering_points WHERE contract=? ORDER BY id", (contract,))]
+
+    def get_metering_point(self, mp_id: str) -> MeteringPoint | None:
+        row = self._one("SELECT * FROM metering_points WHERE id=?", (mp_id,))
+        return self._mp(row) if row else None
+
+    def _mp(self, row: sqlite3.Row) -> MeteringPoint:
+        return MeteringPoint(id=row["id"], contract=row["contract"], meter=row["meter"],
+                             tariff=row["tariff"],
+                             address=PostalAddress.model_validate_json(row["address"]))
+
+    # ------------------------------------------------------------------ tariffs and VAT
+
+    def put_tariff(self, t: TariffComponent) -> None:
+        with self.tx() as db:
+            for row in db.execute("SELECT * FROM tariffs WHERE code=? AND component=? AND "
+                                  "valid_from<>?", (t.code, t.component,
+                                                    t.valid_from.isoformat())):
+                if _overlaps(t.valid_from, t.valid_to, _d(row["valid_from"]),
+                             _d(row["valid_to"])):
+                    raise UtilityError(
+                        f"tariff {t.code} component {t.component}: validity from "
+                        f"{t.valid_from} overlaps the price valid from {row['valid_from']} "
+                        f"to {row['valid_to'] or 'open end'}; close that one first (valid_to)")
+            db.execute(
+                "INSERT OR REPLACE INTO tariffs VALUES (?,?,?,?,?,?,?,?)",
+                (t.code, t.component, t.basis, t.name_lv, t.name_en, str(t.price),
+                 t.valid_from.isoformat(), t.valid_to.isoformat() if t.valid_to else None))
+
+    def tariff_exists(self, code: str) -> bool:
+        return self._one("SELECT 1 FROM tariffs WHERE code=?", (code,)) is not None
+
+    def tariff_codes(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT DISTINCT code FROM tariffs ORDER BY code")]
+
+    def tariff_on(self, code: str, day: dt.date) -> list[TariffComponent]:
+        """The components of tariff ``code`` valid on ``day``, in a stable order."""
+        iso = day.isoformat()
+        rows = self.db.execute(
+            "SELECT * FROM tariffs WHERE code=? AND valid_from<=? AND (valid_to IS NULL OR "
+            "valid_to>=?) ORDER BY CASE basis WHEN 'kwh' THEN 0 ELSE 1 END, component <> 'energy', "
+            "component",
+            (code, iso, iso)).fetchall()
+        return [TariffComponent(code=r["code"], component=r["component"], basis=r["basis"],
+                                name_lv=r["name_lv"], name_en=r["name_en"],
+                                price=Decimal(r["price"]), valid_from=_d(r["valid_from"]),
+                                valid_to=_d(r["valid_to"])) for r in rows]
+
+    def tariffs(self) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM tariffs ORDER BY code, component, valid_from"
+                               ).fetchall()
+
+    def put_vat_rate(self, v: VatRate) -> None:
+        with self.tx() as db:
+            for row in db.execute("SELECT * FROM vat_rates WHERE valid_from<>?",
+                                  (v.valid_from.isoformat(),)):
+                if _overlaps(v.valid_from, v.valid_to, _d(row["valid_from"]),
+                             _d(row["valid_to"])):
+                    raise UtilityError(
+                        f"VAT rate {v.rate} from {v.valid_from} overlaps the rate "
+                        f"{row['rate']} valid from {row['valid_from']} to "
+                        f"{row['valid_to'] or 'open end'}; close that one first (valid_to)")
+            db.execute("INSERT OR REPLACE INTO vat_rates VALUES (?,?,?)",
+                       (v.valid_from.isoformat(), v.valid_to.isoformat() if v.valid_to else None,
+                        str(v.rate)))
+
+    def vat_rate_on(self, day: dt.date) -> Decimal:
+        iso = day.isoformat()
+        row = self._one("SELECT rate FROM vat_rates WHERE valid_from<=? AND (valid_to IS NULL "
+                        "OR valid_to>=?)", (iso, iso))
+        if row is None:
+            raise UtilityError(f"no VAT rate valid on {iso}; add one with 'gateway utility "
+                               "import' ([[vat]] rate, valid_from)")
+        return Decimal(row["rate"])
+
+    def vat_rates(self) -> list[sqlite3.Row]:
+        return self.db.execute("SELECT * FROM vat_rates ORDER BY valid_from").fetchall()
+
+    # ------------------------------------------------------------------ readings
+
+    def add_reading(self, r: Reading, *, today: dt.date | None = None) -> ReadingOutcome:
+        """Check and store one reading; raise :class:`UtilityError` when it is refused."""
+        today = today or dt.date.today()
+        who = f"reading for {r.metering_point} on {r.date.isoformat()}"
+        mp = self.get_metering_point(r.metering_point)
+        if mp is None:
+            raise UtilityError(f"{who}: field metering_point: no metering point "
+                               f"{r.metering_point!r}")
+        if r.date > today:
+            raise UtilityError(f"{who}: field date: a reading cannot be dated after today "
+                               f"({today.isoformat()})")
+        with self.tx() as db:
+            latest = self._latest_reading(r.metering_point)
+            assert latest is not None  # every metering point has its opening reading
+            if r.date < latest.date:
+                raise UtilityError(
+                    f"{who}: field date: readings come in date order; the latest reading is "
+                    f"{latest.value} on {latest.date.isoformat()}")
+            if r.date == latest.date:
+                if r.value == latest.value and r.meter_change == latest.meter_change:
+                    return ReadingOutcome("unchanged", latest, Decimal(0),
+                                          "the same reading was already received")
+                raise UtilityError(
+                    f"{who}: field value: there is already a reading on that day "
+                    f"({latest.value}); send a reading for another day")
+            if r.meter_change:
+                old_final = latest.value if r.old_meter_final is None else r.old_meter_final
+                if old_final < latest.value:
+                    raise UtilityError(
+                        f"{who}: field old_meter_final: {old_final} is lower than the previous "
+                        f"reading {latest.value} of {latest.date.isoformat()}")
+                if r.value < r.new_meter_start:
+                    raise UtilityError(
+                        f"{who}: field value: {r.value} is lower than the new meter's start "
+                        f"value {r.new_meter_start}")
+                consumption = (old_final - latest.value) + (r.value - r.new_meter_start)
+            else:
+                if r.value < latest.value:
+                    raise UtilityError(
+                        f"{who}: field value: {r.value} is lower than the previous reading "
+                        f"{latest.value} of {latest.date.isoformat()}; if the meter was "
+                        "replaced, send it as a meter change")
+                old_final = None
+                consumption = r.value - latest.value
+            period, message = self._period_for(mp.contract, r.date)
+            cur = db.execute(
+                "INSERT INTO readings(mp, date, value, cumulative, meter_change, "
+                "old_meter_final, new_meter_start, new_meter, period, how, by, received_at, "
+                "message) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (r.metering_point, r.date.isoformat(), str(r.value),
+                 str(latest.cumulative + consumption), int(r.meter_change),
+                 None if old_final is None else str(old_final),
+                 str(r.new_meter_start) if r.meter_change else None, r.new_meter, str(period),
+                 r.how, r.by, time.time(), message))
+            if r.meter_change and r.new_meter:
+                db.execute("UPDATE metering_points SET meter=? WHERE id=?",
+                           (r.new_meter, r.metering_point))
+            stored = self._reading(db.execute("SELECT * FROM readings WHERE id=?",
+                                              (cur.lastrowid,)).fetchone())
+        return ReadingOutcome("accepted", stored, consumption, message)
+
+    def _period_for(self, contract: str, day: dt.date) -> tuple[Period, str | None]:
+        """The period a reading counts for, and a message when that is not its window's."""
+        message = None
+        period = next_window_period(day)
+        if window_period(day) is None:
+            start, end = period.shift(-1).window
+            message = (f"{_fmt(day)} is outside the reading window (27th to 3rd; the last one "
+                       f"was {_fmt(start)}–{_fmt(end)}); the reading is kept and used for the "
+                       f"{period} invoice")
+        last = self.last_issued_period(contract)
+        if last is not None and period <= last:
+            late = period
+            period = last.shift(1)
+            message = (f"the {late} invoice of contract {contract} was already issued; the "
+                       f"reading is kept and used for the {period} invoice, which settles the "
+                       "difference")
+        return period, message
+
+    def _latest_reading(self, mp: str) -> StoredReading | None:
+        row = self._one("SELECT * FROM readings WHERE mp=? ORDER BY date DESC, id DESC LIMIT 1",
+                        (mp,))
+        return self._reading(row) if row else None
+
+    def readings(self, mp: str) -> list[StoredReading]:
+        return [self._reading(r) for r in self.db.execute(
+            "SELECT * FROM readings WHERE mp=? ORDER BY date, id", (mp,))]
+
+    @staticmethod
+    def _reading(row: sqlite3.Row) -> StoredReading:
+        return StoredReading(
+            id=row["id"], mp=row["mp"], date=dt.date.fromisoformat(row["date"]),
+            value=Decimal(row["value"]), cumulative=Decimal(row["cumulative"]),
+            meter_change=bool(row["meter_change"]), period=Period.parse(row["period"]),
+            how=row["how"], by=row["by"], message=row["message"])
+
+    # ------------------------------------------------------------------ reconnections
+
+    def add_reconnection(self, contract: str, day: dt.date, by: str) -> None:
+        if self.get_contract(contract) is None:
+            raise UtilityError(f"reconnection: field contract: no contract {contract!r}")
+        with self.tx() as db:
+            db.execute("INSERT INTO reconnections(contract, date, by) VALUES (?,?,?)",
+                       (contract, day.isoformat(), by))
+
+    def unbilled_reconnections(self, contract: str, until: dt.date) -> list[tuple[int, dt.date]]:
+        return [(r["id"], dt.date.fromisoformat(r["date"])) for r in self.db.execute(
+            "SELECT id, date FROM reconnections WHERE contract=? AND billed_in IS NULL AND "
+            "date<=? ORDER BY date", (contract, until.isoformat()))]
+
+    # ------------------------------------------------------------------ bills
+
+    def get_bill(self, contract: str, period: Period) -> Bill | None:
+        row = self._one("SELECT * FROM bills WHERE contract=? AND period=?",
+                        (contract, str(period)))
+        return _bill(row) if row else None
+
+    def last_issued(self, contract: str, before: Period | None = None) -> Bill | None:
+        sql = "SELECT * FROM bills WHERE contract=? AND status=?"
+        params: list[Any] = [contract, ISSUED]
+        if before is not None:
+            sql += " AND period<?"
+            params.append(str(before))
+        row = self._one(sql + " ORDER BY period DESC LIMIT 1", tuple(params))
+        return _bill(row) if row else None
+
+    def last_issued_period(self, contract: str) -> Period | None:
+        bill = self.last_issued(contract)
+        return bill.period if bill else None
+
+    def reserve_bill(self, contract: str, period: Period, prefix: str, issue_date: dt.date,
+                     data: Callable[[str], dict[str, Any]]) -> Bill:
+        """Keep the number of a (contract, month) for good: a rerun after a crash or a
+        rejection pushes the same number again."""
+        with self.tx() as db:
+            row = db.execute("SELECT * FROM bills WHERE contract=? AND period=?",
+                             (contract, str(period))).fetchone()
+            if row is not None:
+                if row["status"] == ISSUED:
+                    return _bill(row)
+                db.execute("UPDATE bills SET issue_date=?, data=? WHERE contract=? AND period=?",
+                           (issue_date.isoformat(), json.dumps(data(row["number"])), contract,
+                            str(period)))
+            else:
+                seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM bills WHERE period=?",
+                                 (str(period),)).fetchone()[0]
+                number = f"{prefix}{period.year % 100:02d}{period.month:02d}-{seq:05d}"
+                db.execute("INSERT INTO bills VALUES (?,?,?,?,?,?,?,NULL)",
+                           (contract, str(period), number, seq, RESERVED,
+                            issue_date.isoformat(), json.dumps(data(number))))
+        bill = self.get_bill(contract, period)
+        assert bill is not None
+        return bill
+
+    def mark_issued(self, contract: str, period: Period, invoice_id: str,
+                    reconnections: list[int]) -> None:
+        with self.tx() as db:
+            db.execute("UPDATE bills SET status=?, invoice_id=? WHERE contract=? AND period=?",
+                       (ISSUED, invoice_id, contract, str(period)))
+            db.executemany("UPDATE reconnections SET billed_in=? WHERE id=?",
+                           [(str(period), i) for i in reconnections])
+
+    def bills(self, period: Period | None = None) -> list[Bill]:
+        if period is None:
+            rows = self.db.execute("SELECT * FROM bills ORDER BY period, seq")
+        else:
+            rows = self.db.execute("SELECT * FROM bills WHERE period=? ORDER BY seq",
+                                   (str(period),))
+        return [_bill(r) for r in rows]
+
+
+def _overlaps(a0: dt.date, a1: dt.date | None, b0: dt.date | None, b1: dt.date | None) -> bool:
+    far = dt.date.max
+    assert b0 is not None
+    return a0 <= (b1 or far) and b0 <= (a1 or far)
+
+
+def _contract(row: sqlite3.Row) -> Contract:
+    return Contract(number=row["number"], customer=row["customer_id"],
+                    start=dt.date.fromisoformat(row["start_date"]),
+                    expected_kwh=Decimal(row["expected_kwh"]) if row["expected_kwh"] else None)
+
+
+def _bill(row: sqlite3.Row) -> Bill:
+    return Bill(contract=row["contract"], period=Period.parse(row["period"]),
+                number=row["number"], status=row["status"], issue_date=_d(row["issue_date"]),
+                data=json.loads(row["data"]), invoice_id=row["invoice_id"])
