@@ -149,6 +149,10 @@ def complete(invoice: Invoice, *, source: str | None = None) -> Invoice:
     """
     findings: list[Finding] = []
     line_nets: list[Decimal] = []
+    # R120 is a Peppol rule, not an EN 16931 one: an invoice that names another
+    # specification (BT-24, e.g. an XRechnung read from XML) is valid with its stated
+    # line net amounts, as the official CEN examples show.
+    r120_severity = "fatal" if _peppol_or_unspecified(invoice) else "warning"
     for i, line in enumerate(invoice.lines):
         computed = line_net_amount(line)
         if line.net_amount is not None and line.net_amount != computed:
@@ -158,6 +162,7 @@ def complete(invoice: Invoice, *, source: str | None = None) -> Invoice:
                     f"lines[{i}].net_amount",
                     f"line net amount {line.net_amount} differs from quantity × price ± "
                     f"line allowances/charges = {computed}",
+                    severity=r120_severity,
                     term="BT-131",
                 )
             )
@@ -371,9 +376,17 @@ def _field_rules(invoice: Invoice, breakdown: list[VatBreakdown], totals: Totals
         add("BR-61", "payment.credit_transfers", "a credit transfer needs the payee's account "
             "(IBAN)", "BT-84")
     if totals.amount_due > 0 and not (invoice.due_date or invoice.payment_terms):
-        add("BR-CO-25", "due_date", "an amount is due, so give a due date or payment terms",
-            "BT-9")
+        # The CEN schematron (1.3.16) does not enforce BR-CO-25, and on a credit note the
+        # amount is owed to the buyer, so the official credit note examples omit both.
+        out.append(Finding("BR-CO-25", "due_date", "an amount is due, so give a due date or "
+                           "payment terms", severity="warning" if invoice.is_credit_note
+                           else "fatal", term="BT-9"))
     return out
+
+
+def _peppol_or_unspecified(invoice: Invoice) -> bool:
+    spec = invoice.specification_id
+    return spec is None or "urn:fdc:peppol.eu:2017:poacc:billing:3.0" in spec
 
 
 def _rate_rule(
