@@ -1,1 +1,23 @@
-"""Built-in plugin 'xml_einvoice' (work in progress: registers nothing yet)."""
+"""XML e-invoices: Peppol BIS Billing 3.0 UBL (``ubl``) and CII D16B EN 16931 (``cii``).
+
+Both formats render from the invoice model, read back into it (XXE-safe), and check a
+document by the official rules: the UBL 2.1 / CII D16B XSD, the CEN EN 16931 schematron
+and, for documents that claim it, the Peppol BIS 3.0 schematron. The artefacts ship in
+``schemas/`` as package data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway import hookimpl
+
+from .formats import CiiFormat, UblFormat
+
+__all__ = ["CiiFormat", "UblFormat", "gateway_register_formats"]
+
+
+@hookimpl
+def gateway_register_formats(register: Any) -> None:
+    register(UblFormat())
+    register(CiiFormat())

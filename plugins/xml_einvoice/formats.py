@@ -1,0 +1,124 @@
+"""The ``ubl`` and ``cii`` formats: render, sniff, parse and validate.
+
+lxml, Saxon and the writers are imported on first use so that ``gateway --help`` and
+plugins that never touch XML do not pay for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar, Literal
+
+from gateway import Finding, InputError, Invoice, RenderContext, load_invoice
+
+Syntax = Literal["ubl", "cii"]
+_UBL_MARKERS = (b"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
+                b"urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2")
+_CII_MARKERS = (b"urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",)
+_TRUE = {"1", "true", "yes", "on"}
+
+
+def _flag(value: Any, default: bool) -> bool:
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in _TRUE
+
+
+def _looks_like_xml(head: bytes) -> bool:
+    stripped = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    return stripped.startswith(b"<")
+
+
+class XmlFormat:
+    """Common behaviour of the two syntaxes; subclasses say which one."""
+
+    syntax: ClassVar[Syntax]
+    markers: ClassVar[tuple[bytes, ...]]
+    media_type: ClassVar[str] = "application/xml"
+    extension: ClassVar[str] = "xml"
+    can_parse: ClassVar[bool] = True
+    can_validate: ClassVar[bool] = True
+
+    def sniff(self, head: bytes, filename: str) -> bool:
+        return _looks_like_xml(head) and any(m in head for m in self.markers)
+
+    def render(self, invoice: Invoice, context: RenderContext) -> bytes:
+        options = context.options or {}
+        pretty = _flag(options.get("pretty"), True)
+        spec = options.get("specification_id") or None
+        return self._writer()(invoice, pretty=pretty, specification_id=spec)
+
+    def parse(self, data: bytes, source: str) -> Iterator[Invoice]:
+        from .reading import report_unread, unread
+        from .safexml import parse_untrusted
+        from .validation import kind_of
+
+        root = parse_untrusted(data, source)
+        kind = kind_of(root)
+        if kind is None or kind.syntax != self.syntax:
+            raise InputError(f"root element {root.tag} is not {self.description}",
+                             source=source)
+        seen: set[Any] = set()
+        fields = self._reader()(root, seen)
+        extensions = unread(root, seen)
+        if extensions:
+            report_unread(extensions, source)
+            fields["extensions"] = extensions
+        yield load_invoice(fields, source=source)
+
+    def validate(self, data: bytes) -> list[Finding]:
+        from .validation import validator
+
+        return validator().validate(data, expect=self.syntax)
+
+    def warm_up(self) -> None:
+        """Compile the XSD and schematrons now instead of on the first document."""
+        from .validation import validator
+
+        validator().warm_up(self.syntax)
+
+    def _writer(self) -> Any:
+        raise NotImplementedError
+
+    def _reader(self) -> Any:
+        raise NotImplementedError
+
+
+class UblFormat(XmlFormat):
+    name: ClassVar[str] = "ubl"
+    syntax: ClassVar[Syntax] = "ubl"
+    markers = _UBL_MARKERS
+    description: ClassVar[str] = (
+        "UBL 2.1 Invoice/CreditNote, Peppol BIS Billing 3.0 (EN 16931; XSD + CEN and Peppol "
+        "schematron checked)")
+
+    def _writer(self) -> Any:
+        from .ubl_write import render_ubl
+
+        return render_ubl
+
+    def _reader(self) -> Any:
+        from .ubl_read import read_ubl
+
+        return read_ubl
+
+
+class CiiFormat(XmlFormat):
+    name: ClassVar[str] = "cii"
+    syntax: ClassVar[Syntax] = "cii"
+    markers = _CII_MARKERS
+    description: ClassVar[str] = (
+        "UN/CEFACT CII D16B, EN 16931 profile (the Factur-X/ZUGFeRD XML; XSD + CEN "
+        "schematron checked, Peppol when claimed)")
+
+    def _writer(self) -> Any:
+        from .cii_write import render_cii
+
+        return render_cii
+
+    def _reader(self) -> Any:
+        from .cii_read import read_cii
+
+        return read_cii

@@ -1,0 +1,198 @@
+"""Checking a UBL or CII document by the official rules: XSD, EN 16931, Peppol BIS 3.0.
+
+Compiling the schemas is the slow part (about a second for all of them), so each is
+compiled on first use and kept for the life of the process; a batch of documents then
+costs only the checks themselves. Saxon's processor is shared and guarded by a lock
+because its executables are not documented as thread-safe and the portal validates
+from worker threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from lxml import etree
+
+from gateway import Finding, InputError
+
+from . import resources as res
+from .namespaces import (
+    CII_NS,
+    PEPPOL_BILLING,
+    RSM,
+    UBL_CREDIT_NOTE,
+    UBL_INVOICE,
+    UBL_NS,
+    short,
+    short_svrl,
+)
+from .safexml import parse_untrusted
+
+Syntax = Literal["ubl", "cii"]
+SVRL = "http://purl.oclc.org/dsdl/svrl"
+_SEVERITY = {"fatal": "fatal", "error": "fatal", "warning": "warning",
+             "information": "information", "info": "information"}
+
+
+@dataclass(frozen=True)
+class DocumentKind:
+    syntax: Syntax
+    xsd: str
+    en16931: str
+    peppol: str
+
+
+UBL_INVOICE_KIND = DocumentKind("ubl", res.UBL_INVOICE_XSD, res.EN16931_UBL, res.PEPPOL_UBL)
+UBL_CREDIT_NOTE_KIND = DocumentKind("ubl", res.UBL_CREDIT_NOTE_XSD, res.EN16931_UBL,
+                                    res.PEPPOL_UBL)
+CII_KIND = DocumentKind("cii", res.CII_XSD, res.EN16931_CII, res.PEPPOL_CII)
+ROOTS = {
+    f"{{{UBL_INVOICE}}}Invoice": UBL_INVOICE_KIND,
+    f"{{{UBL_CREDIT_NOTE}}}CreditNote": UBL_CREDIT_NOTE_KIND,
+    f"{{{RSM}}}CrossIndustryInvoice": CII_KIND,
+}
+
+
+def kind_of(root: etree._Element) -> DocumentKind | None:
+    return ROOTS.get(root.tag)
+
+
+def claims_peppol(root: etree._Element, kind: DocumentKind) -> bool:
+    if kind.syntax == "ubl":
+        ids = root.findall("cbc:CustomizationID", UBL_NS)
+    else:
+        ids = root.findall("rsm:ExchangedDocumentContext/ram:GuidelineSpecifiedDocumentContext"
+                           "Parameter/ram:ID", CII_NS)
+    return any(PEPPOL_BILLING in (e.text or "") for e in ids)
+
+
+class Validator:
+    """XSD + schematron checks with compiled artefacts cached per process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._schemas: dict[str, etree.XMLSchema] = {}
+        self._stylesheets: dict[str, Any] = {}
+        self._processor: Any = None
+
+    # ------------------------------------------------------------------ compiled artefacts
+
+    def schema(self, relative: str) -> etree.XMLSchema:
+        with self._lock:
+            schema = self._schemas.get(relative)
+            if schema is None:
+                # The XSDs are our own package data, trusted; they import each other by
+                # relative path, which needs file access but no network.
+                parser = etree.XMLParser(no_network=True, resolve_entities=False)
+                doc = etree.parse(str(res.artefact(relative)), parser)
+                schema = self._schemas[relative] = etree.XMLSchema(doc)
+            return schema
+
+    def stylesheet(self, relative: str) -> Any:
+        with self._lock:
+            executable = self._stylesheets.get(relative)
+            if executable is None:
+                from saxonche import PySaxonProcessor
+
+                if self._processor is None:
+                    self._processor = PySaxonProcessor(license=False)
+                compiler = self._processor.new_xslt30_processor()
+                executable = compiler.compile_stylesheet(
+                    stylesheet_file=str(res.artefact(relative)))
+                self._stylesheets[relative] = executable
+            return executable
+
+    def warm_up(self, syntax: Syntax | None = None) -> None:
+        """Compile everything now (servers call this at start-up, benchmarks before timing)."""
+        for kind in (UBL_INVOICE_KIND, UBL_CREDIT_NOTE_KIND, CII_KIND):
+            if syntax in (None, kind.syntax):
+                self.schema(kind.xsd)
+                self.stylesheet(kind.en16931)
+                self.stylesheet(kind.peppol)
+
+    # ------------------------------------------------------------------ checks
+
+    def validate(self, data: bytes, *, expect: Syntax | None = None,
+                 source: str = "document") -> list[Finding]:
+        try:
+            root = parse_untrusted(data, source)
+        except InputError as exc:
+            return [Finding("GW-XML", "", str(exc))]
+        kind = kind_of(root)
+        if kind is None or (expect is not None and kind.syntax != expect):
+            wanted = {"ubl": "a UBL 2.1 Invoice or CreditNote",
+                      "cii": "a CII D16B CrossIndustryInvoice"}.get(expect or "",
+                                                                    "UBL 2.1 or CII D16B")
+            return [Finding("GW-XML", f"/{short(root.tag)}",
+                            f"root element {short(root.tag)} is not {wanted}")]
+        findings = self.check_xsd(root, kind)
+        findings += self.check_schematron(data, root, kind)
+        return findings
+
+    def check_xsd(self, root: etree._Element, kind: DocumentKind) -> list[Finding]:
+        schema = self.schema(kind.xsd)
+        with self._lock:
+            if schema.validate(root):
+                return []
+            errors = list(schema.error_log)
+        return [Finding("XSD", short(e.path or ""), f"line {e.line}: {short(e.message)}")
+                for e in errors]
+
+    def check_schematron(self, data: bytes, root: etree._Element,
+                         kind: DocumentKind) -> list[Finding]:
+        sheets = [kind.en16931]
+        if claims_peppol(root, kind):
+            sheets.append(kind.peppol)
+        findings: list[Finding] = []
+        text = _as_text(data, root)
+        with self._lock:
+            executables = [self.stylesheet(s) for s in sheets]
+            try:
+                node = self._processor.parse_xml(xml_text=text)
+                reports = [e.transform_to_string(xdm_node=node) for e in executables]
+            except Exception as exc:  # saxonche raises its own PySaxonApiError
+                return [Finding("GW-SCHEMATRON", "", f"schematron could not run: {exc}")]
+        for report in reports:
+            findings.extend(parse_svrl(report.encode("utf-8")))
+        return findings
+
+
+def _as_text(data: bytes, root: etree._Element) -> str:
+    encoding = (root.getroottree().docinfo.encoding or "UTF-8").upper()
+    if encoding in ("UTF-8", "UTF8", "US-ASCII", "ASCII"):
+        return data.decode("utf-8-sig")
+    return etree.tostring(root, encoding="unicode")
+
+
+def parse_svrl(report: bytes) -> list[Finding]:
+    """Failed asserts and successful reports of an SVRL document as findings."""
+    findings = []
+    tree = etree.fromstring(report, etree.XMLParser(resolve_entities=False, no_network=True,
+                                                    huge_tree=True))
+    for el in tree.iter(f"{{{SVRL}}}failed-assert", f"{{{SVRL}}}successful-report"):
+        rule = el.get("id") or "SCHEMATRON"
+        severity = _SEVERITY.get((el.get("flag") or "fatal").lower(), "fatal")
+        text_el = el.find(f"{{{SVRL}}}text")
+        message = " ".join((text_el.text if text_el is not None and text_el.text else "")
+                           .split())
+        prefix = f"[{rule}]"
+        if message.startswith(prefix):
+            message = message[len(prefix):].lstrip("-– ").strip()
+        findings.append(Finding(rule, short_svrl(el.get("location") or ""), message,
+                                severity=severity))  # type: ignore[arg-type]
+    return findings
+
+
+_validator: Validator | None = None
+_validator_lock = threading.Lock()
+
+
+def validator() -> Validator:
+    """The process-wide validator (compiled artefacts are shared by every caller)."""
+    global _validator
+    with _validator_lock:
+        if _validator is None:
+            _validator = Validator()
+        return _validator
