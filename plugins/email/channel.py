@@ -25,7 +25,6 @@ from plugins.email.transport import (
     Disconnected,
     Outcome,
     Pool,
-    RateLimiter,
     ServerKey,
 )
 
@@ -37,8 +36,6 @@ class EmailChannel:
 
     def __init__(self) -> None:
         self._local = threading.local()
-        self._limiters: dict[tuple[ServerKey, float], RateLimiter] = {}
-        self._limiters_lock = threading.Lock()
         self.data_dir = Path(".")
 
     def configure(self, settings: dict[str, Any], data_dir: Path) -> None:
@@ -61,15 +58,6 @@ class EmailChannel:
             self._local.pool = None
             pool.close()
 
-    def _limiter(self, settings: EmailSettings) -> RateLimiter | None:
-        if settings.messages_per_minute is None:
-            return None
-        key = (ServerKey.of(settings), settings.messages_per_minute)
-        with self._limiters_lock:
-            if key not in self._limiters:
-                self._limiters[key] = RateLimiter(settings.messages_per_minute)
-            return self._limiters[key]
-
     # ------------------------------------------------------------------ delivery
 
     def deliver(self, bundle: Bundle, settings: Any, state: DeliveryState) -> Receipt:
@@ -79,9 +67,6 @@ class EmailChannel:
         pending = [r for r in settings.recipients if not state.done(r)]
         outcome = Outcome()
         if pending:
-            limiter = self._limiter(settings)
-            if limiter is not None:
-                limiter.wait()
             pool: Pool | None = getattr(self._local, "pool", None)
             if pool is None:
                 with self.session() as own:
@@ -99,15 +84,16 @@ class EmailChannel:
                   for r in settings.recipients}
         if outcome.temporary:
             raise DeliveryError(
-                f"{server} deferred {_count(outcome.temporary, settings)}; will retry",
-                retryable=True, recipients=report)
+                f"SMTP {_codes(outcome.temporary)} for {_count(outcome.temporary, settings)}: "
+                f"deferred by {server}, will retry", retryable=True, recipients=report)
         if outcome.permanent:
             refused = _count(outcome.permanent, settings)
             if done and settings.on_partial_refusal == "delivered":
                 return Receipt(id=receipt_id, detail=f"Message-ID {built.message_id} via "
                                f"{server}; refused {refused}", recipients=report)
-            raise DeliveryError(f"{server} refused {refused} permanently",
-                                retryable=False, recipients=report)
+            raise DeliveryError(
+                f"SMTP {_codes(outcome.permanent)} for {refused}: refused permanently by "
+                f"{server}", retryable=False, recipients=report)
         return Receipt(id=receipt_id, detail=f"Message-ID {built.message_id} via {server}",
                        recipients=done)
 
@@ -147,9 +133,14 @@ class EmailChannel:
         return settings.model_copy(update=updates) if updates else settings
 
 
+def _codes(replies: dict[str, str]) -> str:
+    """The reply codes first: they are what an operator scans a status table for."""
+    return "/".join(dict.fromkeys(r.split(" ", 1)[0] for r in replies.values()))
+
+
 def _count(recipients: dict[str, str], settings: EmailSettings) -> str:
     total = len(settings.recipients)
     names = ", ".join(recipients)
     if total == 1:
-        return f"the recipient {names}"
+        return names
     return f"{len(recipients)} of {total} recipients ({names})"

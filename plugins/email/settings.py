@@ -70,8 +70,6 @@ class EmailSettings(BaseModel):
     helo_name: str | None = Field(None, description="Name to announce in EHLO")
     connect_timeout: float = Field(15.0, gt=0, description="Seconds to connect and greet")
     timeout: float = Field(60.0, gt=0, description="Seconds to wait for each reply")
-    messages_per_minute: float | None = Field(
-        None, gt=0, description="Rate limit per server, across a whole batch")
     max_messages_per_connection: int = Field(
         100, ge=1, description="Reconnect after this many messages (many servers cap it)")
     message_id_domain: str | None = Field(

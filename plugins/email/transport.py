@@ -1,4 +1,4 @@
-"""SMTP connections: open (TLS, login), one mail transaction, reuse, rate limit.
+"""SMTP connections: open (TLS, login), one mail transaction, reuse within a batch.
 
 Every failure to reach or log in to the server is *retryable*: the recipients are not
 at fault, and once the operator fixes the server, password or certificate, the
@@ -14,9 +14,6 @@ import os
 import smtplib
 import socket
 import ssl
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from gateway import DeliveryError
@@ -256,26 +253,6 @@ def _close_quietly(smtp: smtplib.SMTP | None) -> None:
     if smtp is not None:
         with contextlib.suppress(OSError):
             smtp.close()
-
-
-class RateLimiter:
-    """Spaces messages evenly: at most ``per_minute`` per server."""
-
-    def __init__(self, per_minute: float, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self.interval = 60.0 / per_minute
-        self._clock = clock
-        self._sleep = sleep
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        with self._lock:
-            now = self._clock()
-            if self._next > now:
-                self._sleep(self._next - now)
-                now = self._next
-            self._next = now + self.interval
 
 
 class Pool:
