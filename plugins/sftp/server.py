@@ -41,6 +41,10 @@ from plugins.sftp.keys import fingerprint
 from plugins.sftp.mailbox import MailboxFile, MailboxIndex, MailboxSettings
 
 log = logging.getLogger("gateway.sftp")
+# paramiko logs a port scan or a dropped handshake as an ERROR with a traceback; the
+# audit log records those connections in one line, so its own chatter stays quiet.
+_ssh_log = logging.getLogger("gateway.sftp.ssh")
+_ssh_log.setLevel(logging.CRITICAL)
 
 CHANNEL = "sftp-mailbox"
 OUTBOX, ARCHIVE = "outbox", "archive"
@@ -150,6 +154,7 @@ class MailboxServer:
     def _handle(self, conn: socket.socket, addr: tuple[Any, ...]) -> None:
         peer = f"{addr[0]}:{addr[1]}"
         transport = paramiko.Transport(conn)
+        transport.set_log_channel(_ssh_log.name)
         self._transports.add(transport)
         try:
             transport.add_server_key(self.host_key)
