@@ -1,0 +1,287 @@
+"""HTTP API for billing systems: push invoices, read their delivery status, fetch
+documents. A bearer token belongs to one billing system and is scoped to one seller:
+it can push only that seller's invoices and read only those."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from gateway.core import Dispatcher, Invoice
+from gateway.core.pipeline import PushResult
+from gateway.core.storage import PENDING, InvoiceRecord
+from gateway.errors import (
+    DuplicateInvoice,
+    Finding,
+    GatewayError,
+    InputError,
+    InvoiceRejected,
+)
+from plugins.portal.db import ApiToken
+from plugins.portal.security import token_hash
+from plugins.portal.state import Portal
+from plugins.portal.web import portal_of
+
+MAX_BODY = 64 * 1024 * 1024
+bearer = HTTPBearer(auto_error=False, description="A billing system's token "
+                    "(gateway portal token add NAME --seller SELLER)")
+router = APIRouter(prefix="/api/v1", tags=["invoices"])
+
+
+class ApiProblem(Exception):
+    def __init__(self, status: int, body: dict[str, Any],
+                 headers: dict[str, str] | None = None) -> None:
+        self.status, self.body, self.headers = status, body, headers
+
+
+def api_token(request: Request,
+              credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+              ) -> ApiToken:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise ApiProblem(401, {"error": "missing bearer token"},
+                         {"WWW-Authenticate": "Bearer"})
+    token = portal_of(request).db.token(token_hash(credentials.credentials))
+    if token is None:
+        raise ApiProblem(401, {"error": "unknown or revoked token"},
+                         {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return token
+
+
+# ---------------------------------------------------------------------- response models
+
+
+class FindingOut(BaseModel):
+    rule: str
+    severity: str
+    location: str
+    term: str | None
+    message: str
+
+    @classmethod
+    def of(cls, f: Finding) -> FindingOut:
+        return cls(rule=f.rule, severity=f.severity, location=f.path, term=f.term,
+                   message=f.message)
+
+
+class DocumentOut(BaseModel):
+    format: str
+    filename: str
+    media_type: str
+    sha256: str
+    size: int
+    url: str
+
+
+class DeliveryOut(BaseModel):
+    id: int
+    channel: str
+    channel_type: str
+    status: str
+    attempts: int
+    receipt: str | None
+    error: str | None
+    fallback_for: int | None
+
+
+class InvoiceOut(BaseModel):
+    id: str
+    number: str
+    seller: str
+    customer: str
+    issue_date: str
+    due_date: str | None
+    currency: str
+    amount_due: str
+    contract: str | None
+    documents: list[DocumentOut]
+    deliveries: list[DeliveryOut]
+
+
+class PushOut(BaseModel):
+    status: str  # accepted, unchanged or rejected
+    number: str | None
+    id: str | None = None
+    customer: str | None = None
+    message: str | None = None
+    errors: list[FindingOut] = []
+    warnings: list[FindingOut] = []
+    invoice: InvoiceOut | None = None
+
+
+class PushBatchOut(BaseModel):
+    results: list[PushOut]
+
+
+def _invoice_out(portal: Portal, request: Request, record: InvoiceRecord) -> InvoiceOut:
+    gw = portal.gw
+    base = f"/api/v1/invoices/{record.id}/documents/"
+    return InvoiceOut(
+        id=record.id, number=record.number, seller=record.seller_key,
+        customer=record.customer_id, issue_date=record.issue_date, due_date=record.due_date,
+        currency=record.currency, amount_due=record.amount_due,
+        contract=record.contract_reference,
+        documents=[DocumentOut(format=d.format, filename=d.filename, media_type=d.media_type,
+                               sha256=d.sha256, size=d.size, url=base + d.format)
+                   for d in gw.store.documents(record.id)],
+        deliveries=[DeliveryOut(id=d.id, channel=d.channel, channel_type=d.channel_type,
+                                status=d.status, attempts=d.attempts, receipt=d.receipt_id,
+                                error=d.last_error, fallback_for=d.fallback_for)
+                    for d in gw.store.deliveries(invoice_id=record.id)])
+
+
+def _scoped(portal: Portal, token: ApiToken, invoice_id: str) -> InvoiceRecord:
+    record = portal.gw.store.get_invoice(invoice_id)
+    if record is None or record.seller_key != token.seller_key:
+        raise ApiProblem(404, {"error": f"no invoice {invoice_id}"})
+    return record
+
+
+# ---------------------------------------------------------------------- endpoints
+
+_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "description": "One invoice (or a list) as gateway JSON, or a UBL / CII document",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/Invoice"}},
+            "application/xml": {"schema": {"type": "string"}},
+        },
+    }
+}
+
+
+@router.post("/invoices", status_code=201, openapi_extra=_BODY_DOC,
+             response_model=PushOut | PushBatchOut,
+             responses={200: {"description": "Already accepted with the same content",
+                              "model": PushOut},
+                        400: {"description": "Unreadable input", "model": PushOut},
+                        403: {"description": "Invoice of another seller"},
+                        409: {"description": "Number reused with other content",
+                              "model": PushOut},
+                        422: {"description": "Rejected: findings say which rule and field",
+                              "model": PushOut}})
+async def push_invoice(request: Request, token: Annotated[ApiToken, Depends(api_token)],
+                       customer: str | None = Query(None, description="Deliver to this "
+                                                    "customer instead of matching the buyer"),
+                       deliver: bool | None = Query(None, description="Deliver now "
+                                                    "(default: portal setting)")) -> Response:
+    """Accept invoices: validate, render, archive, queue and (by default) deliver them.
+
+    Answers 201 when accepted, 200 when the same invoice was accepted before, 422 with
+    the findings (rule id, location, EN 16931 term, message) when rejected.
+    """
+    size = int(request.headers.get("content-length") or 0)
+    if size > MAX_BODY:
+        raise ApiProblem(413, {"error": f"body larger than {MAX_BODY // 2**20} MiB"})
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise ApiProblem(413, {"error": f"body larger than {MAX_BODY // 2**20} MiB"})
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(_push_sync, request, token, body, customer, deliver)
+
+
+def _push_sync(request: Request, token: ApiToken, body: bytes, customer: str | None,
+               deliver: bool | None) -> Response:
+    portal = portal_of(request)
+    gw = portal.gw
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    filename = "invoice.json" if kind.endswith("json") else \
+        "invoice.xml" if kind.endswith("xml") else ""
+    source = f"api:{token.name}"
+    results: list[tuple[int, PushOut]] = []
+    try:
+        items = list(gw.read_bytes(body, source=source, filename=filename))
+    except InputError as exc:
+        out = PushOut(status="rejected", number=None, message=str(exc),
+                      errors=[FindingOut(rule="GW-INPUT", severity="fatal", location="",
+                                         term=None, message=str(exc))])
+        return JSONResponse(out.model_dump(), status_code=400)
+    if not items:
+        raise ApiProblem(400, {"error": "the body holds no invoice"})
+    for item in items:
+        if isinstance(item, InvoiceRejected):
+            results.append((422, _rejected(item)))
+            continue
+        if item.seller_key != token.seller_key:
+            results.append((403, PushOut(
+                status="rejected", number=item.number,
+                message=f"token {token.name!r} may push invoices of seller "
+                        f"{token.seller_key} only, not {item.seller_key}")))
+            continue
+        results.append(_push_one(portal, request, item, source, customer, deliver))
+    if len(results) == 1:
+        status, out = results[0]
+        return JSONResponse(out.model_dump(), status_code=status)
+    worst = max(s for s, _ in results)
+    return JSONResponse(PushBatchOut(results=[o for _, o in results]).model_dump(),
+                        status_code=worst if worst >= 400 else 201)
+
+
+def _rejected(exc: GatewayError, number: str | None = None) -> PushOut:
+    if isinstance(exc, InvoiceRejected):
+        return PushOut(status="rejected", number=exc.invoice or number, message=str(exc),
+                       errors=[FindingOut.of(f) for f in exc.findings],
+                       warnings=[FindingOut.of(f) for f in exc.warnings])
+    return PushOut(status="rejected", number=number, message=str(exc))
+
+
+def _push_one(portal: Portal, request: Request, invoice: Invoice, source: str,
+              customer: str | None, deliver: bool | None) -> tuple[int, PushOut]:
+    gw = portal.gw
+    result: PushResult = gw.push(invoice, source=source, customer_id=customer)
+    if result.status == "rejected":
+        assert result.error is not None
+        status = 409 if isinstance(result.error, DuplicateInvoice) else 422
+        return status, _rejected(result.error, result.number)
+    assert result.invoice_id is not None
+    if deliver if deliver is not None else portal.settings.deliver_on_push:
+        _deliver(portal, result.invoice_id)
+    record = gw.store.get_invoice(result.invoice_id)
+    assert record is not None
+    return (201 if result.status == "accepted" else 200), PushOut(
+        status=result.status, number=result.number, id=result.invoice_id,
+        customer=result.customer_id, invoice=_invoice_out(portal, request, record))
+
+
+def _deliver(portal: Portal, invoice_id: str) -> None:
+    """Deliver this invoice's due deliveries, and the fallbacks a failure adds, now;
+    retries wait for the dispatcher (``gateway deliver --loop``) as usual."""
+    dispatcher = Dispatcher(portal.gw)
+    for _ in range(10):
+        due = portal.gw.store.deliveries(invoice_id=invoice_id, statuses=[PENDING])
+        if not due:
+            return
+        for d in due:
+            dispatcher.run(delivery_id=d.id)
+
+
+@router.get("/invoices/{invoice_id}", response_model=InvoiceOut,
+            responses={404: {"description": "No such invoice for this token's seller"}})
+def get_invoice(request: Request, invoice_id: str,
+                token: Annotated[ApiToken, Depends(api_token)]) -> InvoiceOut:
+    """An invoice with its documents and the status of every delivery."""
+    portal = portal_of(request)
+    return _invoice_out(portal, request, _scoped(portal, token, invoice_id))
+
+
+@router.get("/invoices/{invoice_id}/documents/{format_name}",
+            responses={200: {"content": {"application/octet-stream": {}},
+                             "description": "The archived document, byte for byte"},
+                       404: {"description": "No such invoice or document"}})
+def get_document(request: Request, invoice_id: str, format_name: str,
+                 token: Annotated[ApiToken, Depends(api_token)]) -> Response:
+    """One archived document of an invoice (the bytes that were delivered)."""
+    portal = portal_of(request)
+    record = _scoped(portal, token, invoice_id)
+    doc = next((d for d in portal.gw.store.documents(record.id) if d.format == format_name),
+               None)
+    if doc is None:
+        raise ApiProblem(404, {"error": f"invoice {invoice_id} has no {format_name} document"})
+    return Response(portal.gw.archive.get(doc.sha256), media_type=doc.media_type, headers={
+        "Content-Disposition": f'attachment; filename="{doc.filename}"',
+        "ETag": f'"{doc.sha256}"'})

@@ -1,0 +1,504 @@
+"""Customer pages: login, invoices and contracts, one invoice, downloads, e-invoice
+sign-up, history export. Every query goes through :func:`customer_invoice` or filters on
+the logged-in account's customer id."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, Response
+
+from gateway.core import ChannelPreference, Customer, Invoice
+from gateway.core.storage import InvoiceRecord
+from gateway.errors import GatewayError
+from plugins.portal import exports, history
+from plugins.portal.db import Account, PortalError
+from plugins.portal.security import (
+    hash_password,
+    new_token,
+    password_problem,
+    token_hash,
+    verify_password,
+)
+from plugins.portal.state import InvoiceStatus, Portal, invoice_status
+from plugins.portal.web import (
+    ANON_COOKIE,
+    LANG_COOKIE,
+    SESSION_COOKIE,
+    NotFound,
+    check_csrf,
+    current_account,
+    language,
+    page,
+    portal_of,
+    redirect,
+    require_customer,
+    safe_next,
+    set_cookie,
+)
+
+router = APIRouter(include_in_schema=False)
+EMAIL_RE = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
+
+
+# ---------------------------------------------------------------------- login
+
+
+@router.get("/")
+def home(request: Request) -> Response:
+    account = current_account(request)
+    if account is None:
+        return redirect("/login")
+    return redirect("/operator" if account.is_operator else "/invoices")
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, next: str | None = None) -> Response:
+    return page(request, "login.html", next=safe_next(next, ""), error=None, email="")
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, email: str = Form(""), password: str = Form(""),
+          csrf: str = Form(""), next: str = Form("")) -> Response:
+    check_csrf(request, csrf)
+    portal = portal_of(request)
+    s = portal.settings
+    window = s.login_window_minutes * 60
+    email = email.strip()
+    client = request.client.host if request.client else "?"
+    keys = [f"email:{email.lower()}", f"ip:{client}"]
+    for key, limit in zip(keys, (s.login_attempts, s.login_attempts_per_ip), strict=True):
+        count, first = portal.db.recent_failures(key, window)
+        if count >= limit:
+            wait = max(1, round(((first or time.time()) + window - time.time()) / 60))
+            return page(request, "login.html", status_code=429, next=safe_next(next, ""),
+                        email=email, error=("login_throttled", {"minutes": wait}))
+    account = portal.db.account_by_email(email) if email else None
+    if account is None or account.disabled or not verify_password(
+            account.password_hash if account else None, password):
+        portal.db.add_failure(keys, window)
+        return page(request, "login.html", status_code=401, next=safe_next(next, ""),
+                    email=email, error=("login_failed", {}))
+    portal.db.clear_failures(keys[0])
+    token = new_token()
+    portal.db.add_session(token_hash(token), account.id, s.session_hours * 3600)
+    default = "/operator" if account.is_operator else "/invoices"
+    response = redirect(safe_next(next, default))
+    set_cookie(request, response, SESSION_COOKIE, token, int(s.session_hours * 3600))
+    # A fresh anonymous cookie after login: a token planted before login is worthless.
+    set_cookie(request, response, ANON_COOKIE, new_token(), None)
+    return response
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: str = Form("")) -> Response:
+    check_csrf(request, csrf)
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        portal_of(request).db.drop_session(token_hash(token))
+    response = redirect("/login")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+@router.get("/lang/{code}")
+def set_language(request: Request, code: str, next: str | None = None) -> Response:
+    response = redirect(safe_next(next, "/"))
+    if code in ("lv", "en"):
+        set_cookie(request, response, LANG_COOKIE, code, 365 * 86400)
+    return response
+
+
+@router.get("/invite/{token}", response_class=HTMLResponse)
+def invite_form(request: Request, token: str) -> Response:
+    invitation = portal_of(request).db.invitation(token_hash(token))
+    if invitation is None:
+        return page(request, "invite.html", status_code=404, invalid=True, error=None,
+                    email="")
+    return page(request, "invite.html", invalid=False, error=None,
+                email=invitation["email"] or "")
+
+
+@router.post("/invite/{token}", response_class=HTMLResponse)
+def invite_accept(request: Request, token: str, email: str = Form(""),
+                  password: str = Form(""), password2: str = Form(""),
+                  csrf: str = Form("")) -> Response:
+    check_csrf(request, csrf)
+    portal = portal_of(request)
+    invitation = portal.db.invitation(token_hash(token))
+    if invitation is None:
+        return page(request, "invite.html", status_code=404, invalid=True, error=None,
+                    email="")
+    email = (invitation["email"] or email).strip()
+    error: tuple[str, dict[str, Any]] | None = None
+    if not EMAIL_RE.match(email):
+        error = ("bad_address", {"address": email})
+    elif problem := password_problem(password):
+        error = (problem, {})
+    elif password != password2:
+        error = ("passwords_differ", {})
+    if error is None:
+        try:
+            portal.db.use_invitation(token_hash(token), email=email,
+                                     password_hash=hash_password(password))
+        except PortalError as exc:
+            return page(request, "invite.html", status_code=409, invalid=False,
+                        error=(str(exc), {}), email=email)
+        return redirect("/login")
+    return page(request, "invite.html", status_code=400, invalid=False, error=error,
+                email=email)
+
+
+# ---------------------------------------------------------------------- invoices
+
+
+@dataclass(frozen=True)
+class Row:
+    record: InvoiceRecord
+    status: InvoiceStatus
+    period: tuple[str, str] | None
+
+
+def customer_invoices(portal: Portal, customer_id: str) -> list[InvoiceRecord]:
+    gw = portal.gw
+    records: list[InvoiceRecord] = []
+    while True:
+        batch = gw.store.list_invoices(customer_id=customer_id, limit=1000,
+                                       offset=len(records))
+        records.extend(batch)
+        if len(batch) < 1000:
+            return records
+
+
+def customer_invoice(portal: Portal, account: Account, ref: str) -> InvoiceRecord:
+    """The account's invoice by id or number; another customer's is simply not found."""
+    gw = portal.gw
+    record = gw.store.get_invoice(ref)
+    if record is None or record.customer_id != account.customer_id:
+        mine = [r for r in gw.store.invoices_by_number(ref)
+                if r.customer_id == account.customer_id]
+        record = mine[0] if len(mine) == 1 else None
+    if record is None:
+        raise NotFound()
+    return record
+
+
+def _period(record: InvoiceRecord) -> tuple[str, str] | None:
+    # The period is inside the invoice JSON; a cheap look avoids parsing the whole model
+    # for every row of a long list.
+    text = record.invoice_json
+    at = text.find('"invoice_period"')
+    if at < 0:
+        return None
+    found = re.search(r'"start":"(\d{4}-\d\d-\d\d)","end":"(\d{4}-\d\d-\d\d)"', text[at:at + 120])
+    return (found.group(1), found.group(2)) if found else None
+
+
+def _parse_date(value: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+@router.get("/invoices", response_class=HTMLResponse)
+def invoices(request: Request, contract: str | None = None, start: str | None = None,
+             end: str | None = None, status: str | None = None, page_no: int = 1) -> Response:
+    account = require_customer(request)
+    portal = portal_of(request)
+    assert account.customer_id is not None
+    records = customer_invoices(portal, account.customer_id)
+    contracts = sorted({r.contract_reference for r in records if r.contract_reference})
+    since, until = _parse_date(start), _parse_date(end)
+    chosen = [r for r in records
+              if (not contract or r.contract_reference == contract)
+              and (since is None or r.issue_date >= since.isoformat())
+              and (until is None or r.issue_date <= until.isoformat())]
+    size = portal.settings.page_size
+
+    def row(r: InvoiceRecord) -> Row:
+        return Row(r, invoice_status(portal, portal.gw.store.deliveries(invoice_id=r.id)),
+                   _period(r))
+
+    if status:
+        rows = [x for x in map(row, chosen) if x.status.key == status]
+        total = len(rows)
+        rows = rows[(page_no - 1) * size:page_no * size]
+    else:
+        total = len(chosen)
+        rows = [row(r) for r in chosen[(page_no - 1) * size:page_no * size]]
+    current = [x for x in (rows if page_no == 1 and not (contract or since or until or status)
+                           else [])
+               if x.record.due_date and x.record.due_date >= dt.date.today().isoformat()]
+    notices = _notices(portal, account)
+    return page(request, "invoices.html", rows=rows, current=current, notices=notices,
+                contracts=contracts, total=total, page_no=page_no,
+                pages=max(1, -(-total // size)),
+                filters={"contract": contract or "", "start": start or "", "end": end or "",
+                         "status": status or ""},
+                statuses=["st_delivered", "st_pending", "st_email_failed", "st_failed",
+                          "st_portal"],
+                customer=portal.gw.store.get_customer(account.customer_id))
+
+
+def _notices(portal: Portal, account: Account) -> list[dict[str, Any]]:
+    assert account.customer_id is not None
+    out = []
+    for pub in portal.db.unseen(account.customer_id, limit=5):
+        record = portal.gw.store.get_invoice(pub.invoice_id)
+        if record is None or record.customer_id != account.customer_id:
+            continue
+        deliveries = portal.gw.store.deliveries(invoice_id=record.id)
+        out.append({"record": record, "status": invoice_status(portal, deliveries),
+                    "reason": pub.reason})
+    return out
+
+
+@router.get("/contracts", response_class=HTMLResponse)
+def contracts(request: Request) -> Response:
+    account = require_customer(request)
+    portal = portal_of(request)
+    assert account.customer_id is not None
+    groups: dict[str, list[InvoiceRecord]] = {}
+    for r in customer_invoices(portal, account.customer_id):
+        groups.setdefault(r.contract_reference or "—", []).append(r)
+    summary = [{"contract": c, "count": len(rs), "latest": rs[0]} for c, rs in
+               sorted(groups.items())]
+    return page(request, "contracts.html", contracts=summary)
+
+
+@router.get("/invoices/{ref}", response_class=HTMLResponse)
+def invoice_page(request: Request, ref: str) -> Response:
+    account = require_customer(request)
+    portal = portal_of(request)
+    record = customer_invoice(portal, account, ref)
+    gw = portal.gw
+    invoice = Invoice.model_validate_json(record.invoice_json)
+    deliveries = gw.store.deliveries(invoice_id=record.id)
+    if portal.db.first_view(record.id, account.id, "page"):
+        gw.store.append_event(record.id, "viewed", {"via": "portal",
+                                                    "account": f"account:{account.id}"})
+    documents = gw.store.documents(record.id)
+    archived = {d.format for d in documents}
+    others = [f for f in portal.signup_formats() if f.name not in archived]
+    lang = language(request)
+    return page(request, "invoice.html", record=record, invoice=invoice,
+                totals=invoice.require_totals(), status=invoice_status(portal, deliveries),
+                documents=documents, others=others,
+                events=history.describe(gw.store.events(record.id), deliveries, portal, lang))
+
+
+@router.get("/invoices/{ref}/documents/{format_name}")
+def download(request: Request, ref: str, format_name: str) -> Response:
+    account = require_customer(request)
+    portal = portal_of(request)
+    record = customer_invoice(portal, account, ref)
+    gw = portal.gw
+    doc = next((d for d in gw.store.documents(record.id) if d.format == format_name), None)
+    if doc is not None:
+        content, media_type, filename = gw.archive.get(doc.sha256), doc.media_type, doc.filename
+    else:
+        if format_name not in {f.name for f in portal.signup_formats()}:
+            raise NotFound()
+        customer = gw.store.get_customer(record.customer_id)
+        invoice = Invoice.model_validate_json(record.invoice_json)
+        try:
+            rendered = gw.render(invoice, format_name,
+                                 language=customer.language if customer else "lv",
+                                 options=customer.format_options.get(format_name)
+                                 if customer else None, customer_id=record.customer_id)
+        except GatewayError as exc:
+            return Response(f"cannot make {format_name}: {exc}", status_code=500,
+                            media_type="text/plain; charset=utf-8")
+        content, media_type, filename = rendered.content, rendered.media_type, rendered.filename
+    if portal.db.first_view(record.id, account.id, f"download:{format_name}"):
+        gw.store.append_event(record.id, "downloaded", {
+            "via": "portal", "format": format_name, "account": f"account:{account.id}"})
+    return Response(content, media_type=media_type, headers={
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "private, no-store",
+        "X-Content-Type-Options": "nosniff"})
+
+
+# ---------------------------------------------------------------------- e-invoice sign-up
+
+
+MANAGED = ("email", "sftp", "portal")  # channel labels the sign-up form owns
+
+
+def _address_field(channel: Any) -> str | None:
+    """The e-mail channel's setting that takes the recipient list, whatever its name."""
+    fields = getattr(channel.Settings, "model_fields", {})
+    for name in ("to", "recipients", "addresses", "emails", "address", "email"):
+        if name in fields:
+            return name
+    return None
+
+
+def _simple_fields(channel: Any) -> list[dict[str, Any]]:
+    """Form fields for a channel's settings model: strings, numbers and booleans."""
+    out = []
+    for name, info in getattr(channel.Settings, "model_fields", {}).items():
+        kind = getattr(info.annotation, "__name__", str(info.annotation))
+        if kind not in ("str", "int", "bool") and not kind.startswith(("str |", "int |")):
+            continue
+        default = info.get_default(call_default_factory=True)
+        out.append({"name": name, "kind": kind, "required": info.is_required(),
+                    "default": "" if default is None else default,
+                    "help": info.description or ""})
+    return out
+
+
+def _signup_context(portal: Portal, customer: Customer) -> dict[str, Any]:
+    gw = portal.gw
+    email_pref = customer.channel("email")
+    email_channel = next((gw.plugins.channels.get(n) for n in portal.settings.email_channels
+                          if n in gw.plugins.channels), None)
+    field = _address_field(email_channel) if email_channel else None
+    addresses = ""
+    if email_pref is not None and field:
+        value = email_pref.settings.get(field, "")
+        addresses = ", ".join(value) if isinstance(value, list) else str(value)
+    sftp = portal.sftp_channel()
+    sftp_pref = customer.channel("sftp")
+    return {"customer": customer, "formats": portal.signup_formats(),
+            "email_available": email_channel is not None and field is not None,
+            "email_on": email_pref is not None, "addresses": addresses,
+            "sftp": sftp, "sftp_fields": _simple_fields(sftp) if sftp else [],
+            "sftp_on": sftp_pref is not None,
+            "sftp_values": sftp_pref.settings if sftp_pref else {},
+            "changes": gw.store.customer_changes(customer.id)[-10:][::-1]}
+
+
+@router.get("/einvoice", response_class=HTMLResponse)
+def signup_form(request: Request) -> Response:
+    account = require_customer(request)
+    portal = portal_of(request)
+    assert account.customer_id is not None
+    customer = portal.gw.store.get_customer(account.customer_id)
+    if customer is None:
+        raise NotFound()
+    return page(request, "einvoice.html", message=None, error=None,
+                **_signup_context(portal, customer))
+
+
+@router.post("/einvoice", response_class=HTMLResponse)
+async def signup(request: Request) -> Response:
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf", "")))
+    account = require_customer(request)
+    portal = portal_of(request)
+    # The store and plugins are used from a worker thread like every other page.
+    from starlette.concurrency import run_in_threadpool
+
+    return await run_in_threadpool(_signup_sync, request, portal, account,
+                                   {k: [str(v) for v in form.getlist(k)] for k in form})
+
+
+def _signup_sync(request: Request, portal: Portal, account: Account,
+                 form: dict[str, list[str]]) -> Response:
+    assert account.customer_id is not None
+    gw = portal.gw
+    customer = gw.store.get_customer(account.customer_id)
+    if customer is None:
+        raise NotFound()
+
+    def first(name: str) -> str:
+        return (form.get(name) or [""])[0].strip()
+
+    def fail(key: str, **values: object) -> Response:
+        return page(request, "einvoice.html", status_code=400, message=None,
+                    error=(key, values), **_signup_context(portal, customer))
+
+    allowed = {f.name for f in portal.signup_formats()}
+    formats = [f for f in form.get("formats", []) if f in allowed]
+    if not formats:
+        return fail("choose_format")
+    channels = [c for c in customer.channels if c.label not in MANAGED]
+    if first("email_on"):
+        addresses = [a.strip() for a in re.split(r"[,;\s]+", first("addresses")) if a.strip()]
+        if not addresses:
+            return fail("need_address")
+        for address in addresses:
+            if not EMAIL_RE.match(address):
+                return fail("bad_address", address=address)
+        channel_type = next(n for n in portal.settings.email_channels
+                            if n in gw.plugins.channels)
+        field = _address_field(gw.plugins.channels.get(channel_type))
+        assert field is not None
+        old = customer.channel("email")
+        settings = {**(old.settings if old else {}), field: addresses}
+        channels.append(ChannelPreference(channel=channel_type, name="email",
+                                          settings=settings, fallback="portal"))
+    sftp = portal.sftp_channel()
+    if sftp is not None and first("sftp_on"):
+        settings = {}
+        for f in _simple_fields(sftp):
+            raw = first(f"sftp_{f['name']}")
+            if f["kind"] == "bool":
+                settings[f["name"]] = bool(raw)
+            elif raw:
+                settings[f["name"]] = int(raw) if f["kind"].startswith("int") and \
+                    raw.isdigit() else raw
+        channels.append(ChannelPreference(channel=sftp.name, name="sftp", settings=settings,
+                                          fallback="portal"))
+    if "portal" in gw.plugins.channels:
+        channels.append(ChannelPreference(channel="portal", name="portal"))
+    lang = first("language") if first("language") in ("lv", "en") else customer.language
+    updated = customer.model_copy(update={"formats": formats, "channels": channels,
+                                          "language": lang})
+    try:
+        updated = Customer.model_validate(updated.model_dump())
+        gw.check_customer(updated)
+    except (GatewayError, ValueError) as exc:
+        return fail("error_text", text=str(exc))
+    before = len(gw.store.customer_changes(customer.id))
+    gw.store.put_customer(updated, actor=f"portal:{account.email}")
+    changed = len(gw.store.customer_changes(customer.id)) != before
+    response = page(request, "einvoice.html", message="saved" if changed else "no_change",
+                    error=None, **_signup_context(portal, updated))
+    return response
+
+
+# ---------------------------------------------------------------------- export
+
+
+@router.get("/export", response_class=HTMLResponse)
+def export_form(request: Request) -> Response:
+    account = require_customer(request)
+    portal = portal_of(request)
+    assert account.customer_id is not None
+    years = sorted({r.issue_date[:4] for r in customer_invoices(portal, account.customer_id)},
+                   reverse=True)
+    return page(request, "export.html", years=years)
+
+
+@router.get("/export/{year}.{kind}")
+def export(request: Request, year: int, kind: str) -> Response:
+    account = require_customer(request)
+    portal = portal_of(request)
+    assert account.customer_id is not None
+    if kind not in ("csv", "pdf"):
+        raise NotFound()
+    records = [r for r in customer_invoices(portal, account.customer_id)
+               if r.issue_date.startswith(f"{year:04d}-")]
+    records.sort(key=lambda r: (r.issue_date, r.number))
+    lang = language(request)
+    rows = [exports.HistoryRow.of(r, invoice_status(
+        portal, portal.gw.store.deliveries(invoice_id=r.id)), lang) for r in records]
+    customer = portal.gw.store.get_customer(account.customer_id)
+    name = customer.name if customer else account.customer_id
+    if kind == "csv":
+        content, media_type = exports.history_csv(rows, lang), "text/csv; charset=utf-8"
+    else:
+        content, media_type = exports.history_pdf(rows, lang, year, name,
+                                                  account.customer_id), "application/pdf"
+    filename = f"invoices-{account.customer_id}-{year}.{kind}"
+    return Response(content, media_type=media_type, headers={
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "private, no-store"})

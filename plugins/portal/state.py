@@ -1,0 +1,118 @@
+"""What every request needs: settings, a gateway (store + archive) and the portal tables,
+one of each per thread because SQLite connections must not be shared concurrently."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gateway.core import Config, Gateway
+from gateway.core.storage import DEAD, DELIVERING, FAILED, PENDING, RETRY, DeliveryRecord
+from gateway.plugins import Plugins, get_plugin_manager
+from plugins.portal.db import PortalDB, PortalDBs
+
+
+class PortalSettings(BaseModel):
+    """``[plugins.portal]`` in gateway.toml."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    secure_cookies: bool | None = Field(
+        None, description="Mark cookies Secure; default: when the request came over https")
+    session_hours: float = Field(12.0, gt=0)
+    login_attempts: int = Field(5, ge=1, description="Failed logins per e-mail per window")
+    login_attempts_per_ip: int = Field(20, ge=1)
+    login_window_minutes: float = Field(15.0, gt=0)
+    invitation_days: float = Field(14.0, gt=0)
+    page_size: int = Field(20, ge=1, le=500)
+    deliver_on_push: bool = Field(True, description="API: deliver right after accepting")
+    deliver_on_retry: bool = Field(True, description="Operator retry: deliver at once")
+    email_channels: list[str] = Field(
+        default_factory=lambda: ["email"],
+        description="Channel types whose failure shows as 'e-mail failed'")
+    sftp_channel: str | None = Field(
+        None, description="Channel type offered for SFTP sign-up; default: the first "
+        "installed channel whose name starts with 'sftp'")
+    signup_formats: list[str] | None = Field(
+        None, description="Formats a customer may choose; default: every installed format "
+        "except json")
+    default_language: str = "lv"
+
+
+class Portal:
+    def __init__(self, config: Config, plugins: Plugins | None = None) -> None:
+        self.config = config
+        self.plugins = plugins or get_plugin_manager()
+        self.settings = PortalSettings.model_validate(config.plugin_settings("portal"))
+        self.dbs = PortalDBs(config.data_dir / "portal.db")
+        self._local = threading.local()
+        self._gateways: list[Gateway] = []
+        self._lock = threading.Lock()
+        self.secret = self.db.secret()
+
+    @property
+    def db(self) -> PortalDB:
+        return self.dbs.get()
+
+    @property
+    def gw(self) -> Gateway:
+        gw = getattr(self._local, "gw", None)
+        if gw is None:
+            gw = Gateway(self.config, self.plugins)
+            self._local.gw = gw
+            with self._lock:
+                self._gateways.append(gw)
+        return gw
+
+    def close(self) -> None:
+        with self._lock:
+            for gw in self._gateways:
+                gw.close()
+            self._gateways.clear()
+        self._local = threading.local()
+        self.dbs.close()
+
+    # ------------------------------------------------------------------ helpers
+
+    def is_email(self, delivery: DeliveryRecord) -> bool:
+        return delivery.channel_type in self.settings.email_channels
+
+    def sftp_channel(self) -> Any:
+        name = self.settings.sftp_channel
+        if name is None:
+            name = next((n for n in self.plugins.channels.names() if n.startswith("sftp")), None)
+        if name is None or name not in self.plugins.channels:
+            return None
+        return self.plugins.channels.get(name)
+
+    def signup_formats(self) -> list[Any]:
+        names = self.settings.signup_formats
+        if names is None:
+            names = [n for n in self.plugins.formats.names() if n != "json"]
+        return [self.plugins.formats.get(n) for n in names if n in self.plugins.formats]
+
+
+@dataclass(frozen=True)
+class InvoiceStatus:
+    key: str  # a text id: st_delivered, st_email_failed, ...
+    css: str
+    error: str | None = None
+
+
+def invoice_status(portal: Portal, deliveries: list[DeliveryRecord]) -> InvoiceStatus:
+    """One line per invoice: an e-mail failure wins over everything, because that is what
+    the customer must know (the invoice did not reach the mailbox)."""
+    for d in deliveries:
+        if portal.is_email(d) and d.status in (FAILED, DEAD):
+            return InvoiceStatus("st_email_failed", "bad", d.last_error)
+    if any(d.status in (FAILED, DEAD) for d in deliveries):
+        failed = next(d for d in deliveries if d.status in (FAILED, DEAD))
+        return InvoiceStatus("st_failed", "bad", failed.last_error)
+    if any(d.status in (PENDING, RETRY, DELIVERING) for d in deliveries):
+        return InvoiceStatus("st_pending", "wait")
+    if deliveries:
+        return InvoiceStatus("st_delivered", "ok")
+    return InvoiceStatus("st_portal", "ok")
