@@ -149,10 +149,12 @@ def complete(invoice: Invoice, *, source: str | None = None) -> Invoice:
     """
     findings: list[Finding] = []
     line_nets: list[Decimal] = []
-    # R120 is a Peppol rule, not an EN 16931 one: an invoice that names another
-    # specification (BT-24, e.g. an XRechnung read from XML) is valid with its stated
-    # line net amounts, as the official CEN examples show.
-    r120_severity = "fatal" if _peppol_or_unspecified(invoice) else "warning"
+    # R120 is a Peppol rule, not an EN 16931 one: a complete document (totals stated)
+    # that names another specification in BT-24, e.g. a CEN example read from XML, is
+    # valid with its stated line net amounts. Invoices whose totals the gateway computes
+    # itself keep the strict rule.
+    r120_severity = "fatal" if (_peppol_or_unspecified(invoice) or invoice.totals is None) \
+        else "warning"
     for i, line in enumerate(invoice.lines):
         computed = line_net_amount(line)
         if line.net_amount is not None and line.net_amount != computed:
