@@ -239,10 +239,10 @@ class Biller:
         if state_json is not None:
             before = MeterState.from_json(state_json)
         else:
-            earlier = [r for r in readings if r.period < period] or readings[:1]
-            base = earlier[-1]
+            # The opening reading is the baseline even when the contract began this month.
+            base = [r for r in readings if r.period < period or r.how == "contract"][-1]
             before = MeterState(base.cumulative, base.cumulative, base.date)
-        current = [r for r in readings if r.period == period]
+        current = [r for r in readings if r.period == period and r.how != "contract"]
         if current:
             reading = current[-1]
             kwh = reading.cumulative - before.actual_cumulative
@@ -252,8 +252,8 @@ class Biller:
                              list(before.estimated_in), reading,
                              max(in_window) if in_window else None, after)
         days = (period.last_day - start).days + 1
-        kwh = self.estimate(contract, [r for r in readings if r.period < period], days,
-                            period.days)
+        history = [r for r in readings if r.period < period or r.how == "contract"]
+        kwh = self.estimate(contract, history, days, period.days)
         after = MeterState(before.billed_cumulative + kwh, before.actual_cumulative,
                            before.actual_date, before.estimated_kwh + kwh,
                            list(before.estimated_in))
