@@ -390,7 +390,9 @@ def _line(c: Cursor, credit: bool) -> Data:
         pac = pr.find("cac:AllowanceCharge")
         if pac is not None:
             pac.find("cbc:ChargeIndicator")
-            price["discount"] = _dec(pac, "cbc:Amount")
+            discount = _dec(pac, "cbc:Amount")
+            # The writer puts 0 when only a gross price is known (Amount is mandatory).
+            price["discount"] = None if discount == 0 else discount
             price["gross"] = _dec(pac, "cbc:BaseAmount")
         line["price"] = _clean(price)
     return _clean(line)
