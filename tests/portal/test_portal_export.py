@@ -1,0 +1,59 @@
+"""Yearly history export as CSV and PDF, and the contracts page."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from pypdf import PdfReader
+
+from tests.portal.conftest import PASSWORD_A, PASSWORD_B, Server
+
+
+def test_csv_history_for_a_year(server: Server) -> None:
+    a = server.login("janis@example.lv", PASSWORD_A)
+    assert "2026" in a.get("/export").text
+    r = a.get("/export/2026.csv")
+    assert r.status_code == 200
+    assert r.headers["content-disposition"] == \
+        'attachment; filename="invoices-100234567-2026.csv"'
+    assert r.content.startswith("\ufeff".encode())
+    rows = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig")), delimiter=";"))
+    assert rows[0][:3] == ["Numurs", "Izrakstīts", "Apmaksas termiņš"]
+    assert [row[0] for row in rows[1:]] == ["E2609-00123", "E2610-00123", "E2611-00123"]
+    assert rows[1][9] == "78,72"  # amount due with a decimal comma
+    assert rows[3][10] == "E-pasts nav piegādāts"
+    assert a.get("/export/2025.csv").content.decode("utf-8-sig").count("\n") == 1
+
+
+def test_english_csv_uses_commas_and_points(server: Server) -> None:
+    b = server.login("anna@ceptuve.lv", PASSWORD_B)
+    b.get("/lang/en?next=/export")
+    rows = list(csv.reader(io.StringIO(b.get("/export/2026.csv").content.decode("utf-8-sig"))))
+    assert rows[0][0] == "Number"
+    assert rows[1][0] == "E2611-00125"
+    assert rows[1][9] == "2899.95"
+
+
+def test_pdf_history_for_a_year(server: Server) -> None:
+    a = server.login("janis@example.lv", PASSWORD_A)
+    r = a.get("/export/2026.pdf")
+    assert r.status_code == 200
+    assert r.headers["content-type"] == "application/pdf"
+    text = "".join(p.extract_text() for p in PdfReader(io.BytesIO(r.content)).pages)
+    for number in server.world.a_numbers:
+        assert number in text
+    assert "Jānis Bērziņš" in text
+    assert "236,16" in text  # three invoices of 78,72 €
+    assert server.world.b_numbers[0] not in text
+
+
+def test_contracts_page(server: Server) -> None:
+    a = server.login("janis@example.lv", PASSWORD_A)
+    page = a.get("/contracts").text
+    assert 'href="/invoices?contract=100234567"' in page
+    filtered = a.get("/invoices?contract=100234567").text
+    assert filtered.count("data-invoice=") == 3
+    assert a.get("/invoices?status=st_email_failed").text.count("data-invoice=") == 1
+    assert a.get("/invoices?start=2026-10-01&end=2026-10-31").text.count("data-invoice=") == 1
+    assert a.get("/invoices?start=not-a-date").status_code == 200
