@@ -13,14 +13,14 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
-from email import policy
-from email.message import EmailMessage
+from email.headerregistry import Address
 from email.utils import formatdate
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from gateway import Bundle, DeliveryError, Document, safe_filename
+from plugins.email import mime
 from plugins.email.settings import EmailSettings, parse_mailbox
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -63,28 +63,8 @@ TEXTS: dict[str, dict[str, str]] = {
 }
 
 # Characters that break a file name on some mail client or OS; Latvian letters stay
-# (the email package encodes them per RFC 2231).
+# (encoded per RFC 2231 in the MIME headers).
 _FILENAME_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
-
-
-class _Policy(policy.EmailPolicy):
-    """SMTP line endings and folding, except that a Message-ID stays on one line:
-    a folded one reads back with a leading space in some parsers, which breaks
-    matching replies and duplicates to it."""
-
-    def fold(self, name: str, value: Any) -> str:
-        if name.lower() == "message-id":
-            return f"{name}: {value}{self.linesep}"
-        return super().fold(name, value)
-
-    def fold_binary(self, name: str, value: Any) -> bytes:
-        if name.lower() == "message-id":
-            return f"{name}: {value}{self.linesep}".encode("ascii")
-        return super().fold_binary(name, value)
-
-
-_SMTP = _Policy(linesep="\r\n")
-_SMTPUTF8 = _Policy(linesep="\r\n", utf8=True)
 
 
 @dataclass(frozen=True)
@@ -165,6 +145,10 @@ def body_context(bundle: Bundle, lang: str) -> dict[str, Any]:
     }
 
 
+def _mailbox(address: Address) -> str:
+    return mime.mailbox(address.display_name, address.addr_spec)
+
+
 def build_message(bundle: Bundle, settings: EmailSettings, *,
                   now: dt.datetime | None = None) -> BuiltMessage:
     lang = settings.language or (bundle.language if bundle.language in TEXTS else "en")
@@ -173,32 +157,30 @@ def build_message(bundle: Bundle, settings: EmailSettings, *,
     sender = settings.sender
     addresses = [sender.addr_spec, *settings.recipients]
     smtputf8 = any(not a.isascii() for a in addresses)
-    msg = EmailMessage(policy=_SMTPUTF8 if smtputf8 else _SMTP)
-    msg["Subject"] = context["subject"]
-    msg["From"] = sender
-    msg["To"] = ", ".join(settings.to)
-    if settings.cc:
-        msg["Cc"] = ", ".join(settings.cc)
-    if settings.reply_to:
-        msg["Reply-To"] = parse_mailbox(settings.reply_to)
-    msg["Date"] = formatdate((now or dt.datetime.now(dt.UTC)).timestamp(), localtime=True)
     mid = message_id(bundle.idempotency_key, settings.message_id_domain or sender.domain)
-    msg["Message-ID"] = mid
-    msg["Auto-Submitted"] = "auto-generated"
-    # Exchange and Outlook otherwise answer an invoice with out-of-office replies.
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg["X-Invoice-Number"] = bundle.invoice.number
-    # Quoted-printable keeps the bodies 7-bit: any relay passes them unchanged, so a
-    # DKIM signature survives.
-    msg.set_content(text_template.render(context), cte="quoted-printable")
-    msg.add_alternative(html_template.render(context), subtype="html", cte="quoted-printable")
-    for doc in bundle.documents:
-        maintype, _, subtype = doc.media_type.partition("/")
-        msg.add_attachment(doc.content, maintype=maintype, subtype=subtype or "octet-stream",
-                           filename=attachment_name(bundle.invoice.number, doc))
-    # After the parts: set_content and add_attachment move Content-* headers down.
-    msg["Content-Language"] = lang
-    data = msg.as_bytes()
+    headers = [
+        f"From: {_mailbox(sender)}",
+        mime.address_list("To", settings.to),
+        *([mime.address_list("Cc", settings.cc)] if settings.cc else []),
+        *([f"Reply-To: {_mailbox(parse_mailbox(settings.reply_to))}"]
+          if settings.reply_to else []),
+        mime.header_text("Subject", context["subject"]),
+        f"Date: {formatdate((now or dt.datetime.now(dt.UTC)).timestamp(), localtime=True)}",
+        # never folded: a folded Message-ID reads back with a leading space in some
+        # parsers, and then replies and duplicates no longer match it
+        f"Message-ID: {mid}",
+        "Auto-Submitted: auto-generated",
+        # Exchange and Outlook otherwise answer an invoice with out-of-office replies.
+        "X-Auto-Response-Suppress: All",
+        f"Content-Language: {lang}",
+        mime.header_text("X-Invoice-Number", bundle.invoice.number),
+    ]
+    parts = [mime.Part(doc.media_type, attachment_name(bundle.invoice.number, doc), doc.content)
+             for doc in bundle.documents]
+    # Quoted-printable bodies and base64 attachments keep the message 7-bit: any relay
+    # passes it unchanged, so a DKIM signature survives.
+    data = mime.write(headers, text_template.render(context), html_template.render(context),
+                      parts, boundary_seed=mid.strip("<>").split(".", 1)[0][:24])
     if settings.dkim_key_file and settings.dkim_selector:
         data = dkim_sign(data, settings, settings.dkim_domain or sender.domain)
     return BuiltMessage(mid, context["subject"], data, smtputf8)

@@ -37,7 +37,8 @@ def start_smtp(tls_files: TlsFiles) -> Iterator[Callable[..., SmtpServer]]:
     """Start an aiosmtpd server: security starttls (required), tls or none; AUTH required."""
     started: list[SmtpServer] = []
 
-    def start(security: str = "starttls", *, auth: bool = True) -> SmtpServer:
+    def start(security: str = "starttls", *, auth: bool = True,
+              smtputf8: bool = True) -> SmtpServer:
         server = SmtpServer(Handler(), free_port(), security)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(tls_files.cert, tls_files.key)
@@ -48,7 +49,8 @@ def start_smtp(tls_files: TlsFiles) -> Iterator[Callable[..., SmtpServer]]:
                 and auth_data.password == server.password.encode()
             return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
-        kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": server.port}
+        kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": server.port,
+                                  "enable_SMTPUTF8": smtputf8}
         if auth:
             kwargs.update(authenticator=authenticator, auth_required=True)
         if security == "starttls":

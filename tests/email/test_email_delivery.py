@@ -48,6 +48,7 @@ def test_latvian_message_over_starttls_with_login(smtp, email_gateway, invoice_d
     assert got.mail_from == "rekini@daugavas-elektriba.lv"
     assert got.rcpt_tos == [JANIS]
     msg = _only(smtp.received)
+    assert all(not part.defects for part in msg.walk())
     headers = got.data.split(b"\r\n\r\n", 1)[0]
     assert headers.isascii()  # Latvian letters only as RFC 2047 encoded words
     assert msg["Subject"] == "Rēķins Nr. E2611-00123 no Daugavas Elektrība"
@@ -226,3 +227,24 @@ def test_dkim_signature_verifies(smtp, email_gateway, invoice_data, tmp_path) ->
     assert asked == [b"gw2026._domainkey.daugavas-elektriba.lv."]
     tampered = data.replace(b"Summa apmaksai", b"Summa apmaksaj")
     assert not dkim.verify(tampered, dnsfunc=dns)
+
+
+def test_non_ascii_address_goes_with_smtputf8(smtp, email_gateway, invoice_data) -> None:
+    gw = email_gateway(smtp)
+    email_customer(gw, to=("jānis@bērziņi.lv",))
+    push(gw, invoice_data)
+    assert deliver_all(gw).delivered == 1
+    assert smtp.received[0].rcpt_tos == ["jānis@bērziņi.lv"]
+    assert smtp.received[0].message["To"] == "jānis@bērziņi.lv"
+
+
+def test_non_ascii_address_without_smtputf8_is_refused_for_good(start_smtp, email_gateway,
+                                                               invoice_data) -> None:
+    server = start_smtp(smtputf8=False)
+    gw = email_gateway(server)
+    email_customer(gw, to=("jānis@bērziņi.lv",))
+    invoice_id = push(gw, invoice_data)
+    assert deliver_all(gw).failed == 1
+    error = gw.store.deliveries(invoice_id=invoice_id)[0].last_error or ""
+    assert "does not support SMTPUTF8" in error
+    assert server.received == []
