@@ -137,8 +137,10 @@ class Validator:
             if schema.validate(root):
                 return []
             errors = list(schema.error_log)
-        return [Finding("XSD", short(e.path or ""), f"line {e.line}: {short(e.message)}")
-                for e in errors]
+        # libxml2 writes a root in the default namespace (UBL) as "/*".
+        root_name = "/" + etree.QName(root).localname
+        return [Finding("XSD", _root_path(short(e.path or ""), root_name),
+                        f"line {e.line}: {short(e.message)}") for e in errors]
 
     def check_schematron(self, data: bytes, root: etree._Element,
                          kind: DocumentKind) -> list[Finding]:
@@ -157,6 +159,12 @@ class Validator:
         for report in reports:
             findings.extend(parse_svrl(report.encode("utf-8")))
         return findings
+
+
+def _root_path(path: str, root_name: str) -> str:
+    if path == "/*" or path.startswith("/*/"):
+        return root_name + path[2:]
+    return path
 
 
 def _as_text(data: bytes, root: etree._Element) -> str:
