@@ -59,6 +59,10 @@ class Header:
     def has(self, name: str) -> bool:
         return name in self.index
 
+    @property
+    def invoice_level(self) -> list[int]:
+        return [i for i, c in enumerate(self.columns) if c.level == "invoice"]
+
 
 def read_header(first_line: str, source: str) -> tuple[Header, list[str]]:
     """The header's columns and dialect; raises :class:`InputError` naming every unknown,
@@ -130,8 +134,8 @@ class InvoiceBuilder:
         self.findings.append(Finding(rule, where, message, term=term))
 
     def value(self, row: Row, column: Column) -> Any:
-        raw = row.cells[self.header.index[column.name]].strip()
-        if raw == "":
+        raw = row.cells[self.header.index[column.name]]
+        if not raw or not (raw := raw.strip()):
             return None
         kind = column.kind
         if kind in ("text", "code"):
@@ -165,10 +169,15 @@ class InvoiceBuilder:
                          "expected the invoice number, got an empty cell")
         data: dict[str, Any] = {"seller": {"address": {}}, "buyer": {"address": {}},
                                 "lines": [], "charges": [], "allowances": []}
-        for column in self.header.columns:
-            if column.level != "invoice":
-                continue
-            self._same_on_every_row(column)
+        invoice_level = self.header.invoice_level
+        repeated = [first.cells[i] for i in invoice_level]
+        for row in self.rows[1:]:
+            if [row.cells[i] for i in invoice_level] != repeated:
+                for i in invoice_level:
+                    self._same_on_every_row(self.header.columns[i])
+                break
+        for i in invoice_level:
+            column = self.header.columns[i]
             value = self.value(first, column)
             if value is not None:
                 set_path(data, column.path, value)
