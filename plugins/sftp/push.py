@@ -27,6 +27,9 @@ from gateway import Bundle, DeliveryError, DeliveryState, Receipt
 from plugins.sftp.keys import fingerprint, host_key_types, parse_public_key
 from plugins.sftp.naming import check_pattern, remote_name
 
+#: connections kept open at once during a dispatcher run; the oldest is closed first
+MAX_POOLED = 16
+
 
 class PushSettings(BaseModel):
     """Where and how to upload for one customer."""
@@ -220,6 +223,9 @@ class SftpPushChannel:
                 self._drop(key, conn)
         conn = self._connect(s)
         if self._pool is not None:
+            while len(self._pool) >= MAX_POOLED:  # many customers' servers in one run
+                oldest = next(iter(self._pool))
+                self._drop(oldest, self._pool[oldest])
             self._pool[key] = conn
         return conn, False
 
@@ -292,13 +298,15 @@ class SftpPushChannel:
             path = Path(s.private_key).expanduser()
             if not path.is_absolute():
                 path = self.data_dir / path
-            passphrase = os.environ.get(s.private_key_passphrase_env or "") or None
+            secret = os.environ.get(s.private_key_passphrase_env or "")
+            passphrase = secret.encode() if secret else None
             try:
                 return paramiko.PKey.from_path(path, passphrase)
             except FileNotFoundError:
                 raise DeliveryError(f"{where}: private key file {path} not found",
                                     retryable=False) from None
-            except paramiko.PasswordRequiredException:
+            except (paramiko.PasswordRequiredException, TypeError):
+                # TypeError: the cryptography library's word for a missing passphrase.
                 raise DeliveryError(
                     f"{where}: private key {path} is encrypted; set "
                     f"private_key_passphrase_env to a variable holding its passphrase",

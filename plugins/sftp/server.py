@@ -48,6 +48,7 @@ _ssh_log.setLevel(logging.CRITICAL)
 
 CHANNEL = "sftp-mailbox"
 OUTBOX, ARCHIVE = "outbox", "archive"
+MAX_AUTH_TRIES = 6
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
@@ -159,7 +160,7 @@ class MailboxServer:
         try:
             transport.add_server_key(self.host_key)
             transport.set_subsystem_handler("sftp", paramiko.SFTPServer, MailboxSFTP)
-            auth = AccountAuth(self, peer)
+            auth = AccountAuth(self, peer, transport)
             try:
                 transport.start_server(server=auth)
             except (paramiko.SSHException, EOFError, OSError) as exc:
@@ -197,10 +198,22 @@ class MailboxServer:
 class AccountAuth(paramiko.ServerInterface):
     """Public-key logins only, one account per customer."""
 
-    def __init__(self, server: MailboxServer, peer: str) -> None:
+    def __init__(self, server: MailboxServer, peer: str,
+                 transport: paramiko.Transport | None = None) -> None:
         self.server = server
         self.peer = peer
+        self.transport = transport
         self.account: str | None = None
+        self.failures = 0
+
+    def _failed(self, **data: Any) -> int:
+        self.failures += 1
+        self.server.audit.write("login", outcome="refused", level=logging.WARNING,
+                                peer=self.peer, **data)
+        if self.failures >= MAX_AUTH_TRIES and self.transport is not None:
+            # Like OpenSSH's MaxAuthTries: a client guessing keys gets disconnected.
+            self.transport.close()
+        return paramiko.AUTH_FAILED
 
     def get_allowed_auths(self, username: str) -> str:
         return "publickey"
@@ -209,16 +222,12 @@ class AccountAuth(paramiko.ServerInterface):
         return paramiko.AUTH_FAILED
 
     def check_auth_password(self, username: str, password: str) -> int:
-        self.server.audit.write("login", outcome="refused", level=logging.WARNING,
-                                account=username, peer=self.peer, method="password",
-                                reason="password login is not allowed; use a key")
-        return paramiko.AUTH_FAILED
+        return self._failed(account=username, method="password",
+                            reason="password login is not allowed; use a key")
 
     def check_auth_interactive(self, username: str, submethods: str) -> Any:
-        self.server.audit.write("login", outcome="refused", level=logging.WARNING,
-                                account=username, peer=self.peer, method="keyboard-interactive",
-                                reason="only public keys are allowed")
-        return paramiko.AUTH_FAILED
+        return self._failed(account=username, method="keyboard-interactive",
+                            reason="only public keys are allowed")
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
         blob = key.asbytes()
@@ -231,10 +240,8 @@ class AccountAuth(paramiko.ServerInterface):
             self.account = username
             return paramiko.AUTH_SUCCESSFUL
         reason = "unknown key" if allowed else "no such account (or it has no keys)"
-        self.server.audit.write("login", outcome="refused", level=logging.WARNING,
-                                account=username, peer=self.peer, method="publickey",
-                                key=f"{key.get_name()} {fingerprint(blob)}", reason=reason)
-        return paramiko.AUTH_FAILED
+        return self._failed(account=username, method="publickey",
+                            key=f"{key.get_name()} {fingerprint(blob)}", reason=reason)
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
         if kind == "session":

@@ -129,10 +129,15 @@ def deliver(gw: Gateway) -> Any:
 
 class RunningMailbox:
     def __init__(self, gw: Gateway, root: Path) -> None:
+        from gateway.core import load_config
+        from gateway.plugins import get_plugin_manager
         from plugins.sftp.server import MailboxServer, load_or_create_host_key
 
+        # Its own gateway on the same data directory, as 'gateway serve sftp' is its own
+        # process: the server never shares a database connection with the dispatcher.
+        self.gw = Gateway(load_config(gw.config.data_dir), get_plugin_manager())
         self.key = load_or_create_host_key(root / "host_key")
-        self.server = MailboxServer(gw, host="127.0.0.1", port=0, host_key=self.key)
+        self.server = MailboxServer(self.gw, host="127.0.0.1", port=0, host_key=self.key)
         self.port = self.server.port
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
@@ -179,6 +184,7 @@ class RunningMailbox:
     def stop(self) -> None:
         self.server.shutdown()
         self.thread.join(10)
+        self.gw.close()
 
 
 

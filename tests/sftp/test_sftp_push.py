@@ -324,3 +324,46 @@ def test_a_retry_after_a_partial_success_does_not_upload_again(gateway_factory, 
     assert (sshd.upload / "E2611-00123.bin").read_bytes() == _archived(gw, invoice_id, "big")
     said = _delivery(gw, invoice_id).receipt["recipients"]
     assert any(v.startswith("uploaded earlier") for v in said.values())
+
+
+def test_an_encrypted_key_needs_its_passphrase_from_the_environment(
+        gateway_factory, sshd, invoice_data, tmp_path, monkeypatch):
+    import subprocess
+
+    key = tmp_path / "encrypted"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "s3cret", "-f", str(key)],
+                   check=True)
+    (sshd.root / "authorized_keys").write_text(pub(key) + "\n")
+    gw = gateway_factory(config=DISPATCH_CONFIG)
+    sftp_customer(gw, [{"channel": "sftp-push", "settings": sshd.settings(
+        private_key=str(key), private_key_passphrase_env="ERP_KEY_PASSPHRASE")}])
+    first = push(gw, invoice(invoice_data, "E2611-00001"))
+    monkeypatch.delenv("ERP_KEY_PASSPHRASE", raising=False)
+
+    deliver(gw)
+
+    d = _delivery(gw, first)
+    assert d.status == "failed"
+    assert f"private key {key} is encrypted; set private_key_passphrase_env" in d.last_error
+
+    monkeypatch.setenv("ERP_KEY_PASSPHRASE", "s3cret")
+    second = push(gw, invoice(invoice_data, "E2611-00002"))
+    deliver(gw)
+    assert _delivery(gw, second).status == "delivered", _delivery(gw, second).last_error
+    assert (sshd.upload / "E2611-00002.json").exists()
+
+
+def test_a_password_from_an_unset_variable_is_a_clear_permanent_error(
+        gateway_factory, sshd, invoice_data, monkeypatch):
+    monkeypatch.delenv("ERP_SFTP_PASSWORD", raising=False)
+    gw = gateway_factory(config=DISPATCH_CONFIG)
+    sftp_customer(gw, [{"channel": "sftp-push", "settings": sshd.settings(
+        private_key=None, password_env="ERP_SFTP_PASSWORD")}])
+    invoice_id = push(gw, invoice(invoice_data, "E2611-00123"))
+
+    deliver(gw)
+
+    d = _delivery(gw, invoice_id)
+    assert d.status == "failed"
+    assert "environment variable ERP_SFTP_PASSWORD (password_env) is not set" in d.last_error
+    assert sshd.logins() == 0

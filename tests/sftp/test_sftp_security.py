@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 from typing import Any
 
@@ -171,3 +172,24 @@ def test_openssh_client_is_refused_too(setup, client_keys, tmp_path):
         assert len(server.refusals()) > before, command
     assert not (work / "passwd").exists() and not (work / B_FILE).exists()
     assert {e["account"] for e in server.refusals()} == {A}
+
+
+def test_a_client_guessing_keys_is_disconnected(setup, tmp_path):
+    from sftp_servers import keygen
+
+    _, server, _ = setup
+    transport = paramiko.Transport(("127.0.0.1", server.port))
+    transport.start_client(timeout=10)
+    tried = 0
+    try:
+        for i in range(10):
+            guess = paramiko.PKey.from_path(keygen(tmp_path / f"guess{i}"))
+            tried += 1
+            with contextlib.suppress(paramiko.SSHException, EOFError):
+                transport.auth_publickey(A, guess)
+            if not transport.is_active():
+                break
+        assert not transport.is_active() and tried == 6
+    finally:
+        transport.close()
+    assert len([e for e in server.refusals() if e["event"] == "login"]) == 6
