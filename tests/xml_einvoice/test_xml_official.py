@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -78,8 +79,15 @@ def test_unknown_elements_are_kept_in_extensions_not_dropped(caplog: pytest.LogC
     data = path.read_bytes().replace(
         b"<ram:BuyerReference>", b"<ram:Reference>ORDER-CHANNEL-7</ram:Reference>"
         b"<ram:BuyerReference>", 1)
-    with caplog.at_level("WARNING", logger="gateway.xml_einvoice"):
-        extended = next(CII.parse(data, "extended.xml"))
+    # The CLI's logging setup stops "gateway" loggers propagating to the root logger,
+    # so listen on the plugin's logger itself.
+    logger = logging.getLogger("gateway.xml_einvoice")
+    logger.addHandler(caplog.handler)
+    try:
+        with caplog.at_level("WARNING", logger="gateway.xml_einvoice"):
+            extended = next(CII.parse(data, "extended.xml"))
+    finally:
+        logger.removeHandler(caplog.handler)
     path_key = ("/rsm:CrossIndustryInvoice/rsm:SupplyChainTradeTransaction/"
                 "ram:ApplicableHeaderTradeAgreement/ram:Reference")
     assert extended.extensions == {path_key: "ORDER-CHANNEL-7"}
