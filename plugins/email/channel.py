@@ -82,6 +82,11 @@ class EmailChannel:
         report = {r: f"accepted ({done[r]})" if r in done
                   else outcome.temporary.get(r) or outcome.permanent.get(r) or "not sent"
                   for r in settings.recipients}
+        if outcome.sender_refused:
+            raise DeliveryError(
+                f"{server} refused the sender {settings.sender.addr_spec} "
+                f"({outcome.sender_refused}); check the from_address and login settings",
+                retryable=True, recipients=report)
         if outcome.temporary:
             raise DeliveryError(
                 f"SMTP {_codes(outcome.temporary)} for {_count(outcome.temporary, settings)}: "

@@ -58,6 +58,9 @@ class Outcome:
     temporary: dict[str, str] = field(default_factory=dict)
     permanent: dict[str, str] = field(default_factory=dict)
     closing: bool = False  # the server said 421: this connection is done
+    #: a 5xx to MAIL FROM other than "too big": about the gateway's sender or login,
+    #: not about the customer's addresses, so no fallback — the operator must fix it
+    sender_refused: str | None = None
 
 
 def reply_text(code: int, message: bytes | str) -> str:
@@ -107,7 +110,12 @@ class Connection:
         try:
             code, resp = smtp.mail(sender, options)
             if code != 250:
-                _classify(outcome, recipients, code, reply_text(code, resp))
+                text = reply_text(code, resp)
+                if 500 <= code < 600 and code != 552:
+                    outcome.sender_refused = text
+                    _classify(outcome, recipients, 451, text)
+                else:
+                    _classify(outcome, recipients, code, text)
                 self._reset(outcome)
                 return outcome
             stage = "RCPT TO"

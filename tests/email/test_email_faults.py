@@ -85,6 +85,25 @@ def test_refused_with_550_applies_fallback_and_status_shows_it(smtp, email_gatew
     assert '"channel": "email", "status": "failed"' in failed.output
 
 
+def test_refused_invoice_stays_available_in_the_portal(smtp, email_gateway, invoice_data,
+                                                       monkeypatch) -> None:
+    monkeypatch.setenv("GATEWAY_LOAD_PLUGINS", "json,folder,email,portal")
+    gw = email_gateway(smtp)
+    email_customer(gw, fallback="portal")
+    invoice_id = push(gw, invoice_data)
+    smtp.handler.refuse[JANIS] = REFUSED.format(JANIS)
+
+    assert deliver_all(gw).delivered == 1
+
+    email_delivery, portal = gw.store.deliveries(invoice_id=invoice_id)
+    assert email_delivery.status == FAILED
+    assert (portal.channel, portal.status) == ("portal", DELIVERED)
+    assert portal.receipt["detail"].startswith(
+        "published for customer 100234567 (fallback: email failed: SMTP 550")
+    kinds = [e.kind for e in gw.store.events(invoice_id)]
+    assert kinds[-3:] == ["delivery-failed", "fallback", "delivered"]
+
+
 def test_partial_refusal_is_recorded_per_recipient_and_never_resent(smtp, email_gateway,
                                                                      invoice_data) -> None:
     gw = email_gateway(smtp)
@@ -191,6 +210,23 @@ def test_missing_password_variable_names_it(smtp, email_gateway, invoice_data,
     assert f"environment variable {PASSWORD_ENV} (password_env) is not set" in (
         _email_delivery(gw, invoice_id).last_error or "")
     assert smtp.connections == 0
+
+
+def test_sender_refused_is_for_the_operator_not_the_fallback(smtp, email_gateway,
+                                                            invoice_data) -> None:
+    gw = email_gateway(smtp)
+    # no login, but the server requires one: it refuses MAIL FROM with 530
+    email_customer(gw, fallback="folder", settings={"username": None, "password_env": None})
+    invoice_id = push(gw, invoice_data)
+
+    assert deliver_all(gw).retrying == 1
+
+    deliveries = gw.store.deliveries(invoice_id=invoice_id)
+    assert [d.channel for d in deliveries] == ["email"]  # no fallback for our own mistake
+    error = deliveries[0].last_error or ""
+    assert "refused the sender rekini@daugavas-elektriba.lv (530 5.7.0" in error
+    assert "check the from_address and login settings" in error
+    assert smtp.received == []
 
 
 def test_untrusted_certificate_is_refused(smtp, email_gateway, invoice_data,

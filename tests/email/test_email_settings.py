@@ -94,6 +94,25 @@ def test_attachment_names_keep_latvian_letters_but_not_paths(number: str, archiv
     assert attachment_name(number, doc) == expected
 
 
+def test_message_without_documents_has_only_the_bodies(invoice_data: dict[str, Any]) -> None:
+    import email
+    from email import policy
+
+    from gateway import Bundle, complete, load_invoice
+    from plugins.email.message import build_message
+
+    invoice = complete(load_invoice(invoice_data))
+    bundle = Bundle("id1", invoice, "c1", "Jānis", "en", (), "id1:email", None)
+    settings = EmailSettings.model_validate({"to": ["a@example.lv"], "from": "r@example.lv"})
+    built = build_message(bundle, settings)
+    msg = email.message_from_bytes(built.data, policy=policy.default)
+    assert msg.get_content_type() == "multipart/alternative"
+    assert list(msg.iter_attachments()) == []
+    plain = msg.get_body(("plain",)).get_content()
+    assert "portal" not in plain and "Attached" not in plain
+    assert all(not part.defects for part in msg.walk())
+
+
 def test_message_id_is_stable_per_delivery() -> None:
     one = message_id("inv1:email", "example.lv")
     assert one == message_id("inv1:email", "example.lv")
