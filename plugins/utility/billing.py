@@ -60,6 +60,7 @@ from plugins.utility.settings import UtilitySettings
 from plugins.utility.store import Bill, StoredReading, UtilityError, UtilityStore
 
 PEPPOL_PROCESS = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
+EN16931 = "urn:cen.eu:en16931:2017"
 HISTORY_DAYS = 365
 ZERO = Decimal(0)
 
@@ -333,14 +334,20 @@ class Biller:
                 vat_rate=plan.vat_rate, reason=text["paper"].format(fee=fee)))
         due = plan.due_date.strftime("%d.%m.%Y")
         single = plan.meters[0].mp if len(plan.meters) == 1 else None
+        buyer = _buyer(plan.customer)
+        # Peppol BIS 3.0 needs a buyer endpoint from its code list (9939 VAT, 0218
+        # register): businesses have one, households do not, so their invoices are
+        # plain EN 16931 (a UBL writer's default would claim Peppol).
+        peppol = buyer.electronic_address is not None
         return Invoice(
             number=number, issue_date=plan.issue_date, currency="EUR", due_date=plan.due_date,
             buyer_reference=contract, contract_reference=contract,
-            business_process=PEPPOL_PROCESS,
+            business_process=PEPPOL_PROCESS if peppol else None,
+            specification_id=None if peppol else EN16931,
             invoiced_object=Identifier(value=single.id, scheme="AET") if single else None,
             invoice_period=InvoicePeriod(start=plan.start, end=plan.period.last_day),
             notes=[Note(text="\n".join(notes))],  # Peppol allows one document note
-            seller=self._seller(), buyer=_buyer(plan.customer),
+            seller=self._seller(), buyer=buyer,
             payment=PaymentInstructions(
                 means_code="58", means_text=text["means"].format(bank=s.bank_name),
                 remittance_information=s.payment_reference.format(invoice=number,
@@ -378,13 +385,11 @@ def _object(mp: MeteringPoint) -> str:
 
 
 def _buyer(c: UtilityCustomer) -> Party:
-    # Peppol needs a buyer electronic address: the VAT number (9939) for businesses, the
-    # e-mail address (EM) for households; a customer with neither gets EN 16931 without it.
     address = None
     if c.vat_id and c.vat_id.startswith("LV"):
         address = ElectronicAddress(value=c.vat_id, scheme="9939")
-    elif c.email:
-        address = ElectronicAddress(value=c.email, scheme="EM")
+    elif c.registration_id:
+        address = ElectronicAddress(value=c.registration_id, scheme="0218")
     return Party(
         name=c.name, identifiers=[Identifier(value=c.id)], vat_id=c.vat_id,
         legal_registration_id=Identifier(value=c.registration_id, scheme="0218")

@@ -96,6 +96,12 @@ def run_demo(gw: Gateway, source: Any, console: Console, *, quiet: bool = False)
 
     say = (lambda *a, **k: None) if quiet else console.print
     store = source.store
+    done = store.bills()
+    if done:
+        console.print(f"The demo already ran in {gw.config.data_dir}: "
+                      f"{len(done)} invoices ({', '.join(b.number for b in done)}). To see "
+                      "it again, use another data directory: gateway --data-dir demo-2 demo")
+        return
     setup = setup_file()
     counts = load_setup(store, setup)
     say(f"[bold]1. Supplier data[/bold] → {store.path}: "

@@ -67,7 +67,9 @@ def test_invoice_from_an_in_window_reading(utility_gw: Gateway) -> None:
     assert inv.payment.credit_transfers[0].bic == "HABALV22"
     assert inv.seller.electronic_address.scheme == "9939"
     assert inv.seller.electronic_address.value == inv.seller.vat_id == "LV40003000001"
-    assert inv.buyer.electronic_address.scheme == "EM"
+    # A household has no Peppol endpoint: the invoice is plain EN 16931.
+    assert inv.buyer.electronic_address is None
+    assert inv.specification_id == "urn:cen.eu:en16931:2017" and inv.business_process is None
     assert len(inv.notes) == 1    # Peppol: one document note
     assert "E2610-00001" in inv.notes[0].text and "K1" in inv.notes[0].text
     assert "vairāk nekā vienu darba dienu" in inv.notes[0].text
@@ -307,6 +309,8 @@ def test_business_buyer_gets_vat_endpoint_and_completes(utility_gw: Gateway) -> 
     inv = issued(gw, "E2610-00001")
     assert inv.buyer.electronic_address.scheme == "9939"
     assert inv.buyer.vat_id == "LV40103987654"
+    assert inv.business_process == "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
+    assert inv.specification_id is None     # the UBL writer's default: Peppol BIS 3.0
     assert complete(inv) == inv
 
 

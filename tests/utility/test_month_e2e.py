@@ -1,0 +1,106 @@
+"""A whole month end on generated contracts: readings in (on time, zero, missing, late,
+early), invoices out through the gateway to the folder and portal channels, every total checked
+against an independent calculation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import pytest
+
+from gateway.core import Gateway
+from plugins.utility.dates import Period
+from plugins.utility.run import run_month
+from plugins.utility.synthetic import (
+    SyntheticContract,
+    gateway_customers,
+    generate,
+    month_readings,
+)
+from tests.utility.conftest import source
+
+OCT = Period(2026, 10)
+RUN_ON = dt.date(2026, 11, 15)
+ENERGY, DISTRIBUTION, FIXED = Decimal("0.1452"), Decimal("0.0427"), Decimal("8.40")
+CENT = Decimal("0.01")
+
+
+def money(x: Decimal) -> Decimal:
+    return x.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def expected_kwh(c: SyntheticContract) -> Decimal:
+    if c.kind in ("on-time", "zero", "early"):
+        assert c.reading is not None
+        return c.reading[1] - c.history[-1][1]
+    # Estimated: average daily use over the last 365 days of readings × 31 days.
+    last_day, last = c.history[-1]
+    first_day, first = next((d, v) for d, v in c.history
+                            if d >= last_day - dt.timedelta(days=365))
+    return (Decimal((last - first) * 31) / (last_day - first_day).days).quantize(
+        Decimal(1), rounding=ROUND_HALF_UP)
+
+
+def expected_total(c: SyntheticContract) -> Decimal:
+    kwh = expected_kwh(c)
+    net = money(kwh * ENERGY) + money(kwh * DISTRIBUTION) + FIXED
+    if c.paper:
+        net += Decimal("2.07")
+    return net + money(net * Decimal("0.21"))
+
+
+def run(gw: Gateway, n: int) -> tuple[list[SyntheticContract], Any]:
+    store = source(gw).store
+    contracts = generate(store, n, OCT)
+    gateway_customers(gw, contracts, formats=["json"], channels=["folder", "portal"])
+    month_readings(store, contracts, today=RUN_ON)
+    summary = run_month(gw, source(gw).biller(), OCT, as_of=RUN_ON)
+    return contracts, summary
+
+
+def check(gw: Gateway, contracts: list[SyntheticContract], summary: Any) -> None:
+    n = len(contracts)
+    assert not summary.errors and not summary.waiting
+    assert len(summary.issued) == n and summary.delivery_problems == 0
+    assert summary.delivered == n * 2    # folder and portal
+    estimated = sum(c.kind in ("missing", "late") for c in contracts)
+    assert summary.estimated == estimated
+    assert summary.paper == sum(c.paper for c in contracts)
+    bills = {b.contract: b for b in source(gw).store.bills(OCT)}
+    out = gw.config.data_dir / "out"
+    for c in contracts:
+        bill = bills[c.number]
+        doc = json.loads((out / c.customer / f"{bill.number}.json").read_text())
+        assert Decimal(doc["totals"]["amount_due"]) == expected_total(c), c
+        assert Decimal(doc["lines"][0]["quantity"]) == expected_kwh(c), c
+        assert bill.data["meters"][c.mp]["estimated"] == (c.kind in ("missing", "late"))
+        assert doc["buyer_reference"] == c.number
+        assert doc["payment"]["remittance_information"] == \
+            f"Rekins {bill.number} ligums {c.number}"
+
+
+@pytest.fixture
+def gw(gateway_factory: Any) -> Gateway:
+    return gateway_factory()
+
+
+def test_month_end_for_generated_contracts(gw: Gateway) -> None:
+    contracts, summary = run(gw, 60)
+    assert {c.kind for c in contracts} == {"on-time", "zero", "missing", "late", "early"}
+    check(gw, contracts, summary)
+    # Late readings were kept for November, with the message saying so.
+    late = next(c for c in contracts if c.kind == "late")
+    kept = source(gw).store.readings(late.mp)[-1]
+    assert kept.period == Period(2026, 11) and "outside the reading window" in kept.message
+    # A rerun issues nothing again.
+    again = run_month(gw, source(gw).biller(), OCT, as_of=RUN_ON)
+    assert again.already == len(contracts) and not again.issued
+
+
+@pytest.mark.slow
+def test_month_end_for_10000_contracts(gw: Gateway) -> None:
+    contracts, summary = run(gw, 10_000)
+    check(gw, contracts, summary)
