@@ -105,7 +105,11 @@ def invoices(draw: Any, number: str | None = None) -> Invoice:
         "tax_point_date": draw(maybe(dates)),
         **{k: draw(maybe(text)) for k in (
             "buyer_reference", "contract_reference", "purchase_order_reference",
-            "project_reference", "buyer_accounting_reference", "payment_terms")},
+            "project_reference", "buyer_accounting_reference", "payment_terms",
+            "business_process")},
+        "specification_id": draw(st.sampled_from(
+            [None, "urn:cen.eu:en16931:2017",
+             "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"])),
         "invoiced_object": draw(maybe(identifier())),
         "invoice_period": draw(periods()),
         "preceding_invoices": draw(st.lists(st.builds(dict, number=text,
