@@ -21,3 +21,10 @@ __all__ = ["EmailChannel", "EmailSettings"]
 @hookimpl
 def gateway_register_channels(register: Any) -> None:
     register(EmailChannel())
+
+
+@hookimpl
+def gateway_register_commands(cli: Any) -> None:
+    from plugins.email.cli import register
+
+    register(cli)
