@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
-from gateway import Finding, InputError, Invoice, RenderContext, load_invoice
+from gateway import Finding, InputError, Invoice, InvoiceRejected, RenderContext, load_invoice
 
 Syntax = Literal["ubl", "cii"]
 _UBL_MARKERS = (b"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
@@ -48,7 +48,17 @@ class XmlFormat:
         options = context.options or {}
         pretty = _flag(options.get("pretty"), True)
         spec = options.get("specification_id") or None
-        return self._writer()(invoice, pretty=pretty, specification_id=spec)
+        try:
+            return self._writer()(invoice, pretty=pretty, specification_id=spec)
+        except ValueError as exc:
+            # lxml refuses characters XML 1.0 cannot carry (U+FFFE, U+FFFF); the model
+            # lets them through, so name the problem instead of failing as a plugin bug.
+            if "XML compatible" not in str(exc):
+                raise
+            raise InvoiceRejected(
+                [Finding("GW-XML-CHAR", "", "a text field holds a character that XML cannot "
+                         "carry (such as U+FFFE or U+FFFF); remove it from the invoice")],
+                invoice=invoice.number, source=self.name) from None
 
     def parse(self, data: bytes, source: str) -> Iterator[Invoice]:
         from .reading import report_unread, unread

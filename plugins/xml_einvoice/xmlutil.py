@@ -9,13 +9,18 @@ from lxml import etree
 
 
 def amount(value: Decimal) -> str:
-    """Money with exactly two decimals (BR-DEC-*), never in exponent notation."""
+    """Money with exactly two decimals (BR-DEC-*), never in exponent notation.
+
+    Negative zero (``0 × -0.50``) prints as ``0.00``: the CII schematron reads "-0.00"
+    as non-zero (BR-Z-09)."""
+    if value.is_zero():
+        value = abs(value)
     return f"{value:.2f}"
 
 
 def number(value: Decimal) -> str:
     """Quantities, prices, rates: as many decimals as needed, no trailing zeros."""
-    text = format(value, "f")
+    text = format(abs(value) if value.is_zero() else value, "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text if text not in ("", "-0") else "0"
