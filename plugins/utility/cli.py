@@ -18,8 +18,8 @@ from gateway.errors import GatewayError, InputError
 from plugins.utility.dates import Period
 from plugins.utility.models import Reading, SetupFile
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _user() -> str:

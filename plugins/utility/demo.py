@@ -194,8 +194,8 @@ def _month(gw: Gateway, source: Any, store: Any, console: Console, say: Any, per
         store.add_reconnection(reconnection[0], reconnection[1], by="demo")
         say(f"   reconnection of {reconnection[0]} on {reconnection[1]:%d.%m.}")
     table = Table(title=f"Invoices for {period}", show_lines=False)
-    for col in ("invoice", "customer", "kWh", "", "issued", "due", "total EUR", "documents"):
-        table.add_column(col)
+    for col in ("invoice", "customer", "kWh", "", "issued", "due", "EUR"):
+        table.add_column(col, no_wrap=col in ("invoice", "issued", "due"))
 
     def row(draft: Any, outcome: str) -> None:
         if outcome != "issued" or draft.invoice is None or draft.plan is None:
@@ -215,12 +215,10 @@ def _month(gw: Gateway, source: Any, store: Any, console: Console, say: Any, per
             kind.append("reconnection")
         if any(m.reading and m.reading.meter_change for m in plan.meters):
             kind.append("meter change")
-        docs = ", ".join(d.filename for d in gw.store.documents(
-            gw.store.find_invoice(invoice.seller_key, invoice.number).id))
         table.add_row(invoice.number, invoice.buyer.name,
                       str(sum(m.kwh for m in plan.meters)), ", ".join(kind),
-                      f"{invoice.issue_date:%d.%m.%Y}", f"{invoice.due_date:%d.%m.%Y}",
-                      str(invoice.require_totals().amount_due), docs)
+                      f"{invoice.issue_date:%d.%m.%y}", f"{invoice.due_date:%d.%m.%y}",
+                      str(invoice.require_totals().amount_due))
 
     summary = run_month(gw, source.biller(), period, as_of=as_of, on_draft=row)
     if table.row_count:
