@@ -109,6 +109,9 @@ class Connection:
         stage = "MAIL FROM"
         try:
             code, resp = smtp.mail(sender, options)
+            if code == 421:  # the server is closing (often an idle pooled connection)
+                raise Disconnected(f"{self.key} is closing the connection: "
+                                   f"{reply_text(code, resp)}", before_data=True)
             if code != 250:
                 text = reply_text(code, resp)
                 if 500 <= code < 600 and code != 552:

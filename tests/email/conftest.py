@@ -38,7 +38,7 @@ def start_smtp(tls_files: TlsFiles) -> Iterator[Callable[..., SmtpServer]]:
     started: list[SmtpServer] = []
 
     def start(security: str = "starttls", *, auth: bool = True,
-              smtputf8: bool = True) -> SmtpServer:
+              smtputf8: bool = True, idle_timeout: float = 300) -> SmtpServer:
         server = SmtpServer(Handler(), free_port(), security)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         context.load_cert_chain(tls_files.cert, tls_files.key)
@@ -50,7 +50,7 @@ def start_smtp(tls_files: TlsFiles) -> Iterator[Callable[..., SmtpServer]]:
             return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
         kwargs: dict[str, Any] = {"hostname": "127.0.0.1", "port": server.port,
-                                  "enable_SMTPUTF8": smtputf8}
+                                  "enable_SMTPUTF8": smtputf8, "timeout": idle_timeout}
         if auth:
             kwargs.update(authenticator=authenticator, auth_required=True)
         if security == "starttls":

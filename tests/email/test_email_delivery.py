@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from email.message import EmailMessage
 
 import dkim
@@ -198,6 +199,25 @@ def test_without_a_session_each_delivery_has_its_own_connection(smtp, email_gate
         assert receipt.recipients == {JANIS: f"250 2.0.0 OK queued as Q{n + 1}"}
     assert smtp.connections == 3
     assert len(smtp.received) == 3
+
+
+def test_pooled_connection_closed_by_the_server_while_idle(start_smtp, email_gateway,
+                                                          invoice_data) -> None:
+    server = start_smtp(idle_timeout=0.3)
+    gw = email_gateway(server)
+    email_customer(gw)
+    channel = gw.plugins.channels.get("email")
+    settings = gw.channel_settings(channel, {"to": [JANIS]}, context="test")
+    bundles = []
+    for n in range(2):
+        invoice_data["number"] = f"E2611-0400{n}"
+        bundles.append(bundle_for(gw, push(gw, invoice_data)))
+    with channel.session():
+        channel.deliver(bundles[0], settings, DeliveryState({}, lambda data: None))
+        time.sleep(0.8)  # the server drops the idle connection meanwhile
+        receipt = channel.deliver(bundles[1], settings, DeliveryState({}, lambda data: None))
+    assert receipt.recipients == {JANIS: "250 2.0.0 OK queued as Q2"}  # no error, no retry
+    assert server.connections == 2
 
 
 def test_dkim_signature_verifies(smtp, email_gateway, invoice_data, tmp_path) -> None:
