@@ -175,7 +175,9 @@ class SftpPushChannel:
                                 "overwritten", retryable=False)
         with _sftp_errors(where, tmp, missing="the remote directory does not exist"):
             # The temporary name is stable per delivery, so a retry overwrites what a
-            # dropped connection left behind instead of piling up fragments.
+            # dropped connection left behind instead of piling up fragments. confirm=True
+            # costs a round trip but catches a write error on a pipelined upload, which
+            # paramiko would otherwise swallow, before a short file is renamed into place.
             sftp.putfo(io.BytesIO(content), tmp, file_size=len(content), confirm=True)
         try:
             with _sftp_errors(where, final):
