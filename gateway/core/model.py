@@ -19,12 +19,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Besides C0 controls: a byte order mark (files glued together), and the bidi controls
+# that make text display in another order than it is stored ("Trojan Source"). In an
+# invoice number they would also make two numbers look alike and share a file name.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufeff\u202a-\u202e\u2066-\u2069]")
 
 
 def _no_control_characters(value: str) -> str:
     if _CONTROL.search(value):
-        raise ValueError("must not contain control characters (NUL, escape, ...)")
+        raise ValueError("must not contain control characters (NUL, escape, byte order "
+                         "mark, bidi override, ...)")
     return value
 
 

@@ -104,28 +104,39 @@ class Gateway:
         # instead of receiving it as one bytes object.
         parse_file = getattr(fmt, "parse_file", None)
         if callable(parse_file):
-            yield from self._parsed(parse_file(path, source))
+            yield from self._parsed(parse_file(path, source), fmt, source)
             return
         try:
             data = path.read_bytes()
         except OSError as exc:
             raise InputError(exc.strerror or str(exc), source=source) from None
-        yield from self._parsed(fmt.parse(data, source))
+        yield from self._parsed(fmt.parse(data, source), fmt, source)
 
     def read_bytes(self, data: bytes, *, source: str,
                    filename: str = "") -> Iterator[Invoice | InvoiceRejected]:
         fmt = self.detect_format(data, filename or source, source=source)
-        yield from self._parsed(fmt.parse(data, source))
+        yield from self._parsed(fmt.parse(data, source), fmt, source)
 
     @staticmethod
     def _parsed(
-        parsed: Iterable[Invoice | InvoiceRejected],
+        parsed: Iterable[Invoice | InvoiceRejected], fmt: Any = None, source: str = "",
     ) -> Iterator[Invoice | InvoiceRejected]:
         try:
             yield from parsed
         except InvoiceRejected as exc:
             # A parser that raises instead of yielding ends its batch here; keep the error.
             yield exc
+        except GatewayError:
+            raise
+        except RecursionError:
+            raise InputError("nested too deeply to read", source=source) from None
+        except Exception as exc:
+            # A parser's own crash on hostile input is a plugin bug, but the user still
+            # gets one line naming the input, and the rest of the batch goes on.
+            name = getattr(fmt, "name", "?")
+            log.exception("format %s failed to read %s", name, source)
+            raise InputError(f"format {name!r} could not read this input "
+                             f"({type(exc).__name__}: {exc})", source=source) from None
 
     def detect_format(self, data: bytes, filename: str, *, source: str) -> Any:
         head = data[:SNIFF_BYTES]
