@@ -80,8 +80,14 @@ class CsvFormat:
     def sniff(self, head: bytes, filename: str) -> bool:
         if filename.lower().endswith(".csv"):
             return True
-        first = head.removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0]
-        return b"invoice_number" in first and (b";" in first or b"," in first)
+        # Without the extension, only a header with invoice_number as a column of its
+        # own: a JSON or XML file that mentions the word is not a CSV.
+        first = head.removeprefix(b"\xef\xbb\xbf").split(b"\n", 1)[0].lower()
+        for delimiter in (b";", b","):
+            cells = [c.strip().strip(b'"').strip() for c in first.split(delimiter)]
+            if len(cells) > 1 and b"invoice_number" in cells:
+                return True
+        return False
 
     def parse(self, data: bytes, source: str) -> Iterator[Invoice | InvoiceRejected]:
         """Invoices from CSV bytes; see :meth:`parse_file` for the streaming path."""

@@ -202,6 +202,8 @@ def test_sniffing_by_name_and_by_header(fmt: CsvFormat, examples: list[Invoice])
     assert fmt.sniff(data[:4096], "anything.txt")
     assert fmt.sniff(b"", "BATCH.CSV")
     assert not fmt.sniff(b'{"number": "E-1"}', "invoice.json")
+    assert not fmt.sniff(b'{"invoice_number": "E-1", "lines": []}', "invoice.json")
+    assert fmt.sniff(b'"Invoice_Number";"issue_date"\r\n', "export")
     assert not fmt.sniff(b"<?xml version='1.0'?><Invoice/>", "invoice.xml")
 
 
