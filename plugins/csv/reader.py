@@ -441,6 +441,7 @@ def check_structure(opener: Opener, source: str, path: Path | None = None) -> No
     """Read the whole file once, cheaply, before any invoice is handed out, so that a file
     that is not UTF-8 or not well-formed CSV imports nothing rather than a part."""
     row = 1
+    data_rows = 0
     try:
         with _checked_lines(opener, source, path) as lines:
             first = next(lines, "")
@@ -449,8 +450,11 @@ def check_structure(opener: Opener, source: str, path: Path | None = None) -> No
                                  source=source)
             read_header(first, source)
             reader = csv.reader(lines, delimiter=sniff_delimiter(first), strict=True)
-            for _cells in reader:
+            for cells in reader:
                 row += 1
+                data_rows += any(c.strip() for c in cells)
+        if not data_rows:
+            raise InputError("no invoice rows follow the header", source=source)
     except csv.Error as exc:
         raise InputError(f"row {row + 1}: not well-formed CSV ({exc}); a quote inside a "
                          "field must be doubled and the field quoted", source=source) from None

@@ -69,6 +69,16 @@ def test_dialect_is_a_customer_preference_defaulting_to_the_language(
         gw.render(invoice, "csv", language="lv", options={"dialect": "de"})
 
 
+def test_gateway_wide_default_dialect_from_gateway_toml(gateway_factory,
+                                                       examples: list[Invoice]) -> None:
+    gw = gateway_factory(config='[plugins.csv]\ndialect = "en"\n')
+    header = gw.render(examples[0], "csv", language="lv").content.splitlines()[0]
+    assert header.startswith(b"\xef\xbb\xbfinvoice_number,issue_date,")
+    with pytest.raises(ConfigError, match="unknown dialect 'fr'"):
+        gateway_factory(config='[plugins.csv]\ndialect = "fr"\n', data_dir=gw.config.data_dir
+                        / "other")
+
+
 def test_pushed_invoice_is_archived_in_the_customers_dialect(gw, invoice_data) -> None:
     add_customer(gw, formats=["csv"], language="lv", format_options={"csv": {"dialect": "en"}})
     from gateway import load_invoice

@@ -37,7 +37,7 @@ def billing_row(number: str, line: int, **cells: str) -> list[str]:
     return [row[h] for h in BILLING_HEADER]
 
 
-def test_push_of_an_exported_batch_accepts_each_invoice_once(
+def test_push_of_an_exported_batch_is_the_same_invoices_as_their_json(
         run_cli: Any, tmp_path: Path, examples: list[Invoice]) -> None:
     assert run_cli("customer", "import", str(EXAMPLES / "customers.toml")).exit_code == 0
     batch = tmp_path / "batch.csv"
@@ -45,10 +45,29 @@ def test_push_of_an_exported_batch_accepts_each_invoice_once(
     result = run_cli("push", str(batch))
     assert result.exit_code == 0, result.output
     assert "4 accepted" in result.stdout
-    assert "4 unchanged" in run_cli("push", str(batch)).stdout
+    # The JSON originals have the same content hash as what came in by CSV, in
+    # either dialect: the round trip through the pipeline is exact.
+    originals = [str(EXAMPLES / n) for n in ("electricity-household.json",
+                 "electricity-paper.json", "electricity-business.json", "credit-note.json")]
+    assert "4 unchanged" in run_cli("push", *originals).stdout
     english = tmp_path / "history-en.csv"
     english.write_bytes(export_many(examples, "en"))
-    assert "4 unchanged" in run_cli("push", str(english)).stdout, "same invoices in en"
+    assert "4 unchanged" in run_cli("push", str(english)).stdout
+
+
+def test_empty_file_and_header_without_rows_are_refused(
+        fmt: CsvFormat, tmp_path: Path, write_csv: Callable[..., Path]) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    only_header = write_csv(BILLING_HEADER, [], name="only-header.csv")
+    for path, message in ((empty, "the file is empty"),
+                          (only_header, "no invoice rows follow the header")):
+        try:
+            list(fmt.parse_file(path, str(path)))
+        except InputError as exc:
+            assert message in str(exc) and str(path) in str(exc)
+        else:
+            raise AssertionError(f"{path.name} was accepted")
 
 
 def test_billing_system_columns_in_any_order_make_complete_invoices(
