@@ -176,7 +176,9 @@ def _as_text(data: bytes, root: etree._Element) -> str:
 
 def parse_svrl(report: bytes) -> list[Finding]:
     """Failed asserts and successful reports of an SVRL document as findings."""
-    findings = []
+    findings: list[Finding] = []
+    if b"failed-assert" not in report and b"successful-report" not in report:
+        return findings  # the common case: nothing to parse out of the report
     tree = etree.fromstring(report, etree.XMLParser(resolve_entities=False, no_network=True,
                                                     huge_tree=True))
     for el in tree.iter(f"{{{SVRL}}}failed-assert", f"{{{SVRL}}}successful-report"):
