@@ -4,6 +4,7 @@ thread, clients (paramiko and OpenSSH's sftp in batch mode), keys made by ssh-ke
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import socket
 import subprocess
@@ -11,9 +12,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from gateway import load_invoice
+from gateway import hookimpl, load_invoice
 from gateway.core import Dispatcher, Gateway
 
 SSHD = "/usr/sbin/sshd"
@@ -206,3 +207,34 @@ def push(gw: Gateway, inv: Any, customer_id: str | None = None) -> str:
     assert result.status == "accepted", result.error
     assert result.invoice_id is not None
     return result.invoice_id
+
+
+class BigFormat:
+    """A format whose documents are big enough (1.28 MB, incompressible) to cut mid-upload."""
+
+    name: ClassVar[str] = "big"
+    media_type: ClassVar[str] = "application/octet-stream"
+    extension: ClassVar[str] = "bin"
+    description: ClassVar[str] = "test: big incompressible document"
+    can_parse: ClassVar[bool] = False
+    can_validate: ClassVar[bool] = False
+
+    def render(self, invoice: Any, context: Any) -> bytes:
+        seed = invoice.number.encode()
+        return b"".join(hashlib.sha256(seed + i.to_bytes(4, "big")).digest()
+                        for i in range(40_000))
+
+    def sniff(self, head: bytes, filename: str) -> bool:
+        return False
+
+    def parse(self, data: bytes, source: str) -> Any:
+        return iter(())
+
+    def validate(self, data: bytes) -> list[Any]:
+        return []
+
+
+class BigFormatPlugin:
+    @hookimpl
+    def gateway_register_formats(self, register: Any) -> None:
+        register(BigFormat())

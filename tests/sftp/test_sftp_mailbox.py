@@ -153,3 +153,28 @@ def test_a_name_taken_by_another_document_fails_permanently(gateway_factory, cli
 
     d = gw.store.deliveries(invoice_id=second)[0]
     assert d.status == "failed" and "/outbox/E2611-00123.json is already taken" in d.last_error
+
+
+def test_the_outbox_holds_the_formats_the_mailbox_channel_wants(gateway_factory, client_keys,
+                                                                 invoice_data, mailbox_server):
+    from sftp_servers import BigFormatPlugin
+
+    gw = gateway_factory(config=DISPATCH_CONFIG, extra_plugins=(("big", BigFormatPlugin()),))
+    sftp_customer(gw, [
+        {"channel": "folder", "formats": ["json"]},
+        {"channel": "sftp-mailbox", "formats": ["big", "json"],
+         "settings": {"authorized_keys": [pub(client_keys["erp"])],
+                      "filename": "{seller_vat}_{stem}.{ext}"}}])
+    invoice_id = push(gw, invoice(invoice_data, "E2611-00123"))
+    deliver(gw)
+    sftp = mailbox_server(gw).client(A, client_keys["erp"])
+
+    names = sorted(sftp.listdir("/outbox"))
+
+    assert names == ["LV40003000001_E2611-00123.bin", "LV40003000001_E2611-00123.json"]
+    archived = {d.format: gw.archive.get(d.sha256) for d in gw.store.documents(invoice_id)}
+    with sftp.open("/outbox/LV40003000001_E2611-00123.bin") as fh:
+        fh.prefetch()
+        assert fh.read() == archived["big"]  # 1.28 MB, read with pipelined requests
+    kinds = [e.kind for e in gw.store.events(invoice_id)]
+    assert kinds.count("sftp-downloaded") == 1

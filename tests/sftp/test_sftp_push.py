@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import socket
 import threading
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
-from sftp_servers import DISPATCH_CONFIG, OpenSshServer, deliver, invoice, pub, push, sftp_customer
+from sftp_servers import (
+    DISPATCH_CONFIG,
+    BigFormatPlugin,
+    OpenSshServer,
+    deliver,
+    invoice,
+    pub,
+    push,
+    sftp_customer,
+)
 
-from gateway import hookimpl
 from gateway.errors import ConfigError
 
 
@@ -189,37 +196,6 @@ def test_bad_settings_fail_when_the_customer_is_saved(gw, sshd, change, message)
 
 
 # --------------------------------------------------------------------------- faults
-
-
-class BigFormat:
-    """A format whose documents are big enough (1.28 MB, incompressible) to cut mid-upload."""
-
-    name: ClassVar[str] = "big"
-    media_type: ClassVar[str] = "application/octet-stream"
-    extension: ClassVar[str] = "bin"
-    description: ClassVar[str] = "test: big incompressible document"
-    can_parse: ClassVar[bool] = False
-    can_validate: ClassVar[bool] = False
-
-    def render(self, invoice: Any, context: Any) -> bytes:
-        seed = invoice.number.encode()
-        return b"".join(hashlib.sha256(seed + i.to_bytes(4, "big")).digest()
-                        for i in range(40_000))
-
-    def sniff(self, head: bytes, filename: str) -> bool:
-        return False
-
-    def parse(self, data: bytes, source: str) -> Any:
-        return iter(())
-
-    def validate(self, data: bytes) -> list[Any]:
-        return []
-
-
-class BigFormatPlugin:
-    @hookimpl
-    def gateway_register_formats(self, register: Any) -> None:
-        register(BigFormat())
 
 
 class DroppingProxy:
