@@ -47,10 +47,28 @@ class RunSummary:
     delivery_problems: int = 0
 
 
+CHUNK = 200  # contracts whose numbers are reserved (and later marked) in one transaction
+
+
 def drafts(biller: Biller, period: Period, as_of: dt.date,
            paper_of: Callable[[str], bool | None]) -> Iterator[Draft]:
-    """Plan each contract of ``period``; reserve the number of those due by ``as_of``."""
+    """Plan each contract of ``period``; reserve the number of those due by ``as_of``.
+
+    Numbers are reserved a chunk at a time, each chunk durably before any of its
+    invoices is yielded (and so pushed)."""
     store = biller.store
+    pending: list[Draft] = []
+
+    def flush() -> Iterator[Draft]:
+        bills = store.reserve_bills(period, biller.settings.invoice_prefix, [
+            (d.contract, d.plan.issue_date, d.plan.bill_data) for d in pending
+            if d.plan is not None])
+        for draft, bill in zip(pending, bills, strict=True):
+            assert draft.plan is not None
+            draft.invoice = biller.invoice(draft.plan, bill.number)
+            yield draft
+        pending.clear()
+
     for contract in store.contracts():
         if contract.start > period.last_day:
             continue
@@ -75,10 +93,11 @@ def drafts(biller: Biller, period: Period, as_of: dt.date,
             yield Draft(contract.number, contract.customer, "waiting",
                         f"to be issued on {plan.issue_date}", plan)
             continue
-        bill = store.reserve_bill(contract.number, period, biller.settings.invoice_prefix,
-                                  plan.issue_date, plan.bill_data)
-        yield Draft(contract.number, contract.customer, "ready", "", plan,
-                    biller.invoice(plan, bill.number))
+        pending.append(Draft(contract.number, contract.customer, "ready", "", plan))
+        if len(pending) >= CHUNK:
+            yield from flush()
+    if pending:
+        yield from flush()
 
 
 def run_month(gw: Gateway, biller: Biller, period: Period, *, as_of: dt.date,
@@ -87,34 +106,43 @@ def run_month(gw: Gateway, biller: Biller, period: Period, *, as_of: dt.date,
     """Issue the month's invoices that are due by ``as_of`` and deliver them."""
     store = biller.store
     summary = RunSummary(period)
+    accepted: list[tuple[str, str, list[int]]] = []
 
     def paper_of(customer_id: str) -> bool | None:
         customer = gw.store.get_customer(customer_id)
         return None if customer is None else customer.paper
 
-    for draft in drafts(biller, period, as_of, paper_of):
-        outcome = draft.status
-        if draft.status == "issued":
-            summary.already += 1
-        elif draft.status == "waiting":
-            summary.waiting.append(draft)
-        elif draft.status == "error":
-            summary.errors.append(draft)
-        else:
-            assert draft.invoice is not None and draft.plan is not None
-            outcome = _issue(gw, draft, summary)
-            if outcome == "issued":
-                plan = draft.plan
-                store.mark_issued(draft.contract, period, invoice_id_for(
-                    draft.invoice.seller_key, draft.invoice.number),
-                    [i for i, _ in plan.reconnections])
-                summary.issued.append(draft.invoice.number)
-                summary.estimated += plan.estimated
-                summary.settled += any(m.settled_kwh for m in plan.meters)
-                summary.paper += plan.paper
-                summary.reconnections += len(plan.reconnections)
-        if on_draft is not None:
-            on_draft(draft, outcome)
+    try:
+        for draft in drafts(biller, period, as_of, paper_of):
+            outcome = draft.status
+            if draft.status == "issued":
+                summary.already += 1
+            elif draft.status == "waiting":
+                summary.waiting.append(draft)
+            elif draft.status == "error":
+                summary.errors.append(draft)
+            else:
+                assert draft.invoice is not None and draft.plan is not None
+                outcome = _issue(gw, draft, summary)
+                if outcome == "issued":
+                    plan = draft.plan
+                    accepted.append((draft.contract, invoice_id_for(
+                        draft.invoice.seller_key, draft.invoice.number),
+                        [i for i, _ in plan.reconnections]))
+                    summary.issued.append(draft.invoice.number)
+                    summary.estimated += plan.estimated
+                    summary.settled += any(m.settled_kwh for m in plan.meters)
+                    summary.paper += plan.paper
+                    summary.reconnections += len(plan.reconnections)
+                    if len(accepted) >= CHUNK:
+                        store.mark_issued_many(period, accepted)
+                        accepted.clear()
+            if on_draft is not None:
+                on_draft(draft, outcome)
+    finally:
+        # An interrupted run keeps what it pushed; a rerun adopts anything unmarked.
+        if accepted:
+            store.mark_issued_many(period, accepted)
     if deliver and summary.issued:
         from gateway.core import Dispatcher
 

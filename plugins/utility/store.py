@@ -412,33 +412,46 @@ class UtilityStore:
                      data: Callable[[str], dict[str, Any]]) -> Bill:
         """Keep the number of a (contract, month) for good: a rerun after a crash or a
         rejection pushes the same number again."""
+        return self.reserve_bills(period, prefix, [(contract, issue_date, data)])[0]
+
+    def reserve_bills(self, period: Period, prefix: str,
+                      items: list[tuple[str, dt.date, Callable[[str], dict[str, Any]]]],
+                      ) -> list[Bill]:
+        """:meth:`reserve_bill` for many contracts in one transaction (one disk sync)."""
         with self.tx() as db:
-            row = db.execute("SELECT * FROM bills WHERE contract=? AND period=?",
-                             (contract, str(period))).fetchone()
-            if row is not None:
-                if row["status"] == ISSUED:
-                    return _bill(row)
-                db.execute("UPDATE bills SET issue_date=?, data=? WHERE contract=? AND period=?",
-                           (issue_date.isoformat(), json.dumps(data(row["number"])), contract,
-                            str(period)))
-            else:
-                seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM bills WHERE period=?",
-                                 (str(period),)).fetchone()[0]
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM bills WHERE period=?",
+                             (str(period),)).fetchone()[0]
+            for contract, issue_date, data in items:
+                row = db.execute("SELECT * FROM bills WHERE contract=? AND period=?",
+                                 (contract, str(period))).fetchone()
+                if row is not None:
+                    if row["status"] != ISSUED:
+                        db.execute("UPDATE bills SET issue_date=?, data=? WHERE contract=? "
+                                   "AND period=?", (issue_date.isoformat(),
+                                                    json.dumps(data(row["number"])),
+                                                    contract, str(period)))
+                    continue
+                seq += 1
                 number = f"{prefix}{period.year % 100:02d}{period.month:02d}-{seq:05d}"
                 db.execute("INSERT INTO bills VALUES (?,?,?,?,?,?,?,NULL)",
                            (contract, str(period), number, seq, RESERVED,
                             issue_date.isoformat(), json.dumps(data(number))))
-        bill = self.get_bill(contract, period)
-        assert bill is not None
-        return bill
+        bills = [self.get_bill(contract, period) for contract, _, _ in items]
+        assert all(b is not None for b in bills)
+        return bills  # type: ignore[return-value]
 
     def mark_issued(self, contract: str, period: Period, invoice_id: str,
                     reconnections: list[int]) -> None:
+        self.mark_issued_many(period, [(contract, invoice_id, reconnections)])
+
+    def mark_issued_many(self, period: Period,
+                         items: list[tuple[str, str, list[int]]]) -> None:
         with self.tx() as db:
-            db.execute("UPDATE bills SET status=?, invoice_id=? WHERE contract=? AND period=?",
-                       (ISSUED, invoice_id, contract, str(period)))
-            db.executemany("UPDATE reconnections SET billed_in=? WHERE id=?",
-                           [(str(period), i) for i in reconnections])
+            for contract, invoice_id, reconnections in items:
+                db.execute("UPDATE bills SET status=?, invoice_id=? WHERE contract=? AND "
+                           "period=?", (ISSUED, invoice_id, contract, str(period)))
+                db.executemany("UPDATE reconnections SET billed_in=? WHERE id=?",
+                               [(str(period), i) for i in reconnections])
 
     def bills(self, period: Period | None = None) -> list[Bill]:
         if period is None:
