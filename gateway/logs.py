@@ -42,12 +42,10 @@ class TextFormatter(logging.Formatter):
 def setup_logging(level: str = "warning", fmt: str = "text") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    root = logging.getLogger("gateway")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
-    for name in ("plugins",):
+    # Records still propagate to the root logger: an embedding application (or
+    # pytest's caplog) sees them too. The root has no handler of ours, so nothing is
+    # printed twice.
+    for name in ("gateway", "plugins"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(level.upper())
-        logger.propagate = False
