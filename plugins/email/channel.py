@@ -85,7 +85,7 @@ class EmailChannel:
         if outcome.sender_refused:
             raise DeliveryError(
                 f"{server} refused the sender {settings.sender.addr_spec} "
-                f"({outcome.sender_refused}); check the from_address and login settings",
+                f"({outcome.sender_refused}); check the from and username settings",
                 retryable=True, recipients=report)
         if outcome.temporary:
             raise DeliveryError(

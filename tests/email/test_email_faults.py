@@ -225,7 +225,7 @@ def test_sender_refused_is_for_the_operator_not_the_fallback(smtp, email_gateway
     assert [d.channel for d in deliveries] == ["email"]  # no fallback for our own mistake
     error = deliveries[0].last_error or ""
     assert "refused the sender rekini@daugavas-elektriba.lv (530 5.7.0" in error
-    assert "check the from_address and login settings" in error
+    assert "check the from and username settings" in error
     assert smtp.received == []
 
 
