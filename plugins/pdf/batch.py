@@ -1,0 +1,165 @@
+"""Rendering many invoices at once: a warm process pool, two strategies.
+
+``render_many(items, processes=2)`` returns one PDF per (invoice, language) in input
+order. Workers are started once and kept (a weasyprint process needs about half a
+second to start and load its fonts), each with its own :class:`~.render.Renderer`.
+
+Strategies, measured in ``bench/bench_pdf.py``:
+
+``per-invoice`` (default)
+    each invoice is laid out and written as its own PDF. Same bytes as the ``pdf``
+    format renders one at a time.
+``combined``
+    a chunk of invoices is laid out one by one (so "page X of Y" stays per invoice),
+    written as one PDF, then split into one PDF per invoice with pikepdf. This shares
+    one font subset across the chunk; the bytes of an invoice then depend on which
+    other invoices were in its chunk.
+"""
+
+from __future__ import annotations
+
+import atexit
+import io
+import multiprocessing
+import os
+import threading
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from typing import Any, Literal
+
+from gateway import Invoice
+
+from .render import PdfSettings, Renderer
+
+Strategy = Literal["per-invoice", "combined"]
+STRATEGIES: tuple[str, ...] = ("per-invoice", "combined")
+DEFAULT_STRATEGY: Strategy = "per-invoice"
+
+_renderer: Renderer | None = None
+_pool: ProcessPoolExecutor | None = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+
+
+def _local_renderer() -> Renderer:
+    global _renderer
+    if _renderer is None:
+        from .formats import renderer
+
+        _renderer = renderer()
+    return _renderer
+
+
+def _warm() -> None:
+    """Pool initializer: load weasyprint, the fonts and the stylesheets before work."""
+    r = _local_renderer()
+    weasyprint = r._weasy()
+    weasyprint.HTML(string="<p>Rēķins 0,00 € Invoice</p>").write_pdf(
+        stylesheets=r.stylesheets(None), font_config=r.font_config())
+
+
+def _render_chunk(jobs: Sequence[tuple[Invoice, str]], settings: PdfSettings,
+                  strategy: str, variant: str | None) -> list[bytes]:
+    r = _local_renderer()
+    if strategy == "per-invoice" or len(jobs) == 1:
+        return [r.pdf(invoice, language, settings, variant=variant)
+                for invoice, language in jobs]
+    documents = [r.layout(invoice, language, settings) for invoice, language in jobs]
+    return split_combined(documents)
+
+
+def split_combined(documents: Sequence[Any]) -> list[bytes]:
+    """Write laid-out weasyprint documents as one PDF, then cut it per document."""
+    import pikepdf
+
+    pages = [page for document in documents for page in document.pages]
+    combined = documents[0].copy(pages).write_pdf()
+    out: list[bytes] = []
+    with pikepdf.open(io.BytesIO(combined)) as source:
+        start = 0
+        for document in documents:
+            count = len(document.pages)
+            part = pikepdf.new()
+            part.pages.extend(source.pages[start:start + count])
+            metadata = document.metadata
+            with part.open_metadata(set_pikepdf_as_editor=False) as meta:
+                if metadata.title:
+                    meta["dc:title"] = metadata.title
+                if metadata.authors:
+                    meta["dc:creator"] = list(metadata.authors)
+            if metadata.title:
+                part.docinfo["/Title"] = metadata.title
+            buffer = io.BytesIO()
+            part.save(buffer, deterministic_id=True)
+            out.append(buffer.getvalue())
+            start += count
+    return out
+
+
+def _pool_for(processes: int) -> ProcessPoolExecutor:
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size != processes:
+            if _pool is not None:
+                _pool.shutdown(wait=True)
+            # forkserver: workers are forked from a clean server process, never from a
+            # parent that may hold threads (SMTP servers, dispatcher leases) mid-lock.
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["plugins.pdf.render"])
+            _pool = ProcessPoolExecutor(max_workers=processes, mp_context=context,
+                                        initializer=_warm)
+            _pool_size = processes
+        return _pool
+
+
+def close_pool() -> None:
+    """Stop the worker processes (they are kept warm between batches otherwise)."""
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is not None:
+            _pool.shutdown(wait=True, cancel_futures=True)
+        _pool, _pool_size = None, 0
+
+
+atexit.register(close_pool)
+
+
+def worker_pids() -> list[int]:
+    """The process ids of the warm workers (for monitoring and the benchmark)."""
+    with _pool_lock:
+        # ProcessPoolExecutor has no public list of its processes.
+        return sorted(_pool._processes) if _pool is not None else []
+
+
+def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [items[i:i + size] for i in range(0, len(items), size)]
+
+
+def render_many(items: Iterable[tuple[Invoice, str]], *, settings: PdfSettings | None = None,
+                processes: int = 0, strategy: Strategy = DEFAULT_STRATEGY,
+                chunk_size: int = 8, variant: str | None = None) -> list[bytes]:
+    """Render completed invoices (each with its language) to PDFs, in input order.
+
+    ``processes``: 0 means one per CPU core; 1 renders in this process (no pool).
+    ``chunk_size``: invoices sent to a worker at a time (and split from one PDF by the
+    ``combined`` strategy).
+    """
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
+    if strategy == "combined" and variant is not None:
+        raise ValueError("the combined strategy writes plain PDFs only (no PDF/A variant)")
+    jobs = list(items)
+    if not jobs:
+        return []
+    settings = settings or PdfSettings()
+    processes = processes or os.cpu_count() or 1
+    processes = min(processes, max(1, -(-len(jobs) // chunk_size)))
+    chunks = _chunks(jobs, chunk_size)
+    if processes == 1:
+        results = [_render_chunk(chunk, settings, strategy, variant) for chunk in chunks]
+    else:
+        executor: Executor = _pool_for(processes)
+        futures = [executor.submit(_render_chunk, chunk, settings, strategy, variant)
+                   for chunk in chunks]
+        results = [future.result() for future in futures]
+    return [pdf for chunk in results for pdf in chunk]
