@@ -91,7 +91,10 @@ def gateway_register_sources(register: Any) -> None:
 
 @hookimpl
 def gateway_register_commands(cli: Any) -> None:
-    from plugins.utility.cli import demo, utility
+    from plugins.utility.cli import demo, serve_readings, utility
 
     cli.add_command(utility)
     cli.add_command(demo)
+    serve = cli.commands.get("serve")
+    if serve is not None:
+        serve.add_command(serve_readings)

@@ -264,6 +264,51 @@ def contracts(app: Any) -> None:
     out.print(table)
 
 
+@utility.group()
+def token() -> None:
+    """API tokens for the readings API ('gateway serve readings')."""
+
+
+@token.command("add")
+@click.argument("name")
+@click.pass_obj
+def token_add(app: Any, name: str) -> None:
+    """Make a token for NAME (recorded as who sent each reading); shown once."""
+    import secrets
+
+    from plugins.utility.api import token_hash
+
+    value = secrets.token_urlsafe(32)
+    source_of(app).store.add_token(name, token_hash(value))
+    out.print(f"API token for {name} (shown once, store it safely):\n{value}")
+
+
+@token.command("revoke")
+@click.argument("name")
+@click.pass_obj
+def token_revoke(app: Any, name: str) -> None:
+    """Revoke the token of NAME."""
+    if not source_of(app).store.revoke_token(name):
+        raise GatewayError(f"no API token named {name!r}")
+    out.print(f"token of {name} revoked")
+
+
+@click.command("readings")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8091, show_default=True, type=int)
+@click.pass_obj
+def serve_readings(app: Any, host: str, port: int) -> None:
+    """Run the readings HTTP API (POST /readings; tokens: 'gateway utility token add')."""
+    import uvicorn
+
+    from plugins.utility.api import create_app
+
+    source = source_of(app)
+    web = create_app(source.data_dir / source.settings.database)
+    click.echo(f"readings API on http://{host}:{port}/readings (description: /openapi.json)")
+    uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False)
+
+
 @click.command()
 @click.option("--quiet", is_flag=True, help="Only the summary")
 @click.pass_obj

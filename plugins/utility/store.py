@@ -54,6 +54,8 @@ CREATE INDEX IF NOT EXISTS readings_mp ON readings(mp, date);
 CREATE TABLE IF NOT EXISTS reconnections (
     id INTEGER PRIMARY KEY, contract TEXT NOT NULL REFERENCES contracts(number),
     date TEXT NOT NULL, by TEXT NOT NULL, billed_in TEXT);
+CREATE TABLE IF NOT EXISTS api_tokens (
+    hash TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS bills (
     contract TEXT NOT NULL, period TEXT NOT NULL, number TEXT NOT NULL UNIQUE,
     seq INTEGER NOT NULL, status TEXT NOT NULL, issue_date TEXT, data TEXT NOT NULL,
@@ -110,12 +112,14 @@ def _fmt(day: dt.date) -> str:
 
 
 class UtilityStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, any_thread: bool = False) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE), so a reading
-        # check and its insert cannot interleave with another process's.
-        self.db = sqlite3.connect(path, timeout=15.0, isolation_level=None)
+        # check and its insert cannot interleave with another process's. any_thread: the
+        # API's per-request connection may move between the server's worker threads.
+        self.db = sqlite3.connect(path, timeout=15.0, isolation_level=None,
+                                  check_same_thread=not any_thread)
         self.db.row_factory = sqlite3.Row
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
@@ -387,6 +391,22 @@ class UtilityStore:
         return [(r["id"], dt.date.fromisoformat(r["date"])) for r in self.db.execute(
             "SELECT id, date FROM reconnections WHERE contract=? AND billed_in IS NULL AND "
             "date<=? ORDER BY date", (contract, until.isoformat()))]
+
+    # ------------------------------------------------------------------ API tokens
+
+    def add_token(self, name: str, token_hash: str) -> None:
+        with self.tx() as db:
+            if db.execute("SELECT 1 FROM api_tokens WHERE name=?", (name,)).fetchone():
+                raise UtilityError(f"an API token named {name!r} exists; revoke it first")
+            db.execute("INSERT INTO api_tokens VALUES (?,?,?)", (token_hash, name, time.time()))
+
+    def revoke_token(self, name: str) -> bool:
+        with self.tx() as db:
+            return db.execute("DELETE FROM api_tokens WHERE name=?", (name,)).rowcount > 0
+
+    def token_name(self, token_hash: str) -> str | None:
+        row = self._one("SELECT name FROM api_tokens WHERE hash=?", (token_hash,))
+        return row["name"] if row else None
 
     # ------------------------------------------------------------------ bills
 

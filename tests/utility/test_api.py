@@ -1,0 +1,108 @@
+"""The readings HTTP API over real HTTP: uvicorn on 127.0.0.1, httpx as the client."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from click.testing import Result
+
+from plugins.utility.api import create_app, token_hash
+from plugins.utility.store import UtilityStore
+from tests.utility.conftest import add_contract, seed_prices
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serving(db: Path) -> Iterator[str]:
+    app = create_app(db, today=lambda: dt.date(2026, 12, 31))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
+                                          log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[tuple[str, UtilityStore]]:
+    store = UtilityStore(tmp_path / "utility.db")
+    seed_prices(store)
+    add_contract(store)
+    store.add_token("meter-app", token_hash("s3cret"))
+    with serving(tmp_path / "utility.db") as url:
+        yield url, store
+    store.close()
+
+
+AUTH = {"Authorization": "Bearer s3cret"}
+
+
+def test_post_reading_records_api_and_token_name(api: tuple[str, UtilityStore]) -> None:
+    url, store = api
+    r = httpx.post(f"{url}/readings", headers=AUTH, json={
+        "metering_point": "MP1", "date": "2026-10-28", "value": "1158"})
+    assert r.status_code == 201, r.text
+    assert r.json()["period"] == "2026-10" and r.json()["consumption"] == "158"
+    last = store.readings("MP1")[-1]
+    assert (last.how, last.by, last.value) == ("api", "meter-app", 1158)
+    # The same reading again is not a second reading.
+    again = httpx.post(f"{url}/readings", headers=AUTH, json={
+        "metering_point": "MP1", "date": "2026-10-28", "value": "1158"})
+    assert again.status_code == 200 and again.json()["status"] == "unchanged"
+    listed = httpx.get(f"{url}/metering-points/MP1/readings", headers=AUTH).json()
+    assert [x["how"] for x in listed] == ["contract", "api"]
+
+
+def test_api_refuses_with_clear_messages(api: tuple[str, UtilityStore]) -> None:
+    url, _ = api
+    assert httpx.post(f"{url}/readings", json={}).status_code == 401
+    assert httpx.post(f"{url}/readings", headers={"Authorization": "Bearer nope"},
+                      json={}).status_code == 401
+    lower = httpx.post(f"{url}/readings", headers=AUTH, json={
+        "metering_point": "MP1", "date": "2026-10-28", "value": "999"})
+    assert lower.status_code == 409
+    assert "field value: 999 is lower than the previous reading 1000" in lower.json()["error"]
+    bad = httpx.post(f"{url}/readings", headers=AUTH, json={
+        "metering_point": "MP1", "date": "28.10.2026", "value": "x", "colour": "red"})
+    assert bad.status_code == 422
+    error = bad.json()["error"]
+    assert "field date" in error and "field value" in error and "field colour" in error
+    late = httpx.post(f"{url}/readings", headers=AUTH, json={
+        "metering_point": "MP1", "date": "2026-10-15", "value": "1001"})
+    assert late.status_code == 201 and "outside the reading window" in late.json()["message"]
+    assert httpx.get(f"{url}/metering-points/NOPE/readings",
+                     headers=AUTH).status_code == 404
+
+
+def test_token_commands(run_cli: Callable[..., Result]) -> None:
+    result = run_cli("utility", "token", "add", "operator")
+    assert result.exit_code == 0
+    token = result.output.strip().splitlines()[-1]
+    assert len(token) >= 40
+    assert run_cli("utility", "token", "add", "operator").exit_code == 1
+    assert run_cli("utility", "token", "revoke", "operator").exit_code == 0
+    assert "no API token named" in run_cli("utility", "token", "revoke", "operator").output
+    assert "readings" in run_cli("serve", "--help").output
