@@ -35,14 +35,20 @@ def _actor(what: str) -> str:
 @click.option("--port", default=2222, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--host-key", type=click.Path(dir_okay=False, path_type=Path),
               help="Server host key [default DATA_DIR/sftp/host_key, created on first start]")
+@click.option("--max-connections", default=64, show_default=True, type=click.IntRange(1),
+              help="Connections served at once; more are refused (and logged)")
+@click.option("--login-timeout", default=30.0, show_default=True, type=click.FloatRange(1),
+              help="Seconds a client may take to log in")
 @click.pass_obj
-def serve_sftp(app: Any, host: str, port: int, host_key: Path | None) -> None:
+def serve_sftp(app: Any, host: str, port: int, host_key: Path | None, max_connections: int,
+               login_timeout: float) -> None:
     """Serve the customers' SFTP mailboxes (/outbox, /archive) for their ERPs to pull."""
     from plugins.sftp.server import MailboxServer, load_or_create_host_key
 
     gw = app.gateway
     key = load_or_create_host_key(host_key or gw.config.data_dir / "sftp" / "host_key")
-    server = MailboxServer(gw, host=host, port=port, host_key=key)
+    server = MailboxServer(gw, host=host, port=port, host_key=key,
+                           max_connections=max_connections, login_timeout=login_timeout)
     click.echo(f"SFTP mailboxes on {server.host}:{server.port}, host key {key.get_name()} "
                f"{server.fingerprint}", err=True)
     click.echo(f"{key.get_name()} {key.get_base64()}", err=True)

@@ -126,13 +126,13 @@ class SftpPushChannel:
         s: PushSettings = settings
         where = f"sftp://{s.user}@{s.host}:{s.port}"
         key = (s.host, s.port, s.user, s.host_key, s.private_key, s.password_env)
-        for reused in (True, False):
+        for first_try in (True, False):
             conn, was_pooled = self._connection(key, s)
             try:
                 recipients = self._upload_all(conn.sftp, bundle, s, state, where)
             except _ConnectionLost as exc:
                 self._drop(key, conn)
-                if was_pooled and reused:
+                if was_pooled and first_try:
                     continue  # an idle pooled connection may have timed out: one fresh try
                 raise DeliveryError(f"{where}: connection lost: {exc}", retryable=True) from None
             except BaseException:

@@ -105,8 +105,9 @@ class MailboxServer:
 
     def __init__(self, gateway: Any, *, host: str = "127.0.0.1", port: int = 2222,
                  host_key: paramiko.PKey, audit: AuditLog | None = None,
-                 max_connections: int = 64) -> None:
+                 max_connections: int = 64, login_timeout: float = 30.0) -> None:
         self.gw = gateway
+        self.login_timeout = login_timeout
         self.host_key = host_key
         channel = gateway.plugins.channels.get(CHANNEL)
         self.channel = channel
@@ -166,8 +167,15 @@ class MailboxServer:
             except (paramiko.SSHException, EOFError, OSError) as exc:
                 self.audit.write("connect", outcome="failed", peer=peer, reason=str(exc))
                 return
-            # The transport runs in its own thread; wait for it so the slot stays taken.
+            # The transport runs in its own thread; wait for it so the slot stays taken,
+            # but not for a client that connects and never logs in.
+            deadline = time.monotonic() + self.login_timeout
             while transport.is_active() and not self._closing.is_set():
+                if not transport.is_authenticated() and time.monotonic() > deadline:
+                    self.audit.write("login", outcome="refused", level=logging.WARNING,
+                                     peer=peer, reason=f"no login within "
+                                     f"{self.login_timeout:g} s")
+                    break
                 transport.join(0.5)
         finally:
             transport.close()

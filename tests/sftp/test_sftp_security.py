@@ -220,3 +220,18 @@ def test_a_client_guessing_keys_is_disconnected(setup, tmp_path):
     finally:
         transport.close()
     assert len([e for e in server.refusals()[before:] if e["event"] == "login"]) == 6
+
+
+def test_a_connection_that_never_logs_in_is_closed(setup):
+    _, server, _ = setup
+    server.server.login_timeout = 0.5
+    before = len(server.refusals())
+    transport = paramiko.Transport(("127.0.0.1", server.port))
+    try:
+        transport.start_client(timeout=10)
+        transport.join(10)  # returns when the server hangs up
+        assert not transport.is_active()
+    finally:
+        transport.close()
+        server.server.login_timeout = 30.0
+    assert any("no login within 0.5 s" in e["reason"] for e in server.refusals()[before:])
