@@ -11,16 +11,15 @@ import contextlib
 import csv
 import difflib
 import io
-import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
 from gateway import Finding, InputError, Invoice, InvoiceRejected, complete, load_invoice
-from gateway.core import line_net_amount
+from gateway.core import VatCategory, line_net_amount
 from gateway.core.calc import compute_vat_breakdown, vat_key
 
 from .columns import BY_NAME, INVOICE_COLUMNS, ROW_COLUMNS, ROW_TYPES, Column, Step
@@ -50,18 +49,20 @@ def open_bytes(data: bytes, source: str) -> Opener:
 # --------------------------------------------------------------------------- header
 
 
-@dataclass(frozen=True)
 class Header:
-    columns: tuple[Column, ...]
-    dialect: Dialect
-    index: dict[str, int] = field(default_factory=dict)
+    """The columns of one file, in file order, with the lookups the reader needs per row."""
+
+    def __init__(self, columns: tuple[Column, ...], dialect: Dialect) -> None:
+        self.columns = columns
+        self.dialect = dialect
+        self.index = {c.name: i for i, c in enumerate(columns)}
+        self.invoice_level = [i for i, c in enumerate(columns) if c.level == "invoice"]
+        self.row_level = [(i, c) for i, c in enumerate(columns)
+                          if c.level == "row" and c.name != "row_type" and not c.derived]
+        self.row_type_at = self.index.get("row_type")
 
     def has(self, name: str) -> bool:
         return name in self.index
-
-    @property
-    def invoice_level(self) -> list[int]:
-        return [i for i, c in enumerate(self.columns) if c.level == "invoice"]
 
 
 def read_header(first_line: str, source: str) -> tuple[Header, list[str]]:
@@ -89,7 +90,7 @@ def read_header(first_line: str, source: str) -> tuple[Header, list[str]]:
         raise InputError("row 1 (header): " + "; ".join(problems) +
                          ". The columns are listed in docs/csv.md", source=source)
     columns = tuple(BY_NAME[n] for n in cleaned)
-    header = Header(columns, dialect_for(delimiter), {c.name: i for i, c in enumerate(columns)})
+    header = Header(columns, dialect_for(delimiter))
     return header, cleaned
 
 
@@ -134,21 +135,23 @@ class InvoiceBuilder:
         self.findings.append(Finding(rule, where, message, term=term))
 
     def value(self, row: Row, column: Column) -> Any:
-        raw = row.cells[self.header.index[column.name]]
+        return self.convert(row.number, column, row.cells[self.header.index[column.name]])
+
+    def convert(self, row: int, column: Column, raw: str) -> Any:
         if not raw or not (raw := raw.strip()):
             return None
         kind = column.kind
-        if kind in ("text", "code"):
-            return restore(raw)
+        if kind == "text" or kind == "code":
+            return restore(raw) if raw[0] == "'" else raw
         if kind == "date":
             if looks_like_date(raw):
                 return raw  # pydantic checks that the day exists
-            self.problem(row.number, column.name,
+            self.problem(row, column.name,
                          f"expected an ISO date YYYY-MM-DD, e.g. 2026-11-30, got {raw!r}")
             return None
         number = self.header.dialect.parse_number(raw)
         if number is None:
-            self.problem(row.number, column.name,
+            self.problem(row, column.name,
                          f"expected {self.header.dialect.expected_number()}, got {raw!r}")
         return number
 
@@ -176,9 +179,10 @@ class InvoiceBuilder:
                 for i in invoice_level:
                     self._same_on_every_row(self.header.columns[i])
                 break
+        columns = self.header.columns
         for i in invoice_level:
-            column = self.header.columns[i]
-            value = self.value(first, column)
+            column = columns[i]
+            value = self.convert(first.number, column, first.cells[i])
             if value is not None:
                 set_path(data, column.path, value)
         self._check_totals(first, data)
@@ -224,22 +228,20 @@ class InvoiceBuilder:
                          f"missing: {', '.join(missing)})")
 
     def _add_row(self, row: Row, data: dict[str, Any], reasons: dict[Any, Any]) -> None:
-        type_column = BY_NAME["row_type"]
-        kind = self.value(row, type_column) if self.header.has("row_type") else None
-        kind = (kind or "line").lower()
+        at = self.header.row_type_at
+        kind = (row.cells[at].strip().lower() if at is not None else "") or "line"
         if kind not in ROW_TYPES:
             self.problem(row.number, "row_type",
                          f"expected one of {', '.join(ROW_TYPES)} (or empty for line), "
                          f"got {kind!r}")
             return
-        values = {c.name: self.value(row, c) for c in self.header.columns
-                  if c.level == "row" and c.name != "row_type" and not c.derived}
+        cells, number = row.cells, row.number
+        values = {c.name: value for i, c in self.header.row_level
+                  if (value := self.convert(number, c, cells[i])) is not None}
         if kind == "line":
             item: dict[str, Any] = {"price": {}, "vat": {}, "item": {}}
             for name, value in values.items():
                 column = BY_NAME[name]
-                if value is None:
-                    continue
                 if column.path:
                     set_path(item, column.path, value)
                 elif name == "reason_code":
@@ -252,7 +254,7 @@ class InvoiceBuilder:
             ac: dict[str, Any] = {}
             for name, value in values.items():
                 column = BY_NAME[name]
-                if value is None or name.startswith("vat_exemption"):
+                if name.startswith("vat_exemption"):
                     continue
                 if column.ac_path is None:
                     self.problem(row.number, name,
@@ -337,8 +339,6 @@ _LIST_ITEM = re.compile(r"(lines|charges|allowances|vat_breakdown)\[(\d+)\]\.?(.
 
 
 def _key(category: Any, rate: Any) -> Any:
-    from gateway.core.model import VatCategory
-
     try:
         return vat_key(VatCategory(category), Decimal(rate) if rate is not None else None)
     except ValueError:
@@ -381,19 +381,19 @@ def _column_for(path: str, paths: dict[str, str], default: str | None) -> str | 
 
 def set_path(data: dict[str, Any], path: tuple[Step, ...], value: Any) -> None:
     target: Any = data
-    for step, following in itertools.pairwise(path):
+    last = len(path) - 1
+    for k in range(last):
+        step = path[k]
         if isinstance(step, int):
             while len(target) <= step:
                 target.append({})
             target = target[step]
             continue
-        if step not in target:
-            target[step] = [] if isinstance(following, int) else {}
-        target = target[step]
-    last = path[-1]
-    if isinstance(last, int):
-        raise ValueError("a column path ends in a field name")
-    target[last] = value
+        following = target.get(step)
+        if following is None:
+            following = target[step] = [] if isinstance(path[k + 1], int) else {}
+        target = following
+    target[path[last]] = value
 
 
 # --------------------------------------------------------------------------- the stream
