@@ -12,11 +12,11 @@ import csv
 import difflib
 import io
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 from gateway import Finding, InputError, Invoice, InvoiceRejected, complete, load_invoice
 from gateway.core import VatCategory, line_net_amount
@@ -27,7 +27,9 @@ from .dialect import Dialect, dialect_for, looks_like_date, restore
 
 RULE = "GW-CSV"
 TOTALS_REQUIRED = ("line_net_total", "total_without_vat", "total_with_vat", "amount_due")
-TOTALS_COLUMNS = tuple(c.name for c in INVOICE_COLUMNS if c.path[0] == "totals")
+#: No line of a real batch comes near this; a longer one is an attack or a broken file,
+#: and reading it whole would defeat the constant memory of streaming.
+MAX_LINE_BYTES = 4 * 2**20
 
 Opener = Callable[[], TextIO]
 
@@ -65,14 +67,14 @@ class Header:
         return name in self.index
 
 
-def read_header(first_line: str, source: str) -> tuple[Header, list[str]]:
+def read_header(first_line: str, source: str) -> Header:
     """The header's columns and dialect; raises :class:`InputError` naming every unknown,
     repeated or missing column, since guessing would put data in the wrong field."""
     line = first_line.rstrip("\r\n")
     if not line.strip():
         raise InputError("row 1: expected a header row with column names such as "
                          "invoice_number, got an empty line", source=source)
-    delimiter = ";" if line.count(";") >= line.count(",") and ";" in line else ","
+    delimiter = sniff_delimiter(line)
     names = next(csv.reader([line], delimiter=delimiter, strict=True))
     cleaned = [n.strip().lower() for n in names]
     problems = []
@@ -89,9 +91,7 @@ def read_header(first_line: str, source: str) -> tuple[Header, list[str]]:
     if problems:
         raise InputError("row 1 (header): " + "; ".join(problems) +
                          ". The columns are listed in docs/csv.md", source=source)
-    columns = tuple(BY_NAME[n] for n in cleaned)
-    header = Header(columns, dialect_for(delimiter))
-    return header, cleaned
+    return Header(tuple(BY_NAME[n] for n in cleaned), dialect_for(delimiter))
 
 
 def sniff_delimiter(first_line: str) -> str:
@@ -419,7 +419,7 @@ class CsvInvoices:
         check_structure(opener, self.source, self._path)
         with opener() as fh:
             first = fh.readline()
-            header, _ = read_header(first, self.source)
+            header = read_header(first, self.source)
             reader = csv.reader(fh, delimiter=header.dialect.delimiter, strict=True)
             number_at = header.index["invoice_number"]
             rows: list[Row] = []
@@ -472,17 +472,17 @@ def _checked_lines(opener: Opener, source: str, path: Path | None) -> Iterator[I
         yield _decoded(fh, source)
 
 
-def _decoded(fh: Iterable[bytes], source: str) -> Iterator[str]:
+def _decoded(fh: BinaryIO, source: str) -> Iterator[str]:
     # Line by line, so that an encoding error names the line it is on.
-    for number, raw in enumerate(fh, start=1):
+    number = 0
+    while raw := fh.readline(MAX_LINE_BYTES + 1):
+        number += 1
+        if len(raw) > MAX_LINE_BYTES:
+            raise InputError(f"line {number} is longer than {MAX_LINE_BYTES // 2**20} MiB; "
+                             "expected one CSV row per line", source=source)
         try:
             yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
         except UnicodeDecodeError as exc:
             raise InputError(f"line {number}: not valid UTF-8 (byte {exc.start + 1} of the "
                              "line); save the CSV as UTF-8", source=source) from None
 
-
-def parse_rows(lines: Iterable[str], source: str) -> CsvInvoices:
-    """Invoices from CSV text lines (for tests and callers that already hold text)."""
-    text = "".join(lines)
-    return CsvInvoices(lambda: io.StringIO(text, newline=""), source)

@@ -232,3 +232,18 @@ def test_bytes_and_file_parsing_agree(fmt: CsvFormat, tmp_path: Path,
     path = tmp_path / "x.csv"
     path.write_bytes(data)
     assert list(fmt.parse(data, "x.csv")) == list(fmt.parse_file(path, "x.csv")) == examples
+
+
+def test_an_endless_line_is_refused_without_reading_it_whole(
+        fmt: CsvFormat, tmp_path: Path) -> None:
+    path = tmp_path / "endless.csv"
+    with path.open("wb") as fh:
+        fh.write(b"invoice_number;item_name\r\nE-1;")
+        fh.write(b"x" * (5 * 2**20))
+    try:
+        list(fmt.parse_file(path, str(path)))
+    except InputError as exc:
+        assert str(exc) == (f"{path}: line 2 is longer than 4 MiB; expected one CSV row "
+                            "per line")
+    else:
+        raise AssertionError("a 5 MiB line was accepted")
