@@ -197,9 +197,9 @@ class Gateway:
                 raise ConfigError(f"unknown customer {customer_id!r}")
             return customer
         keys = set(buyer_keys(invoice))
-        for customer in self.store.list_customers():
-            if customer.id in keys or keys.intersection(customer.match):
-                return customer
+        customer = self.store.find_customer(keys)
+        if customer is not None:
+            return customer
         raise InvoiceRejected(
             [Finding("GW-CUSTOMER", "buyer",
                      f"no customer matches buyer {invoice.buyer.name!r} (identifiers: "

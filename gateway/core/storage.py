@@ -113,6 +113,11 @@ CREATE TABLE IF NOT EXISTS customers (
     customer_json TEXT NOT NULL,
     updated_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS customer_keys (
+    key TEXT NOT NULL,
+    customer_id TEXT NOT NULL REFERENCES customers (id),
+    PRIMARY KEY (key, customer_id)
+);
 CREATE TABLE IF NOT EXISTS customer_changes (
     id INTEGER PRIMARY KEY,
     customer_id TEXT NOT NULL,
@@ -241,6 +246,7 @@ class Store(Protocol):
     def put_customer(self, customer: Customer, actor: str) -> None: ...
     def get_customer(self, customer_id: str) -> Customer | None: ...
     def list_customers(self) -> list[Customer]: ...
+    def find_customer(self, keys: Collection[str]) -> Customer | None: ...
     def customer_changes(self, customer_id: str) -> list[dict[str, Any]]: ...
     def find_invoice(self, seller_key: str, number: str) -> InvoiceRecord | None: ...
     def get_invoice(self, invoice_id: str) -> InvoiceRecord | None: ...
@@ -364,6 +370,12 @@ class SQLiteStore:
                 "updated_at = excluded.updated_at",
                 (customer.id, new, now),
             )
+            # The routing keys, indexed, so that matching an invoice to its customer does
+            # not read every customer (10,000 contracts in a month's run).
+            db.execute("DELETE FROM customer_keys WHERE customer_id = ?", (customer.id,))
+            db.executemany(
+                "INSERT OR IGNORE INTO customer_keys (key, customer_id) VALUES (?, ?)",
+                [(key, customer.id) for key in {customer.id, *customer.match}])
             db.execute(
                 "INSERT INTO customer_changes (customer_id, at, actor, before_json, after_json) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -377,6 +389,17 @@ class SQLiteStore:
     def list_customers(self) -> list[Customer]:
         rows = self._query("SELECT customer_json FROM customers ORDER BY id")
         return [Customer.model_validate_json(r["customer_json"]) for r in rows]
+
+    def find_customer(self, keys: Collection[str]) -> Customer | None:
+        """The customer whose id or match list holds one of ``keys`` (lowest id wins)."""
+        keys = list(keys)
+        if not keys:
+            return None
+        rows = self._query(
+            "SELECT c.customer_json FROM customer_keys k JOIN customers c ON c.id = "
+            f"k.customer_id WHERE k.key IN ({', '.join('?' * len(keys))}) ORDER BY c.id "
+            "LIMIT 1", keys)
+        return Customer.model_validate_json(rows[0]["customer_json"]) if rows else None
 
     def customer_changes(self, customer_id: str) -> list[dict[str, Any]]:
         rows = self._query(
@@ -761,6 +784,11 @@ def _migrate(db: sqlite3.Connection) -> None:
     columns = {r["name"] for r in db.execute("PRAGMA table_info(deliveries)")}
     if "requeued_at" not in columns:
         db.execute("ALTER TABLE deliveries ADD COLUMN requeued_at REAL")
+    has_keys = db.execute("SELECT 1 FROM customer_keys LIMIT 1").fetchone()
+    if not has_keys and db.execute("SELECT 1 FROM customers LIMIT 1").fetchone():
+        db.execute("INSERT OR IGNORE INTO customer_keys SELECT id, id FROM customers")
+        db.execute("INSERT OR IGNORE INTO customer_keys SELECT j.value, c.id FROM customers c, "
+                   "json_each(c.customer_json, '$.match') j")
 
 
 def _explain(exc: sqlite3.Error, path: Path) -> str:
