@@ -49,6 +49,8 @@ _ssh_log.setLevel(logging.CRITICAL)
 CHANNEL = "sftp-mailbox"
 OUTBOX, ARCHIVE = "outbox", "archive"
 MAX_AUTH_TRIES = 6
+_RECORD_FIELDS = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message",
+                                                                           "asctime"}
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
@@ -67,7 +69,9 @@ class AuditLog:
         line = json.dumps(entry, ensure_ascii=False, default=str)
         with self._lock, open(self.path, "a", encoding="utf-8") as fh:
             fh.write(line + "\n")
-        log.log(level, "sftp %s %s", event, outcome, extra=data)
+        # LogRecord refuses extra keys that shadow its own attributes ("name", "args").
+        extra = {k if k not in _RECORD_FIELDS else f"sftp_{k}": v for k, v in data.items()}
+        log.log(level, "sftp %s %s", event, outcome, extra=extra)
 
 
 def load_or_create_host_key(path: Path) -> paramiko.PKey:
@@ -258,10 +262,31 @@ class AccountAuth(paramiko.ServerInterface):
 
     def check_channel_subsystem_request(self, channel: Any, name: str) -> bool:
         if name != "sftp" or self.account is None:
-            self.server.audit.write("subsystem", outcome="refused", level=logging.WARNING,
-                                    account=self.account, peer=self.peer, name=name)
-            return False
+            return self._not_allowed("subsystem", name)
         return bool(super().check_channel_subsystem_request(channel, name))
+
+    def _not_allowed(self, what: str, detail: str = "") -> bool:
+        self.server.audit.write(what, outcome="refused", level=logging.WARNING,
+                                account=self.account, peer=self.peer, path=detail,
+                                reason="only the sftp subsystem is served")
+        return False
+
+    def check_channel_exec_request(self, channel: Any, command: bytes) -> bool:
+        return self._not_allowed("exec", command.decode(errors="replace")[:200])
+
+    def check_channel_shell_request(self, channel: Any) -> bool:
+        return self._not_allowed("shell")
+
+    def check_channel_pty_request(self, channel: Any, *args: Any) -> bool:
+        return self._not_allowed("pty")
+
+    def check_port_forward_request(self, address: str, port: int) -> Any:
+        return self._not_allowed("port-forward", f"{address}:{port}")
+
+    def check_channel_direct_tcpip_request(self, chanid: int, origin: Any,
+                                           destination: Any) -> int:
+        self._not_allowed("direct-tcpip", f"{destination[0]}:{destination[1]}")
+        return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
 
 
 def _attrs(name: str, *, size: int = 0, mtime: float = 0.0, directory: bool = False,

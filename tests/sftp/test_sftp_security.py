@@ -170,7 +170,7 @@ def test_password_login_is_refused_and_logged(setup):
     assert refusal["method"] == "password" and refusal["account"] == A
 
 
-def test_no_shell_or_command_execution(setup, client_keys):
+def test_no_shell_commands_or_other_subsystems(setup, client_keys):
     _, server, _ = setup
     ssh = paramiko.SSHClient()
     ssh.load_host_keys(str(server.known_hosts))
@@ -179,8 +179,20 @@ def test_no_shell_or_command_execution(setup, client_keys):
     try:
         with pytest.raises(paramiko.SSHException):
             ssh.exec_command("cat /etc/passwd")
+        with pytest.raises(paramiko.SSHException):
+            ssh.invoke_shell()
+        channel = ssh.get_transport().open_session()
+        with pytest.raises(paramiko.SSHException):
+            channel.invoke_subsystem("netconf")
+        with pytest.raises(paramiko.ChannelException):
+            ssh.get_transport().open_channel("direct-tcpip", ("127.0.0.1", 22),
+                                             ("127.0.0.1", 0))
     finally:
         ssh.close()
+    refused = {e["event"]: e for e in server.refusals()}
+    assert refused["exec"]["path"] == "cat /etc/passwd"
+    assert {"pty", "subsystem", "direct-tcpip"} <= set(refused)
+    assert refused["subsystem"]["path"] == "netconf"
 
 
 def test_openssh_client_is_refused_too(setup, client_keys, tmp_path):
