@@ -178,3 +178,16 @@ def test_the_outbox_holds_the_formats_the_mailbox_channel_wants(gateway_factory,
         assert fh.read() == archived["big"]  # 1.28 MB, read with pipelined requests
     kinds = [e.kind for e in gw.store.events(invoice_id)]
     assert kinds.count("sftp-downloaded") == 1
+
+
+def test_reading_part_of_a_file_is_no_download(two_mailboxes, client_keys):
+    gw, server, a_id, _ = two_mailboxes
+    sftp = server.client(A, client_keys["erp"])
+
+    with sftp.open("/outbox/E2611-00123.json") as fh:
+        assert len(fh.read(100)) == 100
+
+    assert "sftp-downloaded" not in _kinds(gw, a_id)
+    assert sftp.listdir("/outbox") == ["E2611-00123.json"]
+    partial = [e for e in server.audit() if e["event"] == "download"]
+    assert partial == []
