@@ -128,7 +128,7 @@ class FacturXFormat(PdfFormat):
         }
         out = facturx.generate_from_binary(pdf, xml, flavor="factur-x", level="en16931",
                                            check_xsd=False, pdf_metadata=metadata, lang=t_lang)
-        return bytes(out)
+        return _settle(bytes(out), invoice)
 
     def sniff(self, head: bytes, filename: str) -> bool:
         return head.lstrip()[:5] == b"%PDF-"
@@ -180,6 +180,37 @@ class FacturXFormat(PdfFormat):
         findings += [Finding(f.rule, f"{FACTURX_FILENAME}:{f.path}", f.message, f.severity,
                              f.term) for f in self.cii().validate(xml)]
         return findings
+
+
+def _settle(data: bytes, invoice: Invoice) -> bytes:
+    """Make the Factur-X file consistent and reproducible.
+
+    The factur-x library stamps the clock into the XMP, the document information and
+    the embedded file, and names pypdf as producer in the XMP while the information
+    dictionary says WeasyPrint; PDF/A wants the two to agree. Dating everything by the
+    issue date makes the same invoice give the same bytes, as the plain PDF does.
+    """
+    import pikepdf
+
+    stamp = invoice.issue_date.strftime("%Y%m%d")
+    pdf_date = f"D:{stamp}000000+00'00'"
+    xmp_date = invoice.issue_date.isoformat() + "T00:00:00+00:00"
+    with pikepdf.open(io.BytesIO(data)) as pdf:
+        producer = f"{pdf.docinfo.get('/Producer', 'WeasyPrint')}; factur-x"
+        with pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False) as meta:
+            meta["pdf:Producer"] = producer
+            # PDF/A: every information-dictionary entry must be mirrored in the XMP.
+            meta["pdf:Keywords"] = str(pdf.docinfo.get("/Keywords", ""))
+            meta["xmp:CreateDate"] = xmp_date
+            meta["xmp:ModifyDate"] = xmp_date
+        pdf.docinfo["/Producer"] = producer
+        pdf.docinfo["/CreationDate"] = pdf_date
+        pdf.docinfo["/ModDate"] = pdf_date
+        for spec in pdf.attachments.values():
+            spec.obj.EF.F.Params.ModDate = pikepdf.String(pdf_date)
+        buffer = io.BytesIO()
+        pdf.save(buffer, deterministic_id=True)
+    return buffer.getvalue()
 
 
 _PDFAID = re.compile(rb"pdfaid:part[=>\"']+\s*3.*?pdfaid:conformance[=>\"']+\s*B", re.S)
