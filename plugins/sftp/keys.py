@@ -47,15 +47,22 @@ def fingerprint(blob: bytes) -> str:
     return f"SHA256:{digest}"
 
 
-def parse_public_key(line: str) -> PublicKey:
+def parse_public_key(line: str, *, known_hosts: bool = False) -> PublicKey:
     """Read an OpenSSH public key line; raise ValueError saying what is wrong.
 
-    Also accepts a ``known_hosts`` line (``host ssh-ed25519 AAAA…``), since that is
-    what ``ssh-keyscan`` prints and what operators will paste.
+    With ``known_hosts`` a leading host field is skipped (``host ssh-ed25519 AAAA…``),
+    since that is what ``ssh-keyscan`` prints and what operators will paste for a host
+    key. For login keys a leading field would be authorized_keys options such as
+    ``from="…"``, which the mailbox server does not enforce, so they are refused rather
+    than silently dropped.
     """
     fields = line.strip().split()
-    if fields and fields[0] not in KEY_TYPES and len(fields) >= 3 and fields[1] in KEY_TYPES:
-        fields = fields[1:]
+    if fields and fields[0] not in KEY_TYPES and any(f in KEY_TYPES for f in fields[1:]):
+        if not known_hosts:
+            raise ValueError("authorized_keys options (from=, command=, ...) are not "
+                             "supported; give only 'TYPE BASE64 [comment]'")
+        if len(fields) >= 3 and fields[1] in KEY_TYPES:
+            fields = fields[1:]
     if len(fields) < 2:
         raise ValueError(
             f"not an OpenSSH public key line ('TYPE BASE64 [comment]'): {line.strip()[:60]!r}")

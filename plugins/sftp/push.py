@@ -56,7 +56,7 @@ class PushSettings(BaseModel):
     @field_validator("host_key")
     @classmethod
     def _host_key(cls, value: str) -> str:
-        parse_public_key(value)
+        parse_public_key(value, known_hosts=True)
         return value
 
     @field_validator("filename")
@@ -240,7 +240,7 @@ class SftpPushChannel:
         import paramiko
 
         where = f"sftp://{s.user}@{s.host}:{s.port}"
-        expected = parse_public_key(s.host_key)
+        expected = parse_public_key(s.host_key, known_hosts=True)
         credential = self._credential(s, where)
         try:
             sock = socket.create_connection((s.host, s.port), timeout=s.timeout)

@@ -191,3 +191,12 @@ def test_reading_part_of_a_file_is_no_download(two_mailboxes, client_keys):
     assert sftp.listdir("/outbox") == ["E2611-00123.json"]
     partial = [e for e in server.audit() if e["event"] == "download"]
     assert partial == []
+
+
+def test_authorized_keys_options_are_refused_not_ignored(gw, client_keys):
+    from gateway.errors import ConfigError
+
+    restricted = f'from="10.0.0.1" {pub(client_keys["erp"])}'
+    with pytest.raises(ConfigError, match=r"authorized_keys options .* are not supported"):
+        sftp_customer(gw, [{"channel": "sftp-mailbox",
+                            "settings": {"authorized_keys": [restricted]}}])

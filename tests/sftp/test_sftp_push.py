@@ -343,3 +343,13 @@ def test_a_password_from_an_unset_variable_is_a_clear_permanent_error(
     assert d.status == "failed"
     assert "environment variable ERP_SFTP_PASSWORD (password_env) is not set" in d.last_error
     assert sshd.logins() == 0
+
+
+def test_a_known_hosts_line_is_accepted_as_host_key(gateway_factory, sshd, invoice_data):
+    gw = gateway_factory(config=DISPATCH_CONFIG)
+    line = f"[127.0.0.1]:{sshd.port} {sshd.host_key}"  # as ssh-keyscan prints it
+    sftp_customer(gw, [{"channel": "sftp-push", "settings": sshd.settings(host_key=line)}])
+    invoice_id = push(gw, invoice(invoice_data, "E2611-00123"))
+
+    assert deliver(gw).delivered == 1
+    assert _delivery(gw, invoice_id).status == "delivered"
