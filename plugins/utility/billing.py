@@ -243,7 +243,10 @@ class Biller:
             # The opening reading is the baseline even when the contract began this month.
             base = [r for r in readings if r.period < period or r.how == "contract"][-1]
             before = MeterState(base.cumulative, base.cumulative, base.date)
-        current = [r for r in readings if r.period == period and r.how != "contract"]
+        # Readings not billed yet: after the last actual reading used, counted for this
+        # month or (arrived while an earlier month was being issued) before it.
+        current = [r for r in readings if r.how != "contract" and r.period <= period
+                   and r.date > before.actual_date]
         if current:
             reading = current[-1]
             kwh = reading.cumulative - before.actual_cumulative

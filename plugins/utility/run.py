@@ -26,7 +26,7 @@ class Draft:
 
     contract: str
     customer: str
-    status: str  # "ready", "issued" (earlier), "waiting" (issue date later), "error"
+    status: str  # "ready", "issued" (earlier), "adopt", "waiting", "error"
     message: str = ""
     plan: Plan | None = None
     invoice: Invoice | None = None
@@ -51,11 +51,14 @@ CHUNK = 200  # contracts whose numbers are reserved (and later marked) in one tr
 
 
 def drafts(biller: Biller, period: Period, as_of: dt.date,
-           paper_of: Callable[[str], bool | None]) -> Iterator[Draft]:
+           paper_of: Callable[[str], bool | None],
+           pushed: Callable[[str], bool] = lambda number: False) -> Iterator[Draft]:
     """Plan each contract of ``period``; reserve the number of those due by ``as_of``.
 
     Numbers are reserved a chunk at a time, each chunk durably before any of its
-    invoices is yielded (and so pushed)."""
+    invoices is yielded (and so pushed). A reserved number that ``pushed`` says the
+    gateway already has (a crash between push and bookkeeping) is not planned again:
+    the stored plan is what was pushed, and the draft says "adopt"."""
     store = biller.store
     pending: list[Draft] = []
 
@@ -76,6 +79,10 @@ def drafts(biller: Biller, period: Period, as_of: dt.date,
         if existing is not None and existing.status == ISSUED:
             yield Draft(contract.number, contract.customer, "issued",
                         f"{existing.number} was issued on {existing.issue_date}")
+            continue
+        if existing is not None and pushed(existing.number):
+            yield Draft(contract.number, contract.customer, "adopt",
+                        f"{existing.number} was pushed before an interruption")
             continue
         paper = paper_of(contract.customer)
         if paper is None:
@@ -112,11 +119,22 @@ def run_month(gw: Gateway, biller: Biller, period: Period, *, as_of: dt.date,
         customer = gw.store.get_customer(customer_id)
         return None if customer is None else customer.paper
 
+    def pushed(number: str) -> bool:
+        return gw.store.find_invoice(biller.settings.seller_vat_id, number) is not None
+
     try:
-        for draft in drafts(biller, period, as_of, paper_of):
+        for draft in drafts(biller, period, as_of, paper_of, pushed):
             outcome = draft.status
             if draft.status == "issued":
                 summary.already += 1
+            elif draft.status == "adopt":
+                bill = store.get_bill(draft.contract, period)
+                assert bill is not None
+                accepted.append((draft.contract, invoice_id_for(
+                    biller.settings.seller_vat_id, bill.number),
+                    list(bill.data.get("reconnections", []))))
+                summary.issued.append(bill.number)
+                outcome = "issued"
             elif draft.status == "waiting":
                 summary.waiting.append(draft)
             elif draft.status == "error":

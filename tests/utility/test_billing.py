@@ -258,10 +258,16 @@ def test_crash_after_push_is_adopted_not_pushed_again(utility_gw: Gateway) -> No
     [draft] = list(drafts(biller, OCT, D(2026, 11, 15), lambda c: False))
     assert gw.push(draft.invoice, customer_id="C1").status == "accepted"
     assert source(gw).store.get_bill("K1", OCT).status == "reserved"
+    # A reading arrives before the rerun; it must not change what was pushed.
+    add(gw, mp, D(2026, 11, 2), 1130)
     summary = month(gw, OCT, D(2026, 11, 15))
     assert summary.issued == ["E2610-00001"] and not summary.errors
-    assert source(gw).store.get_bill("K1", OCT).status == "issued"
+    bill = source(gw).store.get_bill("K1", OCT)
+    assert bill.status == "issued" and bill.data["meters"]["MP1"]["kwh"] == "100"
     assert len(gw.store.list_invoices()) == 1
+    # The reading is billed in November instead: 30 kWh since the October reading.
+    month(gw, NOV, D(2026, 12, 15))
+    assert issued(gw, "E2611-00001").lines[0].quantity == Decimal(30)
 
 
 def test_numbers_are_sequential_per_month_and_months_in_order(utility_gw: Gateway) -> None:
