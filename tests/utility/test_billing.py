@@ -324,3 +324,20 @@ def test_contract_refers_to_known_customer(utility_gw: Gateway) -> None:
     with pytest.raises(UtilityError, match="field customer: no customer 'NOPE'"):
         source(utility_gw).store.put_contract(Contract(number="K9", customer="NOPE",
                                                        start=D(2026, 1, 1)))
+
+
+def test_source_protocol_yields_due_invoices_without_issuing(utility_gw: Gateway) -> None:
+    from gateway import Source
+
+    gw = utility_gw
+    src = source(gw)
+    assert isinstance(src, Source) and src.name == "utility"
+    mp = setup(gw)
+    add(gw, mp, D(2026, 10, 28), 1100)
+    [invoice] = list(src.invoices({"period": "2026-10", "as_of": D(2026, 11, 15)}))
+    assert invoice.number == "E2610-00001" and invoice.buyer_reference == "K1"
+    assert complete(invoice).require_totals().amount_due > 0
+    assert src.store.get_bill("K1", OCT).status == "reserved"
+    assert list(src.invoices({"period": "2026-10", "as_of": D(2026, 10, 28)})) == []
+    # The month end then pushes the same number.
+    assert month(gw, OCT, D(2026, 11, 15)).issued == ["E2610-00001"]
