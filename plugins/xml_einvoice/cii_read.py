@@ -8,12 +8,13 @@ from typing import Any
 
 from lxml import etree
 
-from .cii_write import INVOICED_OBJECT_CODE, TENDER_CODE
+from .cii_write import INVOICED_OBJECT_CODE, TAX_POINT_CODES_2005_TO_2475, TENDER_CODE
 from .namespaces import CII_NS
 from .reading import Cursor
 from .xmlutil import parse_cii_date, parse_decimal
 
 Data = dict[str, Any]
+_TAX_POINT_CODES_2475_TO_2005 = {v: k for k, v in TAX_POINT_CODES_2005_TO_2475.items()}
 
 
 def _clean(data: Data) -> Data:
@@ -73,7 +74,7 @@ def read_cii(root: etree._Element, seen: set[etree._Element]) -> Data:
         data["buyer_reference"] = agreement.text("ram:BuyerReference")
         seller = agreement.find("ram:SellerTradeParty")
         if seller is not None:
-            data["seller"] = _party(seller, seller=True)
+            data["seller"] = _party(seller)
         buyer = agreement.find("ram:BuyerTradeParty")
         if buyer is not None:
             data["buyer"] = _party(buyer)
@@ -149,7 +150,7 @@ def _address(c: Cursor | None) -> Data | None:
     })
 
 
-def _party(c: Cursor, *, seller: bool = False) -> Data:
+def _party(c: Cursor) -> Data:
     identifiers = [{"value": i.text()} for i in c.findall("ram:ID") if i.text()]
     identifiers += [v for i in c.findall("ram:GlobalID") if (v := _ident(i))]
     party: Data = {
@@ -157,8 +158,7 @@ def _party(c: Cursor, *, seller: bool = False) -> Data:
         "identifiers": identifiers,
         "address": _address(c.find("ram:PostalTradeAddress")),
     }
-    if seller:
-        party["additional_legal_information"] = c.text("ram:Description")
+    party["additional_legal_information"] = c.text("ram:Description")
     legal = c.find("ram:SpecifiedLegalOrganization")
     if legal is not None:
         party["legal_registration_id"] = _ident(legal.find("ram:ID"))
@@ -254,8 +254,9 @@ def _settlement(s: Cursor, data: Data) -> None:
             "exemption_reason_code": tax.text("ram:ExemptionReasonCode"),
         }))
         data.setdefault("tax_point_date", _date(tax, "ram:TaxPointDate"))
-        if not data.get("tax_point_date_code"):
-            data["tax_point_date_code"] = tax.text("ram:DueDateTypeCode")
+        code = tax.text("ram:DueDateTypeCode")
+        if code and not data.get("tax_point_date_code"):
+            data["tax_point_date_code"] = _TAX_POINT_CODES_2475_TO_2005.get(code, code)
     data["vat_breakdown"] = breakdown
 
     period = s.find("ram:BillingSpecifiedPeriod")

@@ -33,6 +33,9 @@ _SUB = etree.SubElement
 INVOICED_OBJECT_CODE = "130"
 TENDER_CODE = "50"
 SUPPORTING_DOCUMENT_CODE = "916"
+#: BT-8 is a UNTDID 2005 code in the model and UBL, a UNTDID 2475 code in CII
+#: (EN 16931-3-3): invoice date, delivery date, paid-to date.
+TAX_POINT_CODES_2005_TO_2475 = {"3": "5", "35": "29", "432": "72"}
 
 
 def ram(parent: _Element, name: str, text: str | None = None,
@@ -99,7 +102,7 @@ def render_cii(invoice: Invoice, *, pretty: bool = True, specification_id: str |
 
     agreement = ram(tx, "ApplicableHeaderTradeAgreement")
     opt(agreement, "BuyerReference", invoice.buyer_reference)
-    _party(agreement, "SellerTradeParty", invoice.seller, seller=True)
+    _party(agreement, "SellerTradeParty", invoice.seller)
     _party(agreement, "BuyerTradeParty", invoice.buyer)
     if invoice.tax_representative:
         rep = invoice.tax_representative
@@ -192,8 +195,9 @@ def render_cii(invoice: Invoice, *, pretty: bool = True, specification_id: str |
         opt(tax, "ExemptionReasonCode", b.exemption_reason_code)
         if invoice.tax_point_date and i == 0:  # once per document (CII-SR-461)
             _date(tax, "TaxPointDate", invoice.tax_point_date, element="DateString")
-        if i == 0:
-            opt(tax, "DueDateTypeCode", invoice.tax_point_date_code)
+        if i == 0 and invoice.tax_point_date_code:
+            code = invoice.tax_point_date_code
+            ram(tax, "DueDateTypeCode", TAX_POINT_CODES_2005_TO_2475.get(code, code))
         if b.rate is not None:
             ram(tax, "RateApplicablePercent", number(b.rate))
     if invoice.invoice_period:
@@ -271,7 +275,7 @@ def _contact(parent: _Element, contact: Contact | None) -> None:
             ram(ram(el, "EmailURIUniversalCommunication"), "URIID", contact.email)
 
 
-def _party(parent: _Element, name: str, p: Party, *, seller: bool = False) -> None:
+def _party(parent: _Element, name: str, p: Party) -> None:
     party = ram(parent, name)
     plain = [i for i in p.identifiers if not i.scheme]
     schemed = [i for i in p.identifiers if i.scheme]
@@ -280,8 +284,7 @@ def _party(parent: _Element, name: str, p: Party, *, seller: bool = False) -> No
     for ident in schemed:
         ram(party, "GlobalID", ident.value, {"schemeID": ident.scheme or ""})
     ram(party, "Name", p.name)
-    if seller:
-        opt(party, "Description", p.additional_legal_information)
+    opt(party, "Description", p.additional_legal_information)
     if p.legal_registration_id or p.trading_name:
         legal = ram(party, "SpecifiedLegalOrganization")
         _id(legal, "ID", p.legal_registration_id)

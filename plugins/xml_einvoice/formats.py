@@ -6,11 +6,13 @@ plugins that never touch XML do not pay for them.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
 from gateway import Finding, InputError, Invoice, InvoiceRejected, RenderContext, load_invoice
 
+log = logging.getLogger("gateway.xml_einvoice")
 Syntax = Literal["ubl", "cii"]
 _UBL_MARKERS = (b"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
                 b"urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2")
@@ -45,6 +47,12 @@ class XmlFormat:
         return _looks_like_xml(head) and any(m in head for m in self.markers)
 
     def render(self, invoice: Invoice, context: RenderContext) -> bytes:
+        if invoice.extensions:
+            # Content read from another document that EN 16931 has no term for cannot
+            # be written in either syntax; say so rather than lose it quietly.
+            log.warning("invoice %s: %d extension element(s) not written to %s: %s",
+                        invoice.number, len(invoice.extensions), self.name,
+                        ", ".join(sorted(invoice.extensions)))
         options = context.options or {}
         pretty = _flag(options.get("pretty"), True)
         spec = options.get("specification_id") or None

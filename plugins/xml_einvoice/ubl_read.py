@@ -109,7 +109,7 @@ def read_ubl(root: etree._Element, seen: set[etree._Element]) -> Data:
     creditor_id: str | None = None
     seller_c = doc.find("cac:AccountingSupplierParty/cac:Party")
     if seller_c is not None:
-        data["seller"], creditor_id = _party(seller_c, seller=True)
+        data["seller"], creditor_id = _party(seller_c)
     buyer_c = doc.find("cac:AccountingCustomerParty/cac:Party")
     if buyer_c is not None:
         data["buyer"], _ = _party(buyer_c)
@@ -222,7 +222,7 @@ def _address(c: Cursor | None) -> Data | None:
     })
 
 
-def _party(c: Cursor, *, seller: bool = False) -> tuple[Data, str | None]:
+def _party(c: Cursor) -> tuple[Data, str | None]:
     creditor_id = None
     identifiers = []
     for ident in c.findall("cac:PartyIdentification/cbc:ID"):
@@ -245,8 +245,7 @@ def _party(c: Cursor, *, seller: bool = False) -> tuple[Data, str | None]:
         kind = (scheme.text("cac:TaxScheme/cbc:ID") or "").upper()
         key = "vat_id" if kind == "VAT" else "tax_registration_id"
         party.setdefault(key, scheme.text("cbc:CompanyID"))
-    if seller:
-        party["additional_legal_information"] = c.text("cac:PartyLegalEntity/cbc:CompanyLegalForm")
+    party["additional_legal_information"] = c.text("cac:PartyLegalEntity/cbc:CompanyLegalForm")
     contact = c.find("cac:Contact")
     if contact is not None:
         party["contact"] = _clean({"name": contact.text("cbc:Name"),

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from lxml import etree
 
+from gateway import Finding, InvoiceRejected
 from gateway.core import (
     Address,
     AllowanceCharge,
@@ -133,7 +134,7 @@ def render_ubl(invoice: Invoice, *, pretty: bool = True, specification_id: str |
     creditor_id = invoice.payment.direct_debit.creditor_id if (
         invoice.payment and invoice.payment.direct_debit) else None
     _party(cac(root, "AccountingSupplierParty"), invoice.seller,
-           creditor_id=None if invoice.payee else creditor_id, seller=True)
+           creditor_id=None if invoice.payee else creditor_id)
     _party(cac(root, "AccountingCustomerParty"), invoice.buyer)
     if invoice.payee:
         payee = cac(root, "PayeeParty")
@@ -156,6 +157,12 @@ def render_ubl(invoice: Invoice, *, pretty: bool = True, specification_id: str |
         _delivery(root, invoice)
     if invoice.payment:
         _payment_means(root, invoice, credit)
+    elif credit and invoice.due_date:
+        # A UBL credit note carries BT-9 only inside PaymentMeans; refuse rather than drop.
+        raise InvoiceRejected(
+            [Finding("GW-UBL-BT9", "due_date", "a UBL credit note can state its due date only "
+                     "together with payment instructions (BG-16); add them or drop the date",
+                     term="BT-9")], invoice=invoice.number, source="ubl")
     if invoice.payment_terms:
         cbc(cac(root, "PaymentTerms"), "Note", invoice.payment_terms)
     for ac in invoice.allowances:
@@ -263,8 +270,7 @@ def _contact(parent: _Element, contact: Contact | None) -> None:
         cbc(el, "ElectronicMail", contact.email)
 
 
-def _party(parent: _Element, p: Party, *, creditor_id: str | None = None,
-           seller: bool = False) -> None:
+def _party(parent: _Element, p: Party, *, creditor_id: str | None = None) -> None:
     party = cac(parent, "Party")
     if p.electronic_address:
         cbc(party, "EndpointID", p.electronic_address.value,
@@ -288,8 +294,7 @@ def _party(parent: _Element, p: Party, *, creditor_id: str | None = None,
     legal = cac(party, "PartyLegalEntity")
     cbc(legal, "RegistrationName", p.name)
     _id(legal, "CompanyID", p.legal_registration_id)
-    if seller:
-        cbc(legal, "CompanyLegalForm", p.additional_legal_information)
+    cbc(legal, "CompanyLegalForm", p.additional_legal_information)
     _contact(party, p.contact)
 
 
