@@ -12,6 +12,7 @@ import csv
 import difflib
 import io
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -30,6 +31,7 @@ TOTALS_REQUIRED = ("line_net_total", "total_without_vat", "total_with_vat", "amo
 #: No line of a real batch comes near this; a longer one is an attack or a broken file,
 #: and reading it whole would defeat the constant memory of streaming.
 MAX_LINE_BYTES = 4 * 2**20
+RECENT_NUMBERS = 10_000
 
 Opener = Callable[[], TextIO]
 
@@ -409,11 +411,26 @@ class CsvInvoices:
         self._path = path
 
     def __iter__(self) -> Iterator[Invoice | InvoiceRejected]:
+        # Recent invoice numbers and their last row, to catch an invoice whose rows are
+        # not together; bounded, so memory stays flat however long the file is.
+        recent: OrderedDict[str, int] = OrderedDict()
         for header, rows in self._read(self._opener):
+            builder = InvoiceBuilder(header, rows, self.source)
+            number = builder.number
             try:
-                yield InvoiceBuilder(header, rows, self.source).build()
+                if number is not None and number in recent:
+                    builder.problem(rows[0].number, "invoice_number",
+                                    f"expected the rows of invoice {number} together: it "
+                                    f"already ended at row {recent[number]}")
+                    raise builder.rejected()
+                yield builder.build()
             except InvoiceRejected as exc:
                 yield exc
+            if number is not None:
+                recent[number] = rows[-1].number
+                recent.move_to_end(number)
+                if len(recent) > RECENT_NUMBERS:
+                    recent.popitem(last=False)
 
     def _read(self, opener: Opener) -> Iterator[tuple[Header, list[Row]]]:
         check_structure(opener, self.source, self._path)

@@ -247,3 +247,15 @@ def test_an_endless_line_is_refused_without_reading_it_whole(
                             "per line")
     else:
         raise AssertionError("a 5 MiB line was accepted")
+
+
+def test_rows_of_one_invoice_must_be_together(fmt: CsvFormat,
+                                              write_csv: Callable[..., Path]) -> None:
+    path = write_csv(BILLING_HEADER, [billing_row("E-1", 1), billing_row("E-2", 1),
+                                      billing_row("E-1", 2)])
+    first, second, again = list(fmt.parse_file(path, str(path)))
+    assert isinstance(first, Invoice) and isinstance(second, Invoice)
+    assert isinstance(again, InvoiceRejected)
+    assert str(again.findings[0]) == ("[GW-CSV] row 4, column invoice_number (BT-1): expected "
+                                      "the rows of invoice E-1 together: it already ended at "
+                                      "row 2")
