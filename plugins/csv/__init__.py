@@ -105,3 +105,10 @@ class CsvFormat:
 @hookimpl
 def gateway_register_formats(register: Any) -> None:
     register(CsvFormat())
+
+
+@hookimpl
+def gateway_register_commands(cli: Any) -> None:
+    from .cli import register
+
+    register(cli)

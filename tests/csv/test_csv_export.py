@@ -167,3 +167,29 @@ def test_column_specification_is_documented() -> None:
     doc = (REPO / "docs" / "csv.md").read_text(encoding="utf-8")
     missing = [name for name in HEADER if f"`{name}`" not in doc]
     assert not missing, f"docs/csv.md does not describe: {missing}"
+
+
+def test_cli_exports_the_archive_streamed_and_filtered(run_cli, tmp_path: Path,
+                                                       examples: list[Invoice]) -> None:
+    run_cli("customer", "import", str(REPO / "examples" / "customers.toml"))
+    originals = sorted(str(p) for p in (REPO / "examples").glob("*.json"))
+    assert run_cli("push", "--no-deliver", *originals).exit_code == 0
+    out = tmp_path / "exports" / "all.csv"
+    result = run_cli("csv", "export", "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out} (4 invoices, dialect lv)" in result.stdout
+    back = list(CsvFormat().parse_file(out, str(out)))
+    assert sorted(i.number for i in back) == sorted(i.number for i in examples)
+    assert {i.number: i for i in back} == {i.number: i for i in examples}
+
+    one = tmp_path / "one.csv"
+    result = run_cli("csv", "export", "-o", str(one), "--customer", "200987654",
+                     "--from", "2026-11-01", "--to", "2026-11-30")
+    assert "(1 invoices, dialect en)" in result.stdout, "the customer's language: en"
+    assert [i.number for i in CsvFormat().parse_file(one, "one.csv")] == ["E2611-00125"]
+    none = run_cli("csv", "export", "-o", str(one), "--from", "2027-01-01")
+    assert "(0 invoices" in none.stdout
+    assert one.read_bytes().count(b"\r\n") == 1, "only the header"
+    unknown = run_cli("csv", "export", "-o", str(one), "--customer", "nobody")
+    assert unknown.exit_code == 1 and "unknown customer 'nobody'" in unknown.stderr
+    assert not [p for p in one.parent.iterdir() if p.name.startswith(".tmp-")]
