@@ -39,9 +39,14 @@ class XmlFormat:
     syntax: ClassVar[Syntax]
     markers: ClassVar[tuple[bytes, ...]]
     media_type: ClassVar[str] = "application/xml"
-    extension: ClassVar[str] = "xml"
     can_parse: ClassVar[bool] = True
     can_validate: ClassVar[bool] = True
+
+    def configure(self, settings: dict[str, Any], data_dir: Any) -> None:
+        """``[plugins.ubl] warm_up = true``: compile the schemas at start-up (servers)
+        instead of on the first document. Other keys are render options."""
+        if _flag(settings.get("warm_up"), False):
+            self.warm_up()
 
     def sniff(self, head: bytes, filename: str) -> bool:
         return _looks_like_xml(head) and any(m in head for m in self.markers)
@@ -106,6 +111,9 @@ class XmlFormat:
 
 class UblFormat(XmlFormat):
     name: ClassVar[str] = "ubl"
+    # Both syntaxes are .xml; the infix keeps E2611-00125.ubl.xml and .cii.xml apart
+    # in one folder, archive or e-mail.
+    extension: ClassVar[str] = "ubl.xml"
     syntax: ClassVar[Syntax] = "ubl"
     markers = _UBL_MARKERS
     description: ClassVar[str] = (
@@ -125,6 +133,7 @@ class UblFormat(XmlFormat):
 
 class CiiFormat(XmlFormat):
     name: ClassVar[str] = "cii"
+    extension: ClassVar[str] = "cii.xml"
     syntax: ClassVar[Syntax] = "cii"
     markers = _CII_MARKERS
     description: ClassVar[str] = (

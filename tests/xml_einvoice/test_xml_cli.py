@@ -90,8 +90,9 @@ def test_render_both_syntaxes(run_cli: Run, tmp_path: Path) -> None:
     out.mkdir()
     result = run_cli("render", str(BUSINESS), "-f", "ubl", "-f", "cii", "-o", str(out))
     assert result.exit_code == 0, result.output
-    # Both are .xml; the second overwrote nothing because the CLI writes each in turn.
-    assert (out / "E2611-00125.xml").exists()
+    ubl, cii = out / "E2611-00125.ubl.xml", out / "E2611-00125.cii.xml"
+    assert UBL.sniff(ubl.read_bytes()[:4096], ubl.name)
+    assert CII.sniff(cii.read_bytes()[:4096], cii.name)
 
 
 def test_push_an_xml_invoice_renders_validated_ubl_and_cii(gw: Gateway, tmp_path: Path) -> None:
@@ -109,7 +110,7 @@ def test_push_an_xml_invoice_renders_validated_ubl_and_cii(gw: Gateway, tmp_path
     Dispatcher(gw).run()
     delivered = sorted(p.name for p in (gw.config.data_dir / "deliveries" / "200987654")
                        .glob("*.xml"))
-    assert delivered == ["E2611-00125-cii.xml", "E2611-00125.xml"]
+    assert delivered == ["E2611-00125.cii.xml", "E2611-00125.ubl.xml"]
 
 
 def test_push_refuses_an_invoice_whose_ubl_breaks_peppol(gw: Gateway,
@@ -134,3 +135,13 @@ def test_every_gateway_example_pushes_with_ubl_and_cii(gw: Gateway) -> None:
         result = gw.push(invoice, source=str(path), customer_id="100234567")
         assert result.status == "accepted", result.error
         assert {d.format for d in gw.store.documents(result.invoice_id)} == {"ubl", "cii"}
+
+
+def test_render_options_from_gateway_toml(gateway_factory: Any) -> None:
+    gw = gateway_factory(config="[plugins.ubl]\npretty = false\nwarm_up = true\n")
+    invoice = complete(read(BUSINESS))
+    compact = gw.render(invoice, "ubl").content
+    pretty = gw.render(invoice, "cii").content
+    assert compact.count(b"\n") <= 1 < pretty.count(b"\n")
+    assert fatal(UBL.validate(compact)) == []
+    assert gw.render(invoice, "ubl").filename == "E2611-00125.ubl.xml"
