@@ -38,8 +38,11 @@ def status(app: Any, invoice: str | None, failed: bool, limit: int, as_json: boo
         if as_json:
             for d in rows:
                 click.echo(json.dumps({"delivery": d.id, "invoice": d.invoice_id,
-                                       "channel": d.channel, "status": d.status,
-                                       "attempts": d.attempts, "error": d.last_error}))
+                                       "customer": d.customer_id, "channel": d.channel,
+                                       "status": d.status, "attempts": d.attempts,
+                                       "next_attempt_at": d.next_attempt_at
+                                       if d.status == RETRY else None,
+                                       "error": d.last_error}))
             return
         table = Table(title="Deliveries that failed or wait for a retry")
         for col in ("delivery", "invoice", "customer", "channel", "status", "attempts",
@@ -79,7 +82,14 @@ def _invoice_story(gw: Gateway, ref: str, as_json: bool) -> None:
             "documents": [d.__dict__ for d in documents],
             "deliveries": [{"id": d.id, "channel": d.channel, "status": d.status,
                             "attempts": d.attempts, "receipt": d.receipt_id,
-                            "error": d.last_error} for d in deliveries],
+                            "error": d.last_error, "fallback_for": d.fallback_for,
+                            "next_attempt_at": d.next_attempt_at if d.status == RETRY else None,
+                            "history": [{"started_at": a.started_at,
+                                         "finished_at": a.finished_at, "outcome": a.outcome,
+                                         "error": a.error, "receipt": a.receipt_id,
+                                         "worker": a.worker}
+                                        for a in gw.store.attempts(d.id)]}
+                           for d in deliveries],
             "events": [{"seq": e.seq, "at": e.at, "kind": e.kind, "data": e.data}
                        for e in events],
         }, indent=2, ensure_ascii=False))

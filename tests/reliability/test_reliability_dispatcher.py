@@ -220,6 +220,10 @@ def test_retries_end_in_a_dead_letter_the_operator_sees_and_can_retry(
     assert kinds[-2:] == ["requeued", "delivered"]
     assert report["deliveries"][0]["status"] == "delivered"
     assert report["deliveries"][0]["receipt"] == "probe:" + delivery.idempotency_key
+    history = report["deliveries"][0]["history"]
+    assert [a["outcome"] for a in history] == ["retry", "retry", "retry", "delivered"]
+    assert all(a["started_at"] <= a["finished_at"] for a in history)
+    assert "421" in history[0]["error"] and history[-1]["receipt"].startswith("probe:")
 
 
 def test_a_permanent_failure_hands_over_to_the_fallback_once(
