@@ -25,6 +25,7 @@ import collections
 import contextlib
 import email
 import email.policy
+import getpass
 import hashlib
 import json
 import os
@@ -213,7 +214,7 @@ MaxSessions 100
             self.proc.wait(10)
 
     def settings(self) -> dict[str, Any]:
-        return {"host": "127.0.0.1", "port": self.port, "user": os.environ.get("USER", "root"),
+        return {"host": "127.0.0.1", "port": self.port, "user": getpass.getuser(),
                 "host_key": (self.root / "host.pub").read_text().strip(),
                 "private_key": str(self.root / "client"), "directory": str(self.upload),
                 "timeout": 20}
