@@ -114,7 +114,9 @@ TEXTS: dict[str, tuple[str, str]] = {
     "by_email": ("Sūtīt pa e-pastu", "Send by e-mail"),
     "email_addresses": ("E-pasta adreses (atdalītas ar komatu)",
                         "E-mail addresses (separated by commas)"),
-    "by_sftp": ("Augšupielādēt uz SFTP serveri", "Upload to an SFTP server"),
+    "by_sftp-push": ("Augšupielādēt uz Jūsu SFTP serveri", "Upload to your SFTP server"),
+    "by_sftp-mailbox": ("Lejupielādēt no mūsu SFTP pastkastītes",
+                        "Download from our SFTP mailbox"),
     "language": ("Valoda", "Language"),
     "paper": ("Papīra rēķins pa pastu (2,50 EUR)", "Paper invoice by post (2.50 EUR)"),
     "save": ("Saglabāt", "Save"),
@@ -215,3 +217,21 @@ def number(value: Decimal | str | int | None, language: str) -> str:
         return ""
     text = format(Decimal(str(value)).normalize(), "f")
     return text.replace(".", ",") if language == "lv" else text
+
+
+FORMAT_LABELS: dict[str, tuple[str, str]] = {
+    "pdf": ("PDF rēķins", "PDF invoice"),
+    "ubl": ("E-rēķins UBL (Peppol BIS 3.0 XML)", "E-invoice UBL (Peppol BIS 3.0 XML)"),
+    "cii": ("E-rēķins CII (XML)", "E-invoice CII (XML)"),
+    "facturx": ("Factur-X (PDF ar iegultu XML)", "Factur-X (PDF with embedded XML)"),
+    "csv": ("CSV tabula (Excel)", "CSV spreadsheet (Excel)"),
+    "json": ("JSON dati", "JSON data"),
+}
+
+
+def format_label(name: str, description: str, language: str) -> str:
+    """Customers choose by what they will open, not by plugin descriptions."""
+    pair = FORMAT_LABELS.get(name)
+    if pair is None:
+        return description or name.upper()
+    return pair[0] if language == "lv" else pair[1]

@@ -290,6 +290,7 @@ def invoice_page(request: Request, ref: str) -> Response:
     return page(request, "invoice.html", record=record, invoice=invoice,
                 totals=invoice.require_totals(), status=invoice_status(portal, deliveries),
                 documents=documents, others=others,
+                formats_by_name={f.name: f for f in gw.plugins.formats},
                 events=history.describe(gw.store.events(record.id), deliveries, portal, lang))
 
 
@@ -328,7 +329,9 @@ def download(request: Request, ref: str, format_name: str) -> Response:
 # ---------------------------------------------------------------------- e-invoice sign-up
 
 
-MANAGED = ("email", "sftp", "portal")  # channel labels the sign-up form owns
+def _managed(portal: Portal) -> set[str]:
+    """Channel labels the sign-up form owns; an operator's other channels stay as they are."""
+    return {"email", "portal", *(c.name for c in portal.signup_channels())}
 
 
 def _address_field(channel: Any) -> str | None:
@@ -340,18 +343,42 @@ def _address_field(channel: Any) -> str | None:
     return None
 
 
-def _simple_fields(channel: Any) -> list[dict[str, Any]]:
-    """Form fields for a channel's settings model: strings, numbers and booleans."""
+# Settings a customer must not set from the web: secrets live in the operator's
+# environment and key files on the gateway's disk.
+_OPERATOR_ONLY = ("private_key", "timeout")
+
+
+def _form_fields(channel: Any) -> list[dict[str, Any]]:
+    """Form fields for a channel's settings model: text, numbers, flags, lists of lines."""
     out = []
     for name, info in getattr(channel.Settings, "model_fields", {}).items():
-        kind = getattr(info.annotation, "__name__", str(info.annotation))
-        if kind not in ("str", "int", "bool") and not kind.startswith(("str |", "int |")):
+        if name in _OPERATOR_ONLY or name.endswith("_env"):
             continue
-        default = info.get_default(call_default_factory=True)
+        kind = {str: "str", int: "int", float: "float", bool: "bool",
+                list[str]: "lines"}.get(info.annotation)  # type: ignore[call-overload]
+        if kind is None:
+            continue
+        default = None if info.is_required() else info.get_default(call_default_factory=True)
         out.append({"name": name, "kind": kind, "required": info.is_required(),
+                    "label": name.replace("_", " ").capitalize(),
                     "default": "" if default is None else default,
                     "help": info.description or ""})
     return out
+
+
+def _field_value(field: dict[str, Any], raw: str) -> Any:
+    if field["kind"] == "bool":
+        return bool(raw)
+    if field["kind"] == "lines":
+        return [line.strip() for line in raw.splitlines() if line.strip()]
+    if field["kind"] == "int" and raw.strip().lstrip("-").isdigit():
+        return int(raw)
+    if field["kind"] == "float":
+        try:
+            return float(raw)
+        except ValueError:
+            return raw
+    return raw
 
 
 def _signup_context(portal: Portal, customer: Customer) -> dict[str, Any]:
@@ -364,14 +391,19 @@ def _signup_context(portal: Portal, customer: Customer) -> dict[str, Any]:
     if email_pref is not None and field:
         value = email_pref.settings.get(field, "")
         addresses = ", ".join(value) if isinstance(value, list) else str(value)
-    sftp = portal.sftp_channel()
-    sftp_pref = customer.channel("sftp")
+    others = []
+    for channel in portal.signup_channels():
+        pref = customer.channel(channel.name)
+        values = dict(pref.settings) if pref else {}
+        for f in _form_fields(channel):
+            if f["kind"] == "lines" and isinstance(values.get(f["name"]), list):
+                values[f["name"]] = "\n".join(values[f["name"]])
+        others.append({"channel": channel, "fields": _form_fields(channel),
+                       "on": pref is not None, "values": values})
     return {"customer": customer, "formats": portal.signup_formats(),
             "email_available": email_channel is not None and field is not None,
             "email_on": email_pref is not None, "addresses": addresses,
-            "sftp": sftp, "sftp_fields": _simple_fields(sftp) if sftp else [],
-            "sftp_on": sftp_pref is not None,
-            "sftp_values": sftp_pref.settings if sftp_pref else {},
+            "others": others,
             "changes": gw.store.customer_changes(customer.id)[-10:][::-1]}
 
 
@@ -419,7 +451,7 @@ def _signup_sync(request: Request, portal: Portal, account: Account,
     formats = [f for f in form.get("formats", []) if f in allowed]
     if not formats:
         return fail("choose_format")
-    channels = [c for c in customer.channels if c.label not in MANAGED]
+    channels = [c for c in customer.channels if c.label not in _managed(portal)]
     if first("email_on"):
         addresses = [a.strip() for a in re.split(r"[,;\s]+", first("addresses")) if a.strip()]
         if not addresses:
@@ -435,18 +467,19 @@ def _signup_sync(request: Request, portal: Portal, account: Account,
         settings = {**(old.settings if old else {}), field: addresses}
         channels.append(ChannelPreference(channel=channel_type, name="email",
                                           settings=settings, fallback="portal"))
-    sftp = portal.sftp_channel()
-    if sftp is not None and first("sftp_on"):
-        settings = {}
-        for f in _simple_fields(sftp):
-            raw = first(f"sftp_{f['name']}")
-            if f["kind"] == "bool":
-                settings[f["name"]] = bool(raw)
-            elif raw:
-                settings[f["name"]] = int(raw) if f["kind"].startswith("int") and \
-                    raw.isdigit() else raw
-        channels.append(ChannelPreference(channel=sftp.name, name="sftp", settings=settings,
-                                          fallback="portal"))
+    for channel in portal.signup_channels():
+        if not first(f"on:{channel.name}"):
+            continue
+        old = customer.channel(channel.name)
+        settings = dict(old.settings) if old else {}  # keeps operator-only settings
+        for f in _form_fields(channel):
+            raw = (form.get(f"{channel.name}:{f['name']}") or [""])[0]
+            if raw.strip() or f["kind"] == "bool":
+                settings[f["name"]] = _field_value(f, raw)
+            else:
+                settings.pop(f["name"], None)
+        channels.append(ChannelPreference(channel=channel.name, name=channel.name,
+                                          settings=settings, fallback="portal"))
     if "portal" in gw.plugins.channels:
         channels.append(ChannelPreference(channel="portal", name="portal"))
     lang = first("language") if first("language") in ("lv", "en") else customer.language

@@ -33,9 +33,9 @@ class PortalSettings(BaseModel):
     email_channels: list[str] = Field(
         default_factory=lambda: ["email"],
         description="Channel types whose failure shows as 'e-mail failed'")
-    sftp_channel: str | None = Field(
-        None, description="Channel type offered for SFTP sign-up; default: the first "
-        "installed channel whose name starts with 'sftp'")
+    signup_channels: list[str] | None = Field(
+        None, description="Channel types besides e-mail offered at sign-up, each with a "
+        "form made from its settings; default: every installed channel named sftp*")
     signup_formats: list[str] | None = Field(
         None, description="Formats a customer may choose; default: every installed format "
         "except json")
@@ -80,13 +80,11 @@ class Portal:
     def is_email(self, delivery: DeliveryRecord) -> bool:
         return delivery.channel_type in self.settings.email_channels
 
-    def sftp_channel(self) -> Any:
-        name = self.settings.sftp_channel
-        if name is None:
-            name = next((n for n in self.plugins.channels.names() if n.startswith("sftp")), None)
-        if name is None or name not in self.plugins.channels:
-            return None
-        return self.plugins.channels.get(name)
+    def signup_channels(self) -> list[Any]:
+        names = self.settings.signup_channels
+        if names is None:
+            names = [n for n in self.plugins.channels.names() if n.startswith("sftp")]
+        return [self.plugins.channels.get(n) for n in names if n in self.plugins.channels]
 
     def signup_formats(self) -> list[Any]:
         names = self.settings.signup_formats

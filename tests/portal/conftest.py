@@ -149,6 +149,7 @@ class World:
     a_numbers: list[str]
     b_numbers: list[str]
     failed_id: str  # A's invoice whose e-mail failed
+    formats: list[str]
 
     @property
     def data_dir(self) -> Path:
@@ -168,15 +169,28 @@ def _variant(data: dict[str, Any], number: str, issued: str, due: str,
 
 
 @pytest.fixture
-def world(gateway_factory: Any, load_example: Any, monkeypatch: pytest.MonkeyPatch) -> World:
-    monkeypatch.setenv("GATEWAY_LOAD_PLUGINS", "json,folder,portal")
+def load_plugins() -> str:
+    """Entry-point plugins the portal tests load; a module may override this fixture."""
+    return "json,folder,portal"
+
+
+@pytest.fixture
+def formats() -> list[str]:
+    """The customers' formats; the browser tests use the real PDF and UBL plugins."""
+    return FORMATS
+
+
+@pytest.fixture
+def world(gateway_factory: Any, load_example: Any, monkeypatch: pytest.MonkeyPatch,
+          load_plugins: str, formats: list[str]) -> World:
+    monkeypatch.setenv("GATEWAY_LOAD_PLUGINS", load_plugins)
     gw = gateway_factory(extra_plugins=(("portal-tests", TestPlugin()),), config=CONFIG)
-    add_customer(gw, id="100234567", name="Jānis Bērziņš", language="lv", formats=FORMATS,
+    add_customer(gw, id="100234567", name="Jānis Bērziņš", language="lv", formats=formats,
                  match=["C-100234567"],
                  channels=[{"channel": "testmail", "name": "email",
                             "settings": {"to": ["janis@example.lv"]}, "fallback": "portal"}])
     add_customer(gw, id="200987654", name="Ziemeļu Ceptuve SIA", language="en",
-                 formats=FORMATS, match=["LV40103987654"],
+                 formats=formats, match=["LV40103987654"],
                  channels=[{"channel": "portal"}])
     household = load_example("electricity-household.json")
     business = load_example("electricity-business.json")
@@ -218,7 +232,7 @@ def world(gateway_factory: Any, load_example: Any, monkeypatch: pytest.MonkeyPat
     db.add_account(email="operator@daugavas.lv", password_hash=hash_password(OPERATOR_PASSWORD),
                    role="operator", customer_id=None, created_by="test")
     db.close()
-    return World(gw, a_ids, b_ids, list(reversed(a_numbers)), b_numbers, failed.id)
+    return World(gw, a_ids, b_ids, list(reversed(a_numbers)), b_numbers, failed.id, formats)
 
 
 def free_port() -> int:

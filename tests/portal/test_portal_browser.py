@@ -14,10 +14,29 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.portal.conftest import OPERATOR_PASSWORD, PASSWORD_A, Server
+from tests.portal.conftest import OPERATOR_PASSWORD, PASSWORD_A, Server, World, serve
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture
+def load_plugins() -> str:
+    return "json,folder,portal,pdf,xml,csv,sftp"
+
+
+@pytest.fixture
+def server(world: World) -> Iterator[Server]:
+    # what a utility would offer; the test formats stay out of the screenshots
+    world.gw.config.plugins.setdefault("portal", {})["signup_formats"] = [
+        "pdf", "ubl", "cii", "facturx", "csv"]
+    with serve(world) as s:
+        yield s
+
+
+@pytest.fixture
+def formats() -> list[str]:
+    return ["pdf", "ubl"]
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +58,15 @@ def _shot(page: Page, directory: Path, name: str) -> None:
     path = directory / f"portal-{name}.png"
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 10_000  # a rendered page, not a blank one
+
+
+def _public_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    public = Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
+    return public.decode() + " janis@laptop"
 
 
 def _archived(server: Server, invoice_id: str, fmt: str) -> bytes:
@@ -89,17 +117,18 @@ def test_customer_journey(server: Server, browser: Browser, shots: Path) -> None
     expect(page.locator("#payment-reference")).to_have_text(f"Rekins {number}")
     expect(page.locator("#due-date")).to_have_text("31.10.2026")
     invoice_id = world.gw.store.find_invoice("LV40003000001", number).id  # type: ignore[union-attr]
-    for fmt in ("portal-test-pdf", "portal-test-xml"):
+    for fmt, ext, magic in (("pdf", "pdf", b"%PDF-"), ("ubl", "xml", b"<?xml")):
         with page.expect_download() as info:
             page.click(f'a.file[data-format="{fmt}"]')
         download = info.value
         data = Path(download.path()).read_bytes()
+        assert data.startswith(magic)
         assert data == _archived(server, invoice_id, fmt)
-        assert download.suggested_filename == f"{number}.{fmt.rsplit('-', 1)[1]}"
+        assert download.suggested_filename == f"{number}.{ext}"
     page.reload()
     history = page.locator("#history")
     expect(history).to_contain_text("Skatīts portālā")
-    expect(history).to_contain_text("Lejupielādēts portālā: PORTAL-TEST-PDF")
+    expect(history).to_contain_text("Lejupielādēts portālā: PDF")
     expect(history).to_contain_text("Nosūtīts pa e-pastu")
     _shot(page, shots, "invoice-lv")
 
@@ -112,22 +141,27 @@ def test_customer_journey(server: Server, browser: Browser, shots: Path) -> None
 
     # Sign up for e-invoices: new address, XML only, English.
     page.click("nav.tabs >> text=E-rēķini")
-    page.uncheck('input[name=formats][value="portal-test-pdf"]')
-    page.check('input[name=formats][value="portal-test-xml"]')
+    page.uncheck('input[name=formats][value="pdf"]')
+    page.check('input[name=formats][value="cii"]')
     page.check("input[name=email_on]")
     page.fill("input[name=addresses]", "janis.berzins@example.lv, gramatvediba@example.lv")
+    key = _public_key()
+    page.check('input[name="on:sftp-mailbox"]')
+    page.fill('textarea[name="sftp-mailbox:authorized_keys"]', key)
     page.check('input[name=language][value="en"]')
     _shot(page, shots, "einvoice-lv")
     page.click("#save")
     expect(page.locator("#saved")).to_contain_text("apply from the next invoice on")
     customer = world.gw.store.get_customer("100234567")
     assert customer is not None
-    assert customer.formats == ["portal-test-xml"]
+    assert sorted(customer.formats) == ["cii", "ubl"]
     assert customer.language == "en"
     email = customer.channel("email")
     assert email is not None and email.settings["to"] == [
         "janis.berzins@example.lv", "gramatvediba@example.lv"]
     assert email.fallback == "portal"
+    mailbox = customer.channel("sftp-mailbox")
+    assert mailbox is not None and mailbox.settings["authorized_keys"] == [key]
     last = world.gw.store.customer_changes("100234567")[-1]
     assert last["actor"] == "portal:janis@example.lv"
     expect(page.locator("#changes")).to_contain_text("portal:janis@example.lv")
