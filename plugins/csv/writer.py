@@ -6,7 +6,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-from collections.abc import Iterable, Iterator
+import operator
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from gateway import Invoice
 from gateway.core import line_net_amount, money
 
-from .columns import HEADER, INVOICE_COLUMNS, ROW_COLUMNS, Column, Step
+from .columns import HEADER, INVOICE_COLUMNS, ROW_COLUMNS, Step
 from .dialect import BOM, Dialect, neutralise
 
 #: Rows buffered before a chunk is handed out: big enough to amortise the writer
@@ -33,42 +34,65 @@ def get_path(obj: Any, path: tuple[Step, ...]) -> Any:
     return obj
 
 
-def cell(column: Column, value: Any, dialect: Dialect) -> str:
+def getter(path: tuple[Step, ...]) -> Callable[[Any], Any]:
+    """A fast reader of one column's value; ``None`` when a parent object is absent."""
+    if not path:
+        return lambda obj: None
+    if any(isinstance(step, int) for step in path):
+        return lambda obj: get_path(obj, path)
+    read = operator.attrgetter(".".join(str(step) for step in path))
+
+    def get(obj: Any) -> Any:
+        try:
+            return read(obj)
+        except AttributeError:  # None somewhere on the way: the field is not given
+            return None
+
+    return get
+
+
+def cell(value: Any, dialect: Dialect) -> str:
     if value is None:
         return ""
-    if isinstance(value, Enum):
-        value = value.value
-    if isinstance(value, Decimal):
+    kind = type(value)
+    if kind is str:
+        return neutralise(value) if value and value[0] in _NEEDS_CHECK else value
+    if kind is Decimal:
         return dialect.number(value)
+    if isinstance(value, Enum):
+        return neutralise(str(value.value))
     if isinstance(value, dt.date):
         return value.isoformat()
     return neutralise(str(value))
 
 
+_NEEDS_CHECK = frozenset("=+-@\t\r'")
+_INVOICE_GETTERS = [getter(c.path) for c in INVOICE_COLUMNS]
+_LINE_GETTERS = [(c.name, getter(c.path)) for c in ROW_COLUMNS if c.path]
+_AC_GETTERS = [(c.name, getter(c.ac_path)) for c in ROW_COLUMNS if c.ac_path]
+_ROW_NAMES = [c.name for c in ROW_COLUMNS]
+
+
 def invoice_rows(invoice: Invoice, dialect: Dialect) -> Iterator[list[str]]:
     """The rows of one invoice, as cells in :data:`HEADER` order."""
-    head = [cell(c, get_path(invoice, c.path), dialect) for c in INVOICE_COLUMNS]
+    head = [cell(get(invoice), dialect) for get in _INVOICE_GETTERS]
     reasons = {(b.category, _rate_key(b.rate)): b for b in invoice.vat_breakdown}
     for line in invoice.lines:
         net = line.net_amount if line.net_amount is not None else line_net_amount(line)
-        values: dict[str, Any] = {"row_type": "line"}
-        for c in ROW_COLUMNS:
-            if c.path:
-                values[c.name] = get_path(line, c.path)
+        values: dict[str, Any] = {name: get(line) for name, get in _LINE_GETTERS}
+        values["row_type"] = "line"
         values["line_net_amount"] = net
         _vat_cells(values, net, line.vat.category, line.vat.rate, reasons)
-        yield head + [cell(c, values.get(c.name), dialect) for c in ROW_COLUMNS]
+        yield head + [cell(values.get(name), dialect) for name in _ROW_NAMES]
     document_level = (("charge", invoice.charges, 1), ("allowance", invoice.allowances, -1))
     for kind, items, sign in document_level:
         for ac in items:
-            values = {"row_type": kind}
-            for c in ROW_COLUMNS:
-                if c.ac_path:
-                    values[c.name] = get_path(ac, c.ac_path)
+            values = {name: get(ac) for name, get in _AC_GETTERS}
+            values["row_type"] = kind
             values["line_net_amount"] = sign * ac.amount
             if ac.vat_category is not None:
                 _vat_cells(values, sign * ac.amount, ac.vat_category, ac.vat_rate, reasons)
-            yield head + [cell(c, values.get(c.name), dialect) for c in ROW_COLUMNS]
+            yield head + [cell(values.get(name), dialect) for name in _ROW_NAMES]
 
 
 def _rate_key(rate: Decimal | None) -> Decimal | None:
