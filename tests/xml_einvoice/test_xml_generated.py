@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gateway import InvoiceRejected, complete, load_invoice
+from gateway import Invoice, InvoiceRejected, complete, load_invoice
+from gateway.core.calc import compute_vat_breakdown, line_net_amount
 from tests.xml_einvoice.xml_helpers import (
     EXAMPLE_JSON,
     FORMATS,
@@ -29,7 +30,10 @@ text = st.text(
 ).filter(lambda s: s.strip() != "")
 quantity = st.decimals(min_value=Decimal("0.001"), max_value=Decimal(100000), places=3)
 price = st.decimals(min_value=Decimal(0), max_value=Decimal(5000), places=4)
-vat = st.sampled_from([("S", "21"), ("S", "12"), ("S", "5"), ("Z", "0")])
+vat = st.sampled_from([("S", "21"), ("S", "12"), ("S", "5"), ("Z", "0"), ("E", "0"),
+                       ("AE", "0")])
+EXEMPTIONS = {"E": ("VATEX-EU-132-1B", "Atbrīvots no PVN"),
+              "AE": ("VATEX-EU-AE", "Reverse charge")}
 unit = st.sampled_from(["KWH", "C62", "H87", "MON", "HUR", "MTQ", "KGM"])
 
 
@@ -71,12 +75,26 @@ def invoices(draw: st.DrawFn) -> dict[str, Any]:
     return data
 
 
+def with_exemption_reasons(invoice: Invoice) -> Invoice:
+    """Exempt and reverse-charge VAT need a reason in the breakdown (BR-E-10, BR-AE-10),
+    which a billing system states; state it here from the computed breakdown."""
+    nets = [line_net_amount(line) for line in invoice.lines]
+    breakdown = [
+        b.model_copy(update={"exemption_reason_code": EXEMPTIONS[b.category.value][0],
+                             "exemption_reason": EXEMPTIONS[b.category.value][1]})
+        if b.category.value in EXEMPTIONS else b
+        for b in compute_vat_breakdown(invoice, nets)
+    ]
+    return invoice.model_copy(update={"vat_breakdown": breakdown})
+
+
 @pytest.mark.parametrize("target", ["ubl", "cii"])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=invoices())
 def test_generated_invoices_render_to_valid_xml(target: str, data: dict[str, Any]) -> None:
+    invoice = with_exemption_reasons(load_invoice(data))
     try:
-        invoice = complete(load_invoice(data))
+        invoice = complete(invoice)
     except InvoiceRejected:
         return  # not an invoice the gateway accepts (e.g. the core's own rules say no)
     xml = render(invoice, target)
