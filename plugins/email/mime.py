@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from email.header import Header
@@ -32,10 +33,25 @@ class Part:
 
 def header_text(name: str, value: str) -> str:
     """An unstructured header (Subject): RFC 2047 encoded words when not plain ASCII."""
-    if value.isascii() and value.isprintable() and len(name) + len(value) < 76:
-        return f"{name}: {value}"
+    if value.isascii() and value.isprintable():
+        return _fold_at_spaces(f"{name}: {value}")
     encoded = Header(value, "utf-8", header_name=name).encode(linesep=CRLF)
     return f"{name}: {encoded}"
+
+
+def _fold_at_spaces(line: str, width: int = 78) -> str:
+    """Fold before spaces, so that unfolding (dropping the CRLFs) gives the line back."""
+    if len(line) <= width:
+        return line
+    lines, current = [], ""
+    for word in re.split(r"(?= )", line):
+        if current.strip() and len(current) + len(word) > width:
+            lines.append(current)
+            current = word
+        else:
+            current += word
+    lines.append(current)
+    return CRLF.join(lines)
 
 
 def mailbox(display_name: str, address: str) -> str:
