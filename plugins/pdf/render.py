@@ -88,6 +88,7 @@ class Renderer:
         self._css: dict[Path | None, list[Any]] = {}
         self._font_config: Any = None
         self._image_cache: dict[str, Any] = {}
+        self._fetcher: Any = None
 
     # -------------------------------------------------------------- shared state
 
@@ -102,6 +103,15 @@ class Renderer:
 
             self._font_config = FontConfiguration()
         return self._font_config
+
+    def url_fetcher(self) -> Any:
+        """Templates may load files and data: URIs, never anything over the network:
+        a rendering must not depend on, or leak invoices to, a remote server."""
+        if self._fetcher is None:
+            from weasyprint.urls import URLFetcher
+
+            self._fetcher = URLFetcher(allowed_protocols={"data", "file"})
+        return self._fetcher
 
     def environment(self, template_dir: Path | None) -> jinja2.Environment:
         env = self._envs.get(template_dir)
@@ -122,10 +132,12 @@ class Renderer:
         if sheets is None:
             css_cls = self._weasy().CSS
             fc = self.font_config()
-            sheets = [css_cls(filename=str(TEMPLATES_DIR / "invoice.css"), font_config=fc)]
+            fetch = self.url_fetcher()
+            sheets = [css_cls(filename=str(TEMPLATES_DIR / "invoice.css"), font_config=fc,
+                              url_fetcher=fetch)]
             if template_dir is not None and (template_dir / "invoice.css").exists():
                 sheets.append(css_cls(filename=str(template_dir / "invoice.css"),
-                                      font_config=fc))
+                                      font_config=fc, url_fetcher=fetch))
             self._css[template_dir] = sheets
         return sheets
 
@@ -153,7 +165,8 @@ class Renderer:
         """A laid-out weasyprint Document (pages), not yet written as PDF."""
         weasyprint = self._weasy()
         html = weasyprint.HTML(string=self.html(invoice, language, settings),
-                               base_url=str(settings.template_dir or TEMPLATES_DIR))
+                               base_url=str(settings.template_dir or TEMPLATES_DIR),
+                               url_fetcher=self.url_fetcher())
         with self._lock:  # fontconfig and the caches are not thread-safe
             return html.render(stylesheets=self.stylesheets(settings.template_dir),
                                font_config=self.font_config(), cache=self._image_cache,

@@ -129,6 +129,52 @@ def test_long_invoice_flows_over_pages_with_every_line_once(gw: Gateway,
     assert "Kopā ar PVN 48,40 €" in squash(pages[-1])
 
 
+def test_invoice_text_is_text_not_markup(gw: Gateway, completed: Completed) -> None:
+    def hostile(data: dict[str, Any]) -> None:
+        data["lines"][0]["item"]["name"] = '<img src="/x.png"> <b>Bold & "quoted"</b>'
+        data["notes"] = [{"text": "<style>body { display: none }</style>Piezīme"}]
+
+    text = squash(pdf_text(render(gw, completed(edit=hostile), "lv")))
+    assert '<img src="/x.png"> <b>Bold & "quoted"</b>' in text
+    assert "<style>body { display: none }</style>Piezīme" in text
+
+
+def test_templates_cannot_reach_the_network(gateway_factory: Callable[..., Gateway],
+                                            completed: Completed, tmp_path: Path,
+                                            caplog: pytest.LogCaptureFixture) -> None:
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(1)
+    server.settimeout(5)
+    hits: list[bytes] = []
+
+    def serve() -> None:
+        try:
+            conn, _ = server.accept()
+            hits.append(conn.recv(1024))
+            conn.close()
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    port = server.getsockname()[1]
+    branding = tmp_path / "data" / "branding"
+    branding.mkdir(parents=True)
+    (branding / "invoice.html").write_text(
+        '{% extends "default/invoice.html" %}{% block extra %}'
+        f'<img src="http://127.0.0.1:{port}/pixel.png">{{% endblock %}}', encoding="utf-8")
+    gw = gateway_factory(config='[plugins.pdf]\ntemplate_dir = "branding"\n')
+    content = render(gw, completed(), "lv")
+    server.close()
+    thread.join(timeout=6)
+    assert hits == []  # the image was refused, not fetched
+    assert has_row(rows(content), "Summa apmaksai 78,72 €")
+
+
 def test_unknown_language_falls_back_to_english(gw: Gateway, completed: Completed) -> None:
     lines = rows(render(gw, completed(), "de"))
     assert has_row(lines, "AMOUNT TO PAY") and has_row(lines, "Amount due €78.72")
