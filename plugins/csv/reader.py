@@ -492,14 +492,28 @@ def _checked_lines(opener: Opener, source: str, path: Path | None) -> Iterator[I
 def _decoded(fh: BinaryIO, source: str) -> Iterator[str]:
     # Line by line, so that an encoding error names the line it is on.
     number = 0
-    while raw := fh.readline(MAX_LINE_BYTES + 1):
-        number += 1
-        if len(raw) > MAX_LINE_BYTES:
-            raise InputError(f"line {number} is longer than {MAX_LINE_BYTES // 2**20} MiB; "
-                             "expected one CSV row per line", source=source)
-        try:
-            yield raw.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError as exc:
-            raise InputError(f"line {number}: not valid UTF-8 (byte {exc.start + 1} of the "
-                             "line); save the CSV as UTF-8", source=source) from None
+    carry = b""
+    while chunk := fh.readline(MAX_LINE_BYTES + 1):
+        # Split at a lone CR too, as the text reader does (old Mac line ends).
+        pieces = (carry + chunk).splitlines(keepends=True)
+        carry = b""
+        if len(chunk) > MAX_LINE_BYTES:  # cut at the read limit: finish it next time
+            carry = pieces.pop()
+            if len(carry) > MAX_LINE_BYTES:
+                raise InputError(f"line {number + 1} is longer than "
+                                 f"{MAX_LINE_BYTES // 2**20} MiB; expected one CSV row per "
+                                 "line", source=source)
+        for raw in pieces:
+            number += 1
+            yield _decode(raw, number, source)
+    if carry:
+        yield _decode(carry, number + 1, source)
+
+
+def _decode(raw: bytes, number: int, source: str) -> str:
+    try:
+        return raw.decode("utf-8-sig" if number == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"line {number}: not valid UTF-8 (byte {exc.start + 1} of the "
+                         "line); save the CSV as UTF-8", source=source) from None
 

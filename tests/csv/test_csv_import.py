@@ -259,3 +259,28 @@ def test_rows_of_one_invoice_must_be_together(fmt: CsvFormat,
     assert str(again.findings[0]) == ("[GW-CSV] row 4, column invoice_number (BT-1): expected "
                                       "the rows of invoice E-1 together: it already ended at "
                                       "row 2")
+
+
+def test_line_ends_crlf_lf_and_lone_cr_all_read(fmt: CsvFormat, tmp_path: Path,
+                                                examples: list[Invoice]) -> None:
+    crlf = export_many(examples, "lv")
+    for name, data in (("crlf", crlf), ("lf", crlf.replace(b"\r\n", b"\n")),
+                       ("cr", crlf.replace(b"\r\n", b"\r"))):
+        path = tmp_path / f"{name}.csv"
+        path.write_bytes(data)
+        assert list(fmt.parse_file(path, name)) == examples, name
+
+
+def test_lone_cr_lines_across_read_limits(fmt: CsvFormat, tmp_path: Path, monkeypatch: Any,
+                                          examples: list[Invoice]) -> None:
+    import plugins.csv.reader as reader
+
+    # A small read limit puts many chunk boundaries inside CR-only lines and inside
+    # multibyte letters; the reader must join them back exactly.
+    monkeypatch.setattr(reader, "MAX_LINE_BYTES", 4096)
+    many = [e.model_copy(update={"number": f"{e.number}-{i}"}) for i in range(5)
+            for e in examples]
+    path = tmp_path / "mac.csv"
+    path.write_bytes(export_many(many, "lv").replace(b"\r\n", b"\r"))
+    assert path.stat().st_size > 10 * 4096
+    assert list(fmt.parse_file(path, "mac.csv")) == many
