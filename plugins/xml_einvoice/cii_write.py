@@ -24,7 +24,7 @@ from gateway.core import (
     Period,
 )
 
-from .namespaces import EN16931, QDT, RAM, RSM, UDT
+from .namespaces import EN16931, PEPPOL_BILLING, PEPPOL_PROFILE, QDT, RAM, RSM, UDT
 from .xmlutil import amount, number, serialize
 
 _Element = etree._Element
@@ -81,11 +81,12 @@ def render_cii(invoice: Invoice, *, pretty: bool = True, specification_id: str |
     root = etree.Element(f"{{{RSM}}}CrossIndustryInvoice",
                          nsmap={"rsm": RSM, "ram": RAM, "qdt": QDT, "udt": UDT})
     ctx = _SUB(root, f"{{{RSM}}}ExchangedDocumentContext")
-    if invoice.business_process:
-        ram(ram(ctx, "BusinessProcessSpecifiedDocumentContextParameter"), "ID",
-            invoice.business_process)
-    ram(ram(ctx, "GuidelineSpecifiedDocumentContextParameter"), "ID",
-        guideline_id(invoice, specification_id))
+    guideline = guideline_id(invoice, specification_id)
+    process = invoice.business_process or (PEPPOL_PROFILE if PEPPOL_BILLING in guideline
+                                           else None)
+    if process:
+        ram(ram(ctx, "BusinessProcessSpecifiedDocumentContextParameter"), "ID", process)
+    ram(ram(ctx, "GuidelineSpecifiedDocumentContextParameter"), "ID", guideline)
 
     doc = _SUB(root, f"{{{RSM}}}ExchangedDocument")
     ram(doc, "ID", invoice.number)

@@ -92,3 +92,21 @@ def test_unknown_elements_are_kept_in_extensions_not_dropped(caplog: pytest.LogC
                 "ram:ApplicableHeaderTradeAgreement/ram:Reference")
     assert extended.extensions == {path_key: "ORDER-CHANNEL-7"}
     assert "ram:Reference has no place in the EN 16931 model" in caplog.text
+
+
+PEPPOL = "urn:cen.eu:en16931:2017#compliant#urn:fdc:peppol.eu:2017:poacc:billing:3.0"
+
+
+@pytest.mark.parametrize("target", ["ubl", "cii"])
+@pytest.mark.parametrize("path", OFFICIAL, ids=lambda p: p.name)
+def test_forcing_peppol_leaves_only_peppol_data_rules(path: Path, target: str) -> None:
+    # The CEN and XRechnung examples do not claim Peppol and lack what it requires
+    # (endpoints, buyer reference, EAS codes...). Claimed anyway, the only fatal
+    # findings must be Peppol's own (or its national) rules about that data: never
+    # XSD, EN 16931 or syntax rules, which would mean our mapping is wrong.
+    xml = render(complete(read(path)), target, specification_id=PEPPOL)
+    fatal_rules = {f.rule for f in FORMATS[target].validate(xml) if f.fatal}
+    assert all(r.startswith("PEPPOL-") or (r[:2].isalpha() and r[2:5] == "-R-")
+               for r in fatal_rules), fatal_rules
+    if path.name.startswith("peppol-"):
+        assert fatal_rules == set()
