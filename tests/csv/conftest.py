@@ -38,13 +38,13 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
     import io
 
     def write(header: list[str], rows: list[list[str]], name: str = "batch.csv",
-              delimiter: str = ";") -> Path:
+              delimiter: str = ";", bom: bool = True) -> Path:
         buffer = io.StringIO()
         writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
         writer.writerow(header)
         writer.writerows(rows)
         path = tmp_path / name
-        path.write_bytes(b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8"))
+        path.write_bytes(b"\xef\xbb\xbf" * bom + buffer.getvalue().encode("utf-8"))
         return path
 
     return write

@@ -284,3 +284,19 @@ def test_lone_cr_lines_across_read_limits(fmt: CsvFormat, tmp_path: Path, monkey
     path.write_bytes(export_many(many, "lv").replace(b"\r\n", b"\r"))
     assert path.stat().st_size > 10 * 4096
     assert list(fmt.parse_file(path, "mac.csv")) == many
+
+
+def test_english_dialect_without_bom(fmt: CsvFormat, write_csv: Callable[..., Path]) -> None:
+    path = write_csv(BILLING_HEADER, [billing_row("E-7", 1, price="0.1389"),
+                                      billing_row("E-7", 2, price="1,5")],
+                     delimiter=",", bom=False)
+    assert not path.read_bytes().startswith(b"\xef\xbb\xbf")
+    (rejected,) = list(fmt.parse_file(path, "en.csv"))
+    assert isinstance(rejected, InvoiceRejected)
+    assert str(rejected.findings[0]) == (
+        "[GW-CSV] row 3, column price (BT-146): expected a number with a decimal point and "
+        "no thousands separator, e.g. 1234.56 (en dialect), got '1,5'")
+    fixed = write_csv(BILLING_HEADER, [billing_row("E-7", 1, price="0.1389")],
+                      delimiter=",", bom=False, name="fixed.csv")
+    (invoice,) = list(fmt.parse_file(fixed, "fixed.csv"))
+    assert isinstance(invoice, Invoice) and invoice.lines[0].price.net == Decimal("0.1389")
