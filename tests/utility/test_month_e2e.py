@@ -1,6 +1,6 @@
 """A whole month end on generated contracts: readings in (on time, zero, missing, late,
 early), invoices out through the gateway to the folder and portal channels, every total checked
-against an independent calculation."""
+against an independent calculation, each kind of invoice valid as UBL and CII."""
 
 from __future__ import annotations
 
@@ -95,6 +95,13 @@ def test_month_end_for_generated_contracts(gw: Gateway) -> None:
     late = next(c for c in contracts if c.kind == "late")
     kept = source(gw).store.readings(late.mp)[-1]
     assert kept.period == Period(2026, 11) and "outside the reading window" in kept.message
+    # One invoice of each kind as UBL (Peppol BIS 3.0 rules apply to businesses only;
+    # these are households: XSD + EN 16931) and CII, by the official rules.
+    bills = {b.contract: b for b in source(gw).store.bills(OCT)}
+    for c in contracts[:5]:
+        invoice = gw.load_invoice(gw.find(bills[c.number].number).id)
+        for name in ("ubl", "cii"):
+            assert gw.render(invoice, name, validate=True).content.startswith(b"<?xml")
     # A rerun issues nothing again.
     again = run_month(gw, source(gw).biller(), OCT, as_of=RUN_ON)
     assert again.already == len(contracts) and not again.issued
