@@ -65,6 +65,8 @@ TEXTS: dict[str, dict[str, str]] = {
 # Characters that break a file name on some mail client or OS; Latvian letters stay
 # (encoded per RFC 2231 in the MIME headers).
 _FILENAME_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]+')
+# a syntax tag before the extension (``.ubl.xml``), dropped when unambiguous
+_TAGGED_SUFFIX = re.compile(r"\.[a-z][a-z0-9-]{0,15}\.([A-Za-z0-9]{1,8})")
 
 
 @dataclass(frozen=True)
@@ -80,14 +82,32 @@ def message_id(idempotency_key: str, domain: str) -> str:
     return f"<{digest}.invoice@{domain}>"
 
 
+def _stem_and_suffix(number: str, doc: Document) -> tuple[str, str] | None:
+    """The archive name is ``safe_filename(number) + suffix``; the suffix is the
+    extension(s) and any ``-<format>`` the pipeline added to tell two formats apart."""
+    safe_stem = safe_filename(number)
+    stem = _FILENAME_UNSAFE.sub("_", unicodedata.normalize("NFC", number)).strip(" ._")
+    if not stem or not doc.filename.startswith(safe_stem):
+        return None
+    return stem[:120], doc.filename[len(safe_stem):]
+
+
 def attachment_name(number: str, doc: Document) -> str:
     """``<invoice number>.<ext>``, keeping Latvian letters the archive name had to drop."""
-    safe_stem = safe_filename(number)
-    suffix = doc.filename[len(safe_stem):] if doc.filename.startswith(safe_stem) else None
-    stem = _FILENAME_UNSAFE.sub("_", unicodedata.normalize("NFC", number)).strip(" ._")
-    if suffix is None or not stem:
-        return doc.filename
-    return (stem[:120] + suffix)
+    parts = _stem_and_suffix(number, doc)
+    return parts[0] + parts[1] if parts else doc.filename
+
+
+def attachment_names(number: str, documents: tuple[Document, ...]) -> list[str]:
+    """Each document's name, and ``E2611-00123.xml`` rather than ``E2611-00123.ubl.xml``
+    unless another attachment (``.cii.xml``) would then have the same name."""
+    full, short = [], []
+    for doc in documents:
+        parts = _stem_and_suffix(number, doc)
+        full.append(parts[0] + parts[1] if parts else doc.filename)
+        tagged = _TAGGED_SUFFIX.fullmatch(parts[1]) if parts else None
+        short.append(f"{parts[0]}.{tagged.group(1)}" if parts and tagged else full[-1])
+    return [s if short.count(s) == 1 else f for s, f in zip(short, full, strict=True)]
 
 
 def _money(amount: Decimal, currency: str, lang: str) -> str:
@@ -141,7 +161,7 @@ def body_context(bundle: Bundle, lang: str) -> dict[str, Any]:
     return {
         "t": texts, "lang": lang, "subject": texts["subject"], "facts": facts,
         "portal_url": bundle.portal_url, "seller": seller, "contact": contact_text,
-        "attachments": [attachment_name(inv.number, d) for d in bundle.documents],
+        "attachments": attachment_names(inv.number, bundle.documents),
     }
 
 
@@ -175,8 +195,9 @@ def build_message(bundle: Bundle, settings: EmailSettings, *,
         f"Content-Language: {lang}",
         mime.header_text("X-Invoice-Number", bundle.invoice.number),
     ]
-    parts = [mime.Part(doc.media_type, attachment_name(bundle.invoice.number, doc), doc.content)
-             for doc in bundle.documents]
+    names = attachment_names(bundle.invoice.number, bundle.documents)
+    parts = [mime.Part(doc.media_type, name, doc.content)
+             for doc, name in zip(bundle.documents, names, strict=True)]
     # Quoted-printable bodies and base64 attachments keep the message 7-bit: any relay
     # passes it unchanged, so a DKIM signature survives.
     data = mime.write(headers, text_template.render(context), html_template.render(context),

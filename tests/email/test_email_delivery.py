@@ -268,3 +268,25 @@ def test_non_ascii_address_without_smtputf8_is_refused_for_good(start_smtp, emai
     error = gw.store.deliveries(invoice_id=invoice_id)[0].last_error or ""
     assert "does not support SMTPUTF8" in error
     assert server.received == []
+
+
+def test_real_formats_arrive_as_number_dot_extension(smtp, email_gateway, invoice_data,
+                                                     monkeypatch) -> None:
+    """With the built-in PDF, UBL and CSV formats: the file names the issue asks for."""
+    monkeypatch.setenv("GATEWAY_LOAD_PLUGINS", "json,folder,email,pdf,xml,csv")
+    gw = email_gateway(smtp)
+    email_customer(gw, formats=("pdf", "ubl", "csv"))
+    invoice_id = push(gw, invoice_data)
+
+    assert deliver_all(gw).delivered == 1
+
+    msg = _only(smtp.received)
+    # raw bytes: get_content() would decode text/csv to str
+    parts = {p.get_filename(): (p.get_content_type(), p.get_payload(decode=True))
+             for p in msg.iter_attachments()}
+    assert sorted(parts) == ["E2611-00123.csv", "E2611-00123.pdf", "E2611-00123.xml"]
+    assert parts["E2611-00123.pdf"][0] == "application/pdf"
+    assert parts["E2611-00123.pdf"][1].startswith(b"%PDF-")
+    assert parts["E2611-00123.csv"][1].startswith(b"\xef\xbb\xbf")  # the BOM survives
+    assert sorted(content for _, content in parts.values()) == sorted(
+        _archived(gw, invoice_id).values())

@@ -10,7 +10,7 @@ import pytest
 from gateway.core.customers import Customer
 from gateway.core.documents import Document
 from gateway.errors import ConfigError
-from plugins.email.message import attachment_name, message_id
+from plugins.email.message import attachment_name, attachment_names, message_id
 from plugins.email.settings import EmailSettings
 
 SERVER = """
@@ -92,6 +92,21 @@ def test_attachment_names_keep_latvian_letters_but_not_paths(number: str, archiv
                                                               expected: str) -> None:
     doc = Document("pdf", "application/pdf", archived, b"%PDF")
     assert attachment_name(number, doc) == expected
+
+
+@pytest.mark.parametrize(("number", "archived", "expected"), [
+    ("E2611-00123", ["E2611-00123.pdf", "E2611-00123.ubl.xml", "E2611-00123.csv"],
+     ["E2611-00123.pdf", "E2611-00123.xml", "E2611-00123.csv"]),
+    ("E2611-00123", ["E2611-00123.ubl.xml", "E2611-00123.cii.xml"],  # would clash
+     ["E2611-00123.ubl.xml", "E2611-00123.cii.xml"]),
+    ("INV.a1", ["INV.a1.pdf"], ["INV.a1.pdf"]),  # a dot in the number is no tag
+    ("RĒĶ-2026/07", ["R_-2026_07.ubl.xml", "R_-2026_07-facturx.pdf"],
+     ["RĒĶ-2026_07.xml", "RĒĶ-2026_07-facturx.pdf"]),
+])
+def test_attachment_names_drop_an_unambiguous_syntax_tag(number: str, archived: list[str],
+                                                         expected: list[str]) -> None:
+    docs = tuple(Document("x", "application/octet-stream", name, b"") for name in archived)
+    assert attachment_names(number, docs) == expected
 
 
 def test_message_without_documents_has_only_the_bodies(invoice_data: dict[str, Any]) -> None:
