@@ -10,8 +10,8 @@ together.
 Delivery receipt: the delivery succeeds when the documents are published (that is all
 the gateway can do until the customer logs in). The customer's download and its
 acknowledgement (deleting the file from ``/outbox`` or moving it to ``/archive``) are
-recorded by the SFTP server as ``sftp-downloaded`` and ``sftp-acknowledged`` events in
-the invoice's hash-chained history, next to the ``delivered`` event.
+recorded by the SFTP server as ``downloaded`` and ``acknowledged`` events (with
+``via = "sftp-mailbox"``) in the invoice's hash-chained history, after ``delivered``.
 """
 
 from __future__ import annotations

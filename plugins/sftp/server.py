@@ -8,9 +8,10 @@ sees a virtual tree that exists only in the mailbox index::
     /archive/   every document ever published to it (read-only)
 
 There is no real directory behind these paths, so no path (``..``, absolute, symlink)
-can reach another account's files or the host's. Reading a whole file records an
-``sftp-downloaded`` event; deleting it from ``/outbox`` or moving it into ``/archive``
-records ``sftp-acknowledged``. Every refusal is written to the audit log
+can reach another account's files or the host's. Reading a whole file records a
+``downloaded`` event; deleting it from ``/outbox`` or moving it into ``/archive`` records
+``acknowledged`` (both with ``via = "sftp-mailbox"``, as the portal records its own
+downloads). Every refusal is written to the audit log
 (``DATA_DIR/sftp/audit.log``, one JSON object a line) and the ``gateway.sftp`` logger.
 """
 
@@ -414,8 +415,8 @@ class MailboxSFTP(paramiko.SFTPServerInterface):
         self.mailbox.audit.write("download", outcome="complete", account=self.account,
                                  peer=self.peer, path=path, sha256=f.sha256, first=first)
         if first:
-            self.mailbox.record_event(f.invoice_id, "sftp-downloaded", {
-                "account": self.account, "file": f.name, "format": f.format,
+            self.mailbox.record_event(f.invoice_id, "downloaded", {
+                "via": CHANNEL, "account": self.account, "file": f.name, "format": f.format,
                 "sha256": f.sha256, "size": f.size, "peer": self.peer})
 
     # ------------------------------------------------------------------ acknowledging
@@ -428,8 +429,8 @@ class MailboxSFTP(paramiko.SFTPServerInterface):
         if self.mailbox.index.mark_acked(self.account, f.name, how):
             self.mailbox.audit.write(op, outcome="acknowledged", account=self.account,
                                      peer=self.peer, path=path, how=how)
-            self.mailbox.record_event(f.invoice_id, "sftp-acknowledged", {
-                "account": self.account, "file": f.name, "format": f.format,
+            self.mailbox.record_event(f.invoice_id, "acknowledged", {
+                "via": CHANNEL, "account": self.account, "file": f.name, "format": f.format,
                 "sha256": f.sha256, "how": how, "peer": self.peer})
         return SFTP_OK
 

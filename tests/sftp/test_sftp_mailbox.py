@@ -47,8 +47,8 @@ def test_paramiko_client_downloads_then_acknowledges_by_deleting(two_mailboxes, 
         content = fh.read()
     assert content == _archived(gw, a_id)
     assert sftp.stat("/outbox/E2611-00123.json").st_size == len(content)
-    assert "sftp-downloaded" in _kinds(gw, a_id)
-    assert "sftp-acknowledged" not in _kinds(gw, a_id)
+    assert "downloaded" in _kinds(gw, a_id)
+    assert "acknowledged" not in _kinds(gw, a_id)
 
     sftp.remove("/outbox/E2611-00123.json")
 
@@ -57,11 +57,14 @@ def test_paramiko_client_downloads_then_acknowledges_by_deleting(two_mailboxes, 
     with sftp.open("/archive/E2611-00123.json") as fh:
         assert fh.read() == content
     kinds = _kinds(gw, a_id)
-    assert kinds.index("delivered") < kinds.index("sftp-downloaded") \
-        < kinds.index("sftp-acknowledged")
-    assert kinds.count("sftp-downloaded") == 1  # the second read is no new receipt
-    ack = next(e for e in gw.store.events(a_id) if e.kind == "sftp-acknowledged")
+    assert kinds.index("delivered") < kinds.index("downloaded") \
+        < kinds.index("acknowledged")
+    assert kinds.count("downloaded") == 1  # the second read is no new receipt
+    ack = next(e for e in gw.store.events(a_id) if e.kind == "acknowledged")
     assert ack.data["account"] == A and ack.data["how"] == "deleted from /outbox"
+    assert ack.data["via"] == "sftp-mailbox"
+    got = next(e for e in gw.store.events(a_id) if e.kind == "downloaded")
+    assert got.data["via"] == "sftp-mailbox" and got.data["file"] == "E2611-00123.json"
     assert gw.store.verify_events(a_id) is None
     sftp.close()
 
@@ -78,9 +81,9 @@ def test_openssh_sftp_batch_gets_and_acknowledges_by_moving(two_mailboxes, clien
 
     assert done.returncode == 0, done.stderr
     assert (work / "E2611-00123.json").read_bytes() == _archived(gw, a_id)
-    ack = next(e for e in gw.store.events(a_id) if e.kind == "sftp-acknowledged")
+    ack = next(e for e in gw.store.events(a_id) if e.kind == "acknowledged")
     assert ack.data["how"] == "moved to /archive"
-    assert "sftp-downloaded" in _kinds(gw, a_id)
+    assert "downloaded" in _kinds(gw, a_id)
     listed = server.client(A, client_keys["erp"])
     assert listed.listdir("/outbox") == []
 
@@ -177,7 +180,7 @@ def test_the_outbox_holds_the_formats_the_mailbox_channel_wants(gateway_factory,
         fh.prefetch()
         assert fh.read() == archived["big"]  # 1.28 MB, read with pipelined requests
     kinds = [e.kind for e in gw.store.events(invoice_id)]
-    assert kinds.count("sftp-downloaded") == 1
+    assert kinds.count("downloaded") == 1
 
 
 def test_reading_part_of_a_file_is_no_download(two_mailboxes, client_keys):
@@ -187,7 +190,7 @@ def test_reading_part_of_a_file_is_no_download(two_mailboxes, client_keys):
     with sftp.open("/outbox/E2611-00123.json") as fh:
         assert len(fh.read(100)) == 100
 
-    assert "sftp-downloaded" not in _kinds(gw, a_id)
+    assert "downloaded" not in _kinds(gw, a_id)
     assert sftp.listdir("/outbox") == ["E2611-00123.json"]
     partial = [e for e in server.audit() if e["event"] == "download"]
     assert partial == []
