@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from email_smtp import JANIS, USER, email_customer
+from email_smtp import JANIS, USER, email_customer, push
 
 
 def test_check_connects_and_logs_in_without_sending(smtp, email_gateway, run_cli) -> None:
@@ -37,3 +37,16 @@ def test_check_with_a_customers_settings_and_a_wrong_password(smtp, email_gatewa
     result = run_cli("email", "check")
     assert result.exit_code == 1
     assert "refused the login of user 'gateway' (535" in result.output
+
+
+def test_gateway_deliver_sends_with_the_password_from_the_environment(
+        smtp, email_gateway, run_cli, invoice_data) -> None:
+    gw = email_gateway(smtp)
+    email_customer(gw)
+    push(gw, invoice_data)
+    result = run_cli("deliver")
+    assert result.exit_code == 0, result.output
+    assert "1 delivered" in result.output
+    assert [r.rcpt_tos for r in smtp.received] == [[JANIS]]
+    assert run_cli("deliver").output.startswith("0 delivered")  # nothing twice
+    assert len(smtp.received) == 1
