@@ -8,6 +8,7 @@ several is refused with a finding instead of silently losing the others.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 from decimal import Decimal
 
 from lxml import etree
@@ -17,6 +18,7 @@ from gateway.core import (
     Address,
     AllowanceCharge,
     Contact,
+    CreditTransfer,
     Identifier,
     Invoice,
     InvoiceLine,
@@ -52,11 +54,11 @@ def opt(parent: _Element, name: str, text: str | None,
         ram(parent, name, text, attrs)
 
 
-def _date(parent: _Element, name: str, value: object, ns: str = UDT,
+def _date(parent: _Element, name: str, value: dt.date, ns: str = UDT,
           element: str = "DateTimeString") -> None:
     holder = ram(parent, name)
     el = _SUB(holder, f"{{{ns}}}{element}", {"format": "102"})
-    el.text = value.strftime("%Y%m%d")  # type: ignore[attr-defined]
+    el.text = value.strftime("%Y%m%d")
 
 
 def _id(parent: _Element, name: str, ident: Identifier | None) -> None:
@@ -314,7 +316,7 @@ def _period(parent: _Element, period: Period) -> None:
 def _payment_means(settlement: _Element, invoice: Invoice) -> None:
     pay = invoice.payment
     assert pay is not None
-    accounts: list[object] = list(pay.credit_transfers) or [None]
+    accounts: list[CreditTransfer | None] = [*pay.credit_transfers] or [None]
     for i, account in enumerate(accounts):
         el = ram(settlement, "SpecifiedTradeSettlementPaymentMeans")
         ram(el, "TypeCode", pay.means_code)
@@ -328,11 +330,11 @@ def _payment_means(settlement: _Element, invoice: Invoice) -> None:
             ram(ram(el, "PayerPartyDebtorFinancialAccount"), "IBANID", dd.debited_account)
         if account is not None:
             fin = ram(el, "PayeePartyCreditorFinancialAccount")
-            ram(fin, "IBANID", account.account_id)  # type: ignore[attr-defined]
-            opt(fin, "AccountName", account.account_name)  # type: ignore[attr-defined]
-            if account.bic:  # type: ignore[attr-defined]
+            ram(fin, "IBANID", account.account_id)
+            opt(fin, "AccountName", account.account_name)
+            if account.bic:
                 ram(ram(el, "PayeeSpecifiedCreditorFinancialInstitution"), "BICID",
-                    account.bic)  # type: ignore[attr-defined]
+                    account.bic)
 
 
 def _allowance_charge(parent: _Element, ac: AllowanceCharge, charge: bool, *,

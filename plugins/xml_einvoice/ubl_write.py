@@ -9,7 +9,6 @@ filled with invented values.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from decimal import Decimal
 
 from lxml import etree
@@ -19,6 +18,7 @@ from gateway.core import (
     Address,
     AllowanceCharge,
     Contact,
+    CreditTransfer,
     Identifier,
     Invoice,
     InvoiceLine,
@@ -317,7 +317,7 @@ def _payment_means(root: _Element, invoice: Invoice, credit: bool) -> None:
     pay = invoice.payment
     assert pay is not None
     # UBL has one payee account per PaymentMeans, so each credit transfer gets its own.
-    accounts: Iterable[object] = pay.credit_transfers or [None]
+    accounts: list[CreditTransfer | None] = [*pay.credit_transfers] or [None]
     for i, account in enumerate(accounts):
         el = cac(root, "PaymentMeans")
         # BT-82 and BT-83 occur once per document (UBL-SR-46/47): on the first only.
@@ -336,10 +336,10 @@ def _payment_means(root: _Element, invoice: Invoice, credit: bool) -> None:
             cbc(card, "HolderName", pay.card.holder_name)
         if account is not None:
             fin = cac(el, "PayeeFinancialAccount")
-            cbc(fin, "ID", account.account_id)  # type: ignore[attr-defined]
-            cbc(fin, "Name", account.account_name)  # type: ignore[attr-defined]
-            if account.bic:  # type: ignore[attr-defined]
-                cbc(cac(fin, "FinancialInstitutionBranch"), "ID", account.bic)  # type: ignore[attr-defined]
+            cbc(fin, "ID", account.account_id)
+            cbc(fin, "Name", account.account_name)
+            if account.bic:
+                cbc(cac(fin, "FinancialInstitutionBranch"), "ID", account.bic)
         dd = pay.direct_debit
         if i == 0 and dd and (dd.mandate_reference or dd.debited_account):
             mandate = cac(el, "PaymentMandate")
