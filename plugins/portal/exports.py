@@ -8,6 +8,7 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from gateway.core.storage import InvoiceRecord
 from plugins.portal import i18n
@@ -69,6 +70,16 @@ def history_csv(rows: list[HistoryRow], lang: str) -> bytes:
         writer.writerow([r.number, r.issue_date, r.due_date, r.period, r.contract, r.currency,
                          num(r.net), num(r.vat), num(r.total), num(r.amount_due), r.status])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
+
+
+def lines_csv(invoices: list[Any], lang: str) -> bytes | None:
+    """Every line of every invoice, in the CSV plugin's own columns and dialects, so the
+    export reads back with ``gateway push``; None when the CSV plugin is not installed."""
+    try:
+        from plugins.csv import export_many
+    except ImportError:
+        return None
+    return export_many(invoices, "lv" if lang == "lv" else "en")
 
 
 def history_pdf(rows: list[HistoryRow], lang: str, year: int, customer_name: str,

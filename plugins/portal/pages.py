@@ -508,16 +508,23 @@ def export_form(request: Request) -> Response:
     assert account.customer_id is not None
     years = sorted({r.issue_date[:4] for r in customer_invoices(portal, account.customer_id)},
                    reverse=True)
-    return page(request, "export.html", years=years)
+    return page(request, "export.html", years=years,
+                lines="csv" in portal.plugins.formats)
 
 
-@router.get("/export/{year}.{kind}")
-def export(request: Request, year: int, kind: str) -> Response:
+EXPORT_NAME = re.compile(r"^(\d{4})\.(csv|pdf|lines\.csv)$")
+
+
+@router.get("/export/{name}")
+def export(request: Request, name: str) -> Response:
+    """``2026.csv`` (one row per invoice), ``2026.pdf``, ``2026.lines.csv`` (every line)."""
     account = require_customer(request)
     portal = portal_of(request)
     assert account.customer_id is not None
-    if kind not in ("csv", "pdf"):
+    found = EXPORT_NAME.match(name)
+    if found is None:
         raise NotFound()
+    year, kind = int(found.group(1)), found.group(2)
     records = [r for r in customer_invoices(portal, account.customer_id)
                if r.issue_date.startswith(f"{year:04d}-")]
     records.sort(key=lambda r: (r.issue_date, r.number))
@@ -526,7 +533,13 @@ def export(request: Request, year: int, kind: str) -> Response:
         portal, portal.gw.store.deliveries(invoice_id=r.id)), lang) for r in records]
     customer = portal.gw.store.get_customer(account.customer_id)
     name = customer.name if customer else account.customer_id
-    if kind == "csv":
+    if kind == "lines.csv":
+        lines = exports.lines_csv([Invoice.model_validate_json(r.invoice_json)
+                                   for r in records], lang)
+        if lines is None or "csv" not in portal.plugins.formats:
+            raise NotFound()
+        content, media_type = lines, "text/csv; charset=utf-8"
+    elif kind == "csv":
         content, media_type = exports.history_csv(rows, lang), "text/csv; charset=utf-8"
     else:
         content, media_type = exports.history_pdf(rows, lang, year, name,

@@ -10,9 +10,15 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 _hasher = PasswordHasher()
-# Verifying against a real hash when the account does not exist keeps the answer time
-# the same, so a login form does not reveal which e-mail addresses have accounts.
-_DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+_dummy: list[str] = []
+
+
+def _dummy_hash() -> str:
+    """Verifying against a real hash when the account does not exist keeps the answer
+    time the same, so a login form does not reveal which e-mail addresses have accounts."""
+    if not _dummy:
+        _dummy.append(_hasher.hash(secrets.token_hex(16)))
+    return _dummy[0]
 
 MIN_PASSWORD = 10
 
@@ -23,7 +29,7 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and bool(password_hash)
+        return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
     except (VerificationError, InvalidHashError):
         return False
 

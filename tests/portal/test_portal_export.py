@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from typing import Any
 
 from pypdf import PdfReader
 
@@ -57,3 +58,26 @@ def test_contracts_page(server: Server) -> None:
     assert a.get("/invoices?status=st_email_failed").text.count("data-invoice=") == 1
     assert a.get("/invoices?start=2026-10-01&end=2026-10-31").text.count("data-invoice=") == 1
     assert a.get("/invoices?start=not-a-date").status_code == 200
+
+
+def test_lines_link_needs_the_csv_plugin(server: Server) -> None:
+    a = server.login("janis@example.lv", PASSWORD_A)
+    # the csv plugin is not loaded in this world: no link, and the URL is not there
+    assert ".lines.csv" not in a.get("/export").text
+    assert a.get("/export/2026.lines.csv").status_code == 404
+    assert a.get("/export/2026.exe").status_code == 404
+
+
+def test_lines_export(world: Any, load_example: Any) -> None:
+    from gateway.core import Invoice
+    from plugins.portal import exports
+
+    records = world.gw.store.list_invoices(customer_id="100234567")
+    content = exports.lines_csv([Invoice.model_validate_json(r.invoice_json)
+                                 for r in records], "lv")
+    assert content is not None
+    text = content.decode("utf-8-sig")
+    for number in world.a_numbers:
+        rows = [line for line in text.splitlines() if line.startswith(number + ";")]
+        assert len(rows) == 3  # three lines per invoice
+    assert ";" in text.splitlines()[0]
