@@ -253,7 +253,9 @@ def _settlement(s: Cursor, data: Data) -> None:
             "exemption_reason": tax.text("ram:ExemptionReason"),
             "exemption_reason_code": tax.text("ram:ExemptionReasonCode"),
         }))
-        data.setdefault("tax_point_date", _date(tax, "ram:TaxPointDate"))
+        point = _date(tax, "ram:TaxPointDate")
+        if point is not None and not data.get("tax_point_date"):
+            data["tax_point_date"] = point
         code = tax.text("ram:DueDateTypeCode")
         if code and not data.get("tax_point_date_code"):
             data["tax_point_date_code"] = _TAX_POINT_CODES_2475_TO_2005.get(code, code)

@@ -168,3 +168,17 @@ def test_artefacts_are_package_data() -> None:
     readme = (root / "README.md").read_text(encoding="utf-8")
     for artefact in ("UBL 2.1", "D16B", "1.3.16", "3.0.19", "EUPL-1.2"):
         assert artefact in readme
+
+
+def test_tax_point_date_with_two_vat_rates() -> None:
+    data = copy.deepcopy(BASE)
+    data["tax_point_date"] = "2026-10-31"
+    data["lines"][1]["vat"] = {"category": "S", "rate": "12"}
+    invoice = complete(load_invoice(data))
+    assert len(invoice.vat_breakdown) == 2
+    for target in ("ubl", "cii"):
+        xml = render(invoice, target)
+        assert xml.count(b"TaxPointDate>") == 2, "once per document (CII-SR-461)"
+        assert fatal(FORMATS[target].validate(xml)) == [], target
+        back = complete(next(FORMATS[target].parse(xml, "tp")))
+        assert back.tax_point_date == invoice.tax_point_date
