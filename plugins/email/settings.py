@@ -61,7 +61,8 @@ class EmailSettings(BaseModel):
     password_env: str | None = Field(
         None, description="Name of the environment variable that holds the password")
     from_address: str = Field(
-        validation_alias=AliasChoices("from", "from_address"),
+        None,  # type: ignore[assignment]  # required, but with a message that says where
+        validate_default=True, validation_alias=AliasChoices("from", "from_address"),
         description="Sender, e.g. 'Daugavas Elektrība <rekini@example.lv>'")
     reply_to: str | None = Field(None, description="Reply-To address")
     ca_file: str | None = Field(None, description="CA bundle to verify the server with; "
@@ -92,7 +93,17 @@ class EmailSettings(BaseModel):
             raise ValueError(f"address listed twice: {', '.join(dupes)}")
         return cleaned
 
-    @field_validator("from_address", "reply_to")
+    @field_validator("from_address", mode="before")
+    @classmethod
+    def _sender(cls, value: object) -> object:
+        if value is None:
+            raise ValueError('no sender: set from = "Name <address>" in [plugins.email] '
+                             "of gateway.toml")
+        if isinstance(value, str):
+            parse_mailbox(value)
+        return value
+
+    @field_validator("reply_to")
     @classmethod
     def _mailbox(cls, value: str | None) -> str | None:
         if value is not None:

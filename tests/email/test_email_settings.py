@@ -69,6 +69,16 @@ def test_bad_settings_fail_when_the_customer_is_saved(gw: Any, settings: dict[st
     assert expected in str(caught.value)
 
 
+def test_missing_sender_says_where_to_set_it(gateway_factory: Any,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_LOAD_PLUGINS", "json,folder,email")
+    gw = gateway_factory()  # no [plugins.email] at all
+    with pytest.raises(ConfigError) as caught:
+        _check(gw, {"to": ["a@example.lv"]})
+    assert 'no sender: set from = "Name <address>" in ' \
+        "[plugins.email] of gateway.toml" in str(caught.value)
+
+
 def test_username_needs_password_env() -> None:
     with pytest.raises(ValueError, match="username and password_env go together"):
         EmailSettings.model_validate({"to": ["a@example.lv"], "from": "r@example.lv",
