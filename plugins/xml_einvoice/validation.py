@@ -9,6 +9,7 @@ from worker threads.
 
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -32,6 +33,9 @@ from .safexml import parse_untrusted
 
 Syntax = Literal["ubl", "cii"]
 SVRL = "http://purl.oclc.org/dsdl/svrl"
+#: The first business term a rule's message names is the one it checks, e.g.
+#: "Invoice total amount with VAT (BT-112) = ..." for BR-CO-15.
+_TERM = re.compile(r"\b((?:BT|BG)-\d+)\b")
 _SEVERITY = {"fatal": "fatal", "error": "fatal", "warning": "warning",
              "information": "information", "info": "information"}
 
@@ -190,8 +194,10 @@ def parse_svrl(report: bytes) -> list[Finding]:
         prefix = f"[{rule}]"
         if message.startswith(prefix):
             message = message[len(prefix):].lstrip("-– ").strip()
+        term = _TERM.search(message)
         findings.append(Finding(rule, short_svrl(el.get("location") or ""), message,
-                                severity=severity))  # type: ignore[arg-type]
+                                severity=severity,  # type: ignore[arg-type]
+                                term=term.group(1) if term else None))
     return findings
 
 

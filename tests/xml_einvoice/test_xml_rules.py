@@ -45,6 +45,7 @@ def test_wrong_total_reports_br_co_15_with_xpath(ubl_doc: bytes) -> None:
     assert f.fatal and f.severity == "fatal"
     assert f.path == "/Invoice[1]"  # BR-CO-15 is asserted on the document root
     assert "Invoice total amount with VAT" in f.message
+    assert f.term == "BT-112"
     assert not f.message.startswith("[BR-CO-15]")
 
 
