@@ -124,7 +124,9 @@ def test_customer_journey(server: Server, browser: Browser, shots: Path) -> None
         data = Path(download.path()).read_bytes()
         assert data.startswith(magic)
         assert data == _archived(server, invoice_id, fmt)
-        assert download.suggested_filename == f"{number}.{ext}"
+        stored = next(d for d in world.gw.store.documents(invoice_id) if d.format == fmt)
+        assert download.suggested_filename == stored.filename
+        assert stored.filename.startswith(number) and stored.filename.endswith(ext)
     page.reload()
     history = page.locator("#history")
     expect(history).to_contain_text("Skatīts portālā")
