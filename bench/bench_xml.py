@@ -223,7 +223,8 @@ def lxml_by_hand_cii(inv: Any) -> bytes:
     txt(s, "TaxTotalAmount", f"{t.vat_total:.2f}", {"currencyID": inv.currency})
     txt(s, "GrandTotalAmount", f"{t.total_with_vat:.2f}")
     txt(s, "DuePayableAmount", f"{t.amount_due:.2f}")
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+    return (b'<?xml version="1.0" encoding="UTF-8"?>\n'
+            + etree.tostring(root, encoding="UTF-8", pretty_print=True))
 
 
 def _number(value: Decimal) -> str:

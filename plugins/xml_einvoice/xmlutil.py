@@ -26,8 +26,13 @@ def number(value: Decimal) -> str:
     return text if text not in ("", "-0") else "0"
 
 
+_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+
+
 def serialize(root: etree._Element, *, pretty: bool) -> bytes:
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=pretty)
+    # The declaration in double quotes, as in the official examples (lxml's own uses
+    # single quotes, which a few receiving systems' naive checks trip over).
+    return _DECLARATION + etree.tostring(root, encoding="UTF-8", pretty_print=pretty)
 
 
 def parse_decimal(text: str) -> Decimal | str:
