@@ -173,7 +173,7 @@ class FacturXFormat(PdfFormat):
     def validate(self, data: bytes) -> list[Finding]:
         findings: list[Finding] = []
         try:
-            xml = self.embedded_xml(data, "facturx")
+            xml = self.embedded_xml(data, "")
         except InputError as exc:
             return [Finding("FACTURX-XML", "/", str(exc))]
         findings += _check_pdfa(data)
