@@ -77,13 +77,13 @@ class Dispatcher:
         summary = DispatchSummary()
         # A delivery that failed in this run waits for the next one, even when its
         # backoff is already over: one run never spends several attempts in a row.
-        tried: set[int] = set()
+        started = time.time()
         with contextlib.ExitStack() as stack:
             sessions: dict[str, Any] = {}
             while limit is None or summary.attempted < limit:
                 record = self.gw.store.claim_delivery(self.worker, self.settings.lease_seconds,
                                                       delivery_id, limits=self.limits,
-                                                      exclude=tried)
+                                                      due_before=started)
                 if record is None:
                     until = self.gw.store.throttled_until(self.limits) if self.limits else None
                     if until is None or delivery_id is not None:
@@ -105,8 +105,6 @@ class Dispatcher:
                                                f"{exc}", retryable=retryable)
                 if outcome is None:
                     outcome = self.attempt(record)
-                if outcome != "delivered":
-                    tried.add(record.id)
                 setattr(summary, outcome, getattr(summary, outcome) + 1)
                 if on_progress:
                     on_progress(record, outcome)

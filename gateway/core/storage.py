@@ -263,7 +263,7 @@ class Store(Protocol):
     def claim_delivery(self, worker: str, lease_seconds: float,
                        delivery_id: int | None = None, *,
                        limits: Mapping[str, ChannelLimit] | None = None,
-                       exclude: Collection[int] = (),
+                       due_before: float | None = None,
                        ) -> DeliveryRecord | None: ...
     def start_attempt(self, delivery_id: int, worker: str) -> int: ...
     def finish_attempt(self, attempt_id: int, outcome: str, error: str | None,
@@ -528,24 +528,24 @@ class SQLiteStore:
     def claim_delivery(self, worker: str, lease_seconds: float,
                        delivery_id: int | None = None, *,
                        limits: Mapping[str, ChannelLimit] | None = None,
-                       exclude: Collection[int] = (),
+                       due_before: float | None = None,
                        ) -> DeliveryRecord | None:
         """Lease the next due delivery (or a given one) to ``worker``.
 
         A delivery whose lease expired (its worker crashed) is due again; the crashed
         worker's unfinished attempt is closed as ``abandoned`` so the story stays whole.
         ``limits`` skip channel types that are at their concurrency limit or rate;
-        ``exclude`` skips deliveries this worker already tried in its current run.
+        ``due_before`` leaves out retries that only became due later (a dispatcher run
+        passes its start, so a delivery that failed in this run waits for the next
+        one, while a fallback queued during the run goes out at once).
         """
         now = time.time()
         clauses: list[str] = []
-        params: list[Any] = [now, now]
+        retry_due = now if due_before is None else min(now, due_before)
+        params: list[Any] = [now, retry_due, now]
         if delivery_id is not None:
             clauses.append("AND id = ?")
             params.append(delivery_id)
-        if exclude:
-            clauses.append(f"AND id NOT IN ({', '.join('?' * len(exclude))})")
-            params.extend(exclude)
         with self._tx() as db:
             blocked = self._blocked_channels(db, limits or {}, now)
             if blocked:
@@ -553,8 +553,9 @@ class SQLiteStore:
                 params.extend(blocked)
             row = db.execute(
                 "SELECT id, status, lease_owner, channel_type, invoice_id, channel "
-                "FROM deliveries WHERE ((status IN ('pending', 'retry') "
-                "AND next_attempt_at <= ?) OR (status = 'delivering' AND lease_expires < ?)) "
+                "FROM deliveries WHERE ((status = 'pending' AND next_attempt_at <= ?) "
+                "OR (status = 'retry' AND next_attempt_at <= ?) "
+                "OR (status = 'delivering' AND lease_expires < ?)) "
                 f"{' '.join(clauses)} ORDER BY next_attempt_at, id LIMIT 1", params).fetchone()
             if row is None:
                 return None
