@@ -272,6 +272,13 @@ def contracts(request: Request) -> Response:
     return page(request, "contracts.html", contracts=summary)
 
 
+def _speculative(request: Request) -> bool:
+    """A browser prefetching or prerendering a link (on hover, say) has not shown the
+    invoice to anyone: it must not count as 'viewed' or clear the new-invoice notice."""
+    purpose = (request.headers.get("sec-purpose") or request.headers.get("purpose") or "")
+    return "prefetch" in purpose.lower() or "prerender" in purpose.lower()
+
+
 @router.get("/invoices/{ref}", response_class=HTMLResponse)
 def invoice_page(request: Request, ref: str) -> Response:
     account = require_customer(request)
@@ -280,7 +287,7 @@ def invoice_page(request: Request, ref: str) -> Response:
     gw = portal.gw
     invoice = Invoice.model_validate_json(record.invoice_json)
     deliveries = gw.store.deliveries(invoice_id=record.id)
-    if portal.db.first_view(record.id, account.id, "page"):
+    if not _speculative(request) and portal.db.first_view(record.id, account.id, "page"):
         gw.store.append_event(record.id, "viewed", {"via": "portal",
                                                     "account": f"account:{account.id}"})
     documents = gw.store.documents(record.id)

@@ -69,3 +69,12 @@ def test_email_failure_falls_back_to_the_portal(world: World) -> None:
         db.close()
     assert publication is not None and "550 5.1.1" in (publication.reason or "")
     assert Dispatcher(world.gw).run().attempted == 0  # nothing left to do
+
+
+def test_prefetch_is_not_a_view(server: Server) -> None:
+    world = server.world
+    b = server.login("anna@ceptuve.lv", PASSWORD_B)
+    r = b.get(f"/invoices/{world.b_ids[0]}", headers={"Sec-Purpose": "prefetch;prerender"})
+    assert r.status_code == 200
+    assert "New invoice E2611-00125" in b.get("/invoices").text
+    assert "viewed" not in [e.kind for e in world.gw.store.events(world.b_ids[0])]
