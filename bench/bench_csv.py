@@ -15,7 +15,9 @@ per invoice). Each case runs in a fresh interpreter, so that its peak resident m
   pre-check, per-cell parsing, pydantic model validation and the EN 16931 calculation
   rules for every invoice, errors mapped to row and column);
 * import, yardstick: ``csv.reader`` over the same file, rows as lists of strings
-  (no conversion, no validation).
+  (no conversion, no validation);
+* import, for scale: the same invoices as one JSON file through the gateway's JSON
+  format (whole file in memory; model validation only, the rules run later at push).
 
 Prints a table and writes bench/results/csv.json.
 """
@@ -42,7 +44,8 @@ sys.path.insert(0, str(REPO))
 
 EXAMPLES = ("electricity-household.json", "electricity-paper.json",
             "electricity-business.json", "credit-note.json")
-CASES = ("export-gateway", "export-csv-module", "import-gateway", "import-csv-module")
+CASES = ("export-gateway", "export-csv-module", "import-gateway", "import-csv-module",
+         "import-json-format")
 
 
 def peak_mb() -> float:
@@ -120,6 +123,22 @@ def run_case(case: str, rows: int, dialect_name: str, path: Path) -> dict[str, A
                 raise SystemExit(f"import failed: {item}")
             count_invoices += 1
             count_rows += len(item.lines) + len(item.charges) + len(item.allowances)
+    elif case == "import-json-format":
+        # The same invoices through the gateway's JSON format, for scale: it reads the
+        # whole file at once and checks the model only (the rules run at push).
+        from plugins.json_format import JsonFormat
+
+        json_path = path.with_suffix(".json")
+        with json_path.open("w", encoding="utf-8") as fh:
+            fh.write("[")
+            for i, invoice in enumerate(invoices(rows)):
+                fh.write(("," if i else "") + invoice.model_dump_json(exclude_none=True))
+            fh.write("]")
+        started, cpu_started = time.perf_counter(), time.process_time()
+        for item in JsonFormat().parse(json_path.read_bytes(), str(json_path)):
+            count_invoices += 1
+            count_rows += len(item.lines) + len(item.charges) + len(item.allowances)
+        path = json_path
     elif case == "import-csv-module":
         with path.open(encoding="utf-8-sig", newline="") as fh:
             reader = csv.reader(fh, delimiter=dialect.delimiter)
@@ -163,7 +182,8 @@ def main() -> int:
         results = [child("export-gateway", args.rows, args.dialect, ours),
                    child("export-csv-module", args.rows, args.dialect, theirs),
                    child("import-gateway", args.rows, args.dialect, ours),
-                   child("import-csv-module", args.rows, args.dialect, ours)]
+                   child("import-csv-module", args.rows, args.dialect, ours),
+                   child("import-json-format", args.rows, args.dialect, ours)]
         same = ours.read_bytes() == theirs.read_bytes()
     print(f"CSV benchmark: {args.rows:,} rows, dialect {args.dialect}; the csv module wrote "
           f"{'the same bytes' if same else 'DIFFERENT bytes'} as the gateway")
