@@ -128,12 +128,18 @@ def _invoice_story(gw: Gateway, ref: str, as_json: bool) -> None:
 @click.option("--loop", is_flag=True, help="Keep running and deliver retries when they are due")
 @click.option("--interval", default=5.0, show_default=True, help="Seconds between polls (--loop)")
 @click.option("--limit", type=int, help="Stop after this many attempts")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Dispatcher processes working at once (limits per channel type apply "
+              "across all of them: [dispatcher.limits.<channel>])")
 @click.pass_obj
-def deliver(app: Any, loop: bool, interval: float, limit: int | None) -> None:
+def deliver(app: Any, loop: bool, interval: float, limit: int | None, workers: int) -> None:
     """Deliver what is due in the outbox (run several at once safely: deliveries are leased)."""
     from gateway.core.dispatcher import Dispatcher
 
     gw: Gateway = app.gateway
+    if workers > 1:
+        _deliver_in_processes(app, workers, loop, interval, limit)
+        return
     dispatcher = Dispatcher(gw)
     while True:
         due = gw.store.count_due()
@@ -147,6 +153,48 @@ def deliver(app: Any, loop: bool, interval: float, limit: int | None) -> None:
         if not loop:
             return
         time.sleep(interval)
+
+
+def _deliver_in_processes(app: Any, workers: int, loop: bool, interval: float,
+                          limit: int | None) -> None:
+    """Separate processes rather than threads: a channel plugin need not be thread-safe,
+    and the leases already make workers on one data directory safe together."""
+    import concurrent.futures
+    import multiprocessing
+
+    config = app.gateway.config
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+        futures = [pool.submit(_worker, config.data_dir, app.config_file, loop, interval, limit)
+                   for _ in range(workers)]
+        totals = [0, 0, 0, 0]
+        for future in concurrent.futures.as_completed(futures):
+            for i, n in enumerate(future.result()):
+                totals[i] += n
+    delivered, retrying, failed, dead = totals
+    out.print(f"{delivered} delivered, {retrying} to retry, {failed} failed, {dead} given up "
+              f"({workers} workers)", highlight=False)
+
+
+def _worker(data_dir: Any, config_file: Any, loop: bool, interval: float,
+            limit: int | None) -> tuple[int, int, int, int]:
+    from gateway.core.config import load_config
+    from gateway.core.dispatcher import Dispatcher
+
+    gw = Gateway(load_config(data_dir, config_file))
+    try:
+        dispatcher = Dispatcher(gw)
+        totals = [0, 0, 0, 0]
+        while True:
+            summary = dispatcher.run(limit=limit)
+            for i, n in enumerate((summary.delivered, summary.retrying, summary.failed,
+                                   summary.dead)):
+                totals[i] += n
+            if not loop:
+                return totals[0], totals[1], totals[2], totals[3]
+            time.sleep(interval)
+    finally:
+        gw.close()
 
 
 @click.command()

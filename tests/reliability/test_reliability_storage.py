@@ -125,3 +125,22 @@ def test_a_read_only_data_directory_is_refused_and_left_as_it_was(
     assert after == before
     no_traceback(story)
     assert assert_intact(data_dir) == 1
+
+
+def test_deliver_with_several_worker_processes_sends_each_once(
+        tmp_path: Path, invoice_data: dict[str, Any]) -> None:
+    data_dir = tmp_path / "data"
+    assert gateway(data_dir, "customer", "import", str(EXAMPLES / "customers.toml")).returncode == 0
+    batch = write_batch(tmp_path / "in", 30, invoice_data)
+    assert gateway(data_dir, "push", "--no-deliver", *map(str, batch)).returncode == 0
+    result = gateway(data_dir, "deliver", "--workers", "3")
+    assert result.returncode == 0, result.stderr
+    assert "30 delivered, 0 to retry, 0 failed, 0 given up (3 workers)" in result.stdout
+    db = sqlite3.connect(data_dir / "gateway.db")
+    try:
+        assert db.execute("SELECT count(*), count(DISTINCT delivery_id) FROM attempts "
+                          "WHERE outcome = 'delivered'").fetchone() == (30, 30)
+    finally:
+        db.close()
+    delivered = sorted(p.name for p in (data_dir / "deliveries" / "100234567").iterdir())
+    assert delivered == [f"F-{i:04d}.json" for i in range(30)]
