@@ -136,11 +136,12 @@ def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:
 
 
 def render_many(items: Iterable[tuple[Invoice, str]], *, settings: PdfSettings | None = None,
-                processes: int = 0, strategy: Strategy = DEFAULT_STRATEGY,
+                processes: int | None = None, strategy: Strategy = DEFAULT_STRATEGY,
                 chunk_size: int = 8, variant: str | None = None) -> list[bytes]:
     """Render completed invoices (each with its language) to PDFs, in input order.
 
-    ``processes``: 0 means one per CPU core; 1 renders in this process (no pool).
+    ``processes``: 0 means one per CPU core, 1 renders in this process (no pool);
+    None takes ``processes`` from the settings (``[plugins.pdf]``).
     ``chunk_size``: invoices sent to a worker at a time (and split from one PDF by the
     ``combined`` strategy).
     """
@@ -152,6 +153,8 @@ def render_many(items: Iterable[tuple[Invoice, str]], *, settings: PdfSettings |
     if not jobs:
         return []
     settings = settings or PdfSettings()
+    if processes is None:
+        processes = settings.processes
     processes = processes or os.cpu_count() or 1
     processes = min(processes, max(1, -(-len(jobs) // chunk_size)))
     chunks = _chunks(jobs, chunk_size)

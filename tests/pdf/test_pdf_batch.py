@@ -11,6 +11,7 @@ from pdf_helpers import page_count, page_texts, pdf_text, squash
 from gateway import Invoice
 from gateway.core.pipeline import Gateway
 from plugins.pdf import batch
+from plugins.pdf.render import PdfSettings
 
 Completed = Callable[..., Invoice]
 EXAMPLES = [("electricity-household.json", "lv"), ("electricity-business.json", "en"),
@@ -56,7 +57,10 @@ def assert_each_holds_only_its_own(items: list[tuple[Invoice, str]],
 
 def test_in_process_batch_gives_the_same_bytes_as_the_format(
         gw: Gateway, mixed: list[tuple[Invoice, str]]) -> None:
-    pdfs = batch.render_many(mixed, processes=1)
+    batch.close_pool()
+    # processes comes from the settings ([plugins.pdf] processes = 1): no pool at all.
+    pdfs = batch.render_many(mixed, settings=PdfSettings(processes=1))
+    assert batch.worker_pids() == []
     for (invoice, language), pdf in zip(mixed, pdfs, strict=True):
         assert pdf == gw.render(invoice, "pdf", language=language).content
     assert page_count(pdfs[4]) >= 2
