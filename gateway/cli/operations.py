@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import time
 from typing import Any
 
@@ -165,8 +166,8 @@ def _deliver_in_processes(app: Any, workers: int, loop: bool, interval: float,
     config = app.gateway.config
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-        futures = [pool.submit(_worker, config.data_dir, app.config_file, loop, interval, limit)
-                   for _ in range(workers)]
+        futures = [pool.submit(_worker, config.data_dir, app.config_file, loop, interval, limit,
+                               os.getpid()) for _ in range(workers)]
         totals = [0, 0, 0, 0]
         for future in concurrent.futures.as_completed(futures):
             for i, n in enumerate(future.result()):
@@ -177,7 +178,7 @@ def _deliver_in_processes(app: Any, workers: int, loop: bool, interval: float,
 
 
 def _worker(data_dir: Any, config_file: Any, loop: bool, interval: float,
-            limit: int | None) -> tuple[int, int, int, int]:
+            limit: int | None, parent: int) -> tuple[int, int, int, int]:
     from gateway.core.config import load_config
     from gateway.core.dispatcher import Dispatcher
 
@@ -190,7 +191,8 @@ def _worker(data_dir: Any, config_file: Any, loop: bool, interval: float,
             for i, n in enumerate((summary.delivered, summary.retrying, summary.failed,
                                    summary.dead)):
                 totals[i] += n
-            if not loop:
+            # A worker whose parent was killed stops too instead of looping on unseen.
+            if not loop or os.getppid() != parent:
                 return totals[0], totals[1], totals[2], totals[3]
             time.sleep(interval)
     finally:
