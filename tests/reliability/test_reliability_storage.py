@@ -8,6 +8,7 @@ CAP_DAC_OVERRIDE (``setpriv``).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import resource
@@ -144,3 +145,26 @@ def test_deliver_with_several_worker_processes_sends_each_once(
         db.close()
     delivered = sorted(p.name for p in (data_dir / "deliveries" / "100234567").iterdir())
     assert delivered == [f"F-{i:04d}.json" for i in range(30)]
+
+
+def test_a_concurrency_limit_of_one_holds_across_worker_processes(
+        tmp_path: Path, invoice_data: dict[str, Any]) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    (data_dir / "gateway.toml").write_text("[dispatcher.limits.folder]\nconcurrency = 1\n")
+    assert gateway(data_dir, "customer", "import", str(EXAMPLES / "customers.toml")).returncode == 0
+    batch = write_batch(tmp_path / "in", 24, invoice_data)
+    assert gateway(data_dir, "push", "--no-deliver", *map(str, batch)).returncode == 0
+    result = gateway(data_dir, "deliver", "--workers", "3")
+    assert result.returncode == 0, result.stderr
+    assert "24 delivered" in result.stdout
+    db = sqlite3.connect(data_dir / "gateway.db")
+    try:
+        spans = db.execute("SELECT started_at, finished_at FROM attempts ORDER BY started_at"
+                           ).fetchall()
+    finally:
+        db.close()
+    assert len(spans) == 24
+    # An attempt lies inside its lease; with one lease at a time, no two overlap.
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        assert end <= start
