@@ -7,10 +7,11 @@ from typing import Any
 
 from gateway import Finding, Invoice, RenderContext, load_invoice
 from plugins.xml_einvoice import CiiFormat, UblFormat
+from tests.conftest import EXAMPLES, STANDARDS
 
-STANDARDS = Path(__file__).resolve().parents[2].parent / "shared" / "standards"
+# ../shared/standards, or $GATEWAY_STANDARDS_DIR (the same place the standards_dir fixture uses)
 OFFICIAL = sorted((STANDARDS / "examples").glob("*/*.xml"))
-EXAMPLE_JSON = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.json"))
+EXAMPLE_JSON = sorted(EXAMPLES.glob("*.json"))
 
 UBL = UblFormat()
 CII = CiiFormat()
