@@ -95,6 +95,8 @@ def xml_cases(fmt: str, doc: bytes) -> list[Case]:
                 else rb'<ram:BilledQuantity unitCode="KWH">312</ram:BilledQuantity>')
     price = (rb'<cbc:PriceAmount currencyID="EUR">0.1389</cbc:PriceAmount>' if ubl
              else rb"<ram:ChargeAmount>0.1389</ram:ChargeAmount>")
+    base_zero = (b'<cbc:BaseQuantity unitCode="KWH">0</cbc:BaseQuantity>' if ubl
+                 else b'<ram:BasisQuantity unitCode="KWH">0</ram:BasisQuantity>')
     deep = b"<a>" * 5_000 + b"</a>" * 5_000
     nest_at = b"</cbc:ID>" if ubl else b"</ram:ID>"
     return [
@@ -129,6 +131,9 @@ def xml_cases(fmt: str, doc: bytes) -> list[Case]:
         Case(f"{fmt}-huge-quantity.xml",
              sub(doc, quantity, quantity.replace(b"312", b"9" * 400).replace(b"\\", b"")),
              "rejected", ("quantity",), "a 400-digit quantity"),
+        Case(f"{fmt}-zero-base-quantity.xml",
+             sub(doc, price, price.replace(b"\\", b"") + base_zero), "rejected",
+             ("base_quantity",), "price base quantity 0"),
         Case(f"{fmt}-number-path.xml",
              sub(doc, re.escape(number), number.replace(b"E2611-00123", b"../../etc/E1")),
              "accepted", ("etc_E1",), "invoice number with ../ (used in file names)"),
@@ -163,6 +168,9 @@ def csv_cases(doc: bytes) -> list[Case]:
              "rejected", ("issue_date",), "issue date 2026-02-30"),
         Case("csv-negative-price.csv", head + b"\n" + body.replace(b",0.1389,", b",-0.1389,"),
              "rejected", ("price", "BR-27"), "negative item net price (BR-27)"),
+        Case("csv-zero-base-quantity.csv",
+             head + b"\n" + body.replace(b",0.1389,,", b",0.1389,0,", 1), "rejected",
+             ("price_base_quantity",), "price base quantity 0"),
         Case("csv-huge-number.csv", head + b"\n" + body.replace(b",312,", b"," + b"9" * 400 + b",",
                                                                 1),
              "rejected", ("quantity",), "a 400-digit quantity"),
@@ -221,6 +229,15 @@ def json_cases() -> list[Case]:
              ("lines[0].price",), "negative item net price (BR-27)"),
         Case("json-zero-quantity.json", js(line0("quantity", "0")), "accepted", (),
              "a zero quantity: EN 16931 allows it (a line with no charge)"),
+        Case("json-negative-quantity.json", js(line0("quantity", "-312")), "accepted", (),
+             "a negative quantity: EN 16931 allows it (a correction), amount due < 0"),
+        Case("json-zero-base-quantity.json",
+             js(lambda d: d["lines"][0]["price"].__setitem__("base_quantity", "0")),
+             "rejected", ("lines[0].price.base_quantity",),
+             "price base quantity 0 (the price is per 0 units: a division by zero)"),
+        Case("json-negative-base-quantity.json",
+             js(lambda d: d["lines"][0]["price"].__setitem__("base_quantity", "-1")),
+             "rejected", ("lines[0].price.base_quantity",), "negative price base quantity"),
         Case("json-totals-mismatch.json",
              js(lambda d: d.__setitem__("totals", {"line_net_total": "65.06",
                                                    "total_without_vat": "65.06",
