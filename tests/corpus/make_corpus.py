@@ -274,13 +274,27 @@ def pdf_cases(pdf: bytes, cii: bytes) -> list[Case]:
                 doc.save(out)
             return out.getvalue()
 
+    def truncated(data: bytes) -> bytes:
+        """Cut so that the embedded XML is gone: pikepdf repairs a damaged PDF, so a cut
+        after the attachment would (rightly) still be read."""
+        cut = len(data) // 3
+        while cut > 16:
+            try:
+                with pikepdf.open(io.BytesIO(data[:cut])) as doc:
+                    if not len(doc.attachments):
+                        return data[:cut]
+            except pikepdf.PdfError:
+                return data[:cut]
+            cut //= 2
+        return data[:cut]
+
     cii_body = re.sub(rb"^<\?xml[^>]*\?>\s*", b"", cii)
     xxe = XXE + cii_body.replace(b"<ram:ID>E2611-00123</ram:ID>", b"<ram:ID>&xxe;</ram:ID>", 1)
     laughs = LAUGHS.replace(b"lol9", b"xxe") + cii_body.replace(
         b"<ram:ID>E2611-00123</ram:ID>", b"<ram:ID>&xxe;</ram:ID>", 1)
     return [
-        Case("pdf-truncated.pdf", pdf[: len(pdf) // 3], "rejected", ("not a readable PDF",),
-             "cut off in the middle"),
+        Case("pdf-truncated.pdf", truncated(pdf), "rejected", (),
+             "cut off before the embedded invoice"),
         Case("pdf-header-only.pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "rejected",
              ("not a readable PDF",),
              "a PDF header and nothing else"),
