@@ -21,6 +21,9 @@ ANON_COOKIE = "portal_anon"
 LANG_COOKIE = "portal_lang"
 
 templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+# Templates ship with the package; checking their mtimes on every include costs a stat
+# per table row.
+templates.env.auto_reload = False
 
 
 class LoginRequired(Exception):
