@@ -75,3 +75,38 @@ def test_tokens(cli: Any, tmp_path: Any) -> None:
 def test_invite_unknown_customer(cli: Any) -> None:
     r = cli("portal", "invite", "nobody")
     assert r.exit_code == 1 and "unknown customer" in r.output
+
+
+def test_serve_portal_answers_over_http(cli: Any, tmp_path: Any) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    from tests.portal.conftest import free_port
+
+    port = free_port()
+    env = {**os.environ, "GATEWAY_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "portal", "--port",
+                             str(port)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/login", timeout=2)
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(proc.stdout.read().decode() if proc.stdout
+                                         else "server did not start") from None
+                time.sleep(0.2)
+        assert r.status_code == 200
+        assert "Klientu portāls" in r.text
+        spec = httpx.get(f"http://127.0.0.1:{port}/api/v1/openapi.json", timeout=5).json()
+        assert "/api/v1/invoices" in spec["paths"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)

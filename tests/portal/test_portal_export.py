@@ -81,3 +81,28 @@ def test_lines_export(world: Any, load_example: Any) -> None:
         rows = [line for line in text.splitlines() if line.startswith(number + ";")]
         assert len(rows) == 3  # three lines per invoice
     assert ";" in text.splitlines()[0]
+
+
+def test_other_formats_are_made_on_request(server: Server, load_example: Any) -> None:
+    from gateway.core import Dispatcher, Invoice
+
+    gw = server.world.gw
+    customer = gw.store.get_customer("200987654")
+    assert customer is not None
+    gw.store.put_customer(customer.model_copy(update={"formats": ["portal-test-pdf"]}),
+                          actor="test")
+    data = load_example("electricity-business.json")
+    data["number"] = "E2612-00125"
+    result = gw.push(Invoice.model_validate(data), source="test")
+    assert result.status == "accepted", result.error
+    Dispatcher(gw).run()
+    b = server.login("anna@ceptuve.lv", PASSWORD_B)
+    page = b.get(f"/invoices/{result.invoice_id}").text
+    assert 'data-format="portal-test-xml"' in page  # offered, though not archived
+    r = b.get(f"/invoices/{result.invoice_id}/documents/portal-test-xml")
+    assert r.status_code == 200
+    assert b"<ID>E2612-00125</ID>" in r.content
+    assert [d.format for d in gw.store.documents(result.invoice_id)] == ["portal-test-pdf"]
+    # json is not a customer format here, and unknown names are simply not found
+    assert b.get(f"/invoices/{result.invoice_id}/documents/json").status_code == 404
+    assert b.get(f"/invoices/{result.invoice_id}/documents/nope").status_code == 404
