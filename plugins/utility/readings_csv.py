@@ -125,10 +125,12 @@ def import_csv(store: UtilityStore, data: bytes, *, source: str, by: str,
                today: dt.date | None = None) -> list[RowResult]:
     _, rows = parse_rows(data, source)
     results = []
-    for line, row in rows:
-        try:
-            reading = reading_from_row(row, by=by, how="csv")
-            results.append(RowResult(line, store.add_reading(reading, today=today)))
-        except (ValueError, UtilityError) as exc:
-            results.append(RowResult(line, None, f"{source} row {line}: {exc}"))
+    # One transaction for the file (one disk sync), a savepoint per row.
+    with store.tx():
+        for line, row in rows:
+            try:
+                reading = reading_from_row(row, by=by, how="csv")
+                results.append(RowResult(line, store.add_reading(reading, today=today)))
+            except (ValueError, UtilityError) as exc:
+                results.append(RowResult(line, None, f"{source} row {line}: {exc}"))
     return results

@@ -130,6 +130,18 @@ class UtilityStore:
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
+        """A transaction; inside another one a savepoint, so that a batch (a CSV file)
+        commits once while each row still succeeds or fails on its own."""
+        if self.db.in_transaction:
+            self.db.execute("SAVEPOINT row")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK TO row")
+                self.db.execute("RELEASE row")
+                raise
+            self.db.execute("RELEASE row")
+            return
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db

@@ -107,17 +107,29 @@ def generate(store: UtilityStore, n: int, period: Period, *, seed: int = 2026,
 
 def month_readings(store: UtilityStore, contracts: list[SyntheticContract],
                    today: dt.date) -> int:
-    """Send the month's readings through the reading checks; returns how many."""
+    """Send the month's readings through the reading checks, as a supplier gets them:
+    every tenth one by itself through the API path, the rest in one CSV file from the
+    distribution operator. Returns how many."""
     from plugins.utility.models import Reading
+    from plugins.utility.readings_csv import import_csv
 
+    rows = ["metering_point,date,value"]
     count = 0
-    for c in contracts:
+    for i, c in enumerate(contracts):
         if c.reading is None:
             continue
-        store.add_reading(Reading(metering_point=c.mp, date=c.reading[0], value=c.reading[1],
-                                  by=c.customer, how="portal" if count % 2 else "csv"),
-                          today=today)
         count += 1
+        if i % 10 == 0:
+            store.add_reading(Reading(metering_point=c.mp, date=c.reading[0],
+                                      value=c.reading[1], by=c.customer, how="api"),
+                              today=today)
+        else:
+            rows.append(f"{c.mp},{c.reading[0].isoformat()},{c.reading[1]}")
+    results = import_csv(store, ("\n".join(rows) + "\n").encode(), source="operator.csv",
+                         by="distribution operator", today=today)
+    refused = [r.error for r in results if r.error]
+    if refused:
+        raise ValueError(f"generated readings refused: {refused[:3]}")
     return count
 
 

@@ -78,6 +78,6 @@ def test_gateway_demo(run_cli: Run, tmp_path: Path) -> None:
         assert text in out
     deliveries = tmp_path / "data" / "deliveries"
     assert (deliveries / "print-shop" / "E2610-00002.pdf").read_bytes().startswith(b"%PDF")
-    assert (deliveries / "200987654" / "E2610-00003.xml").exists()
+    assert list((deliveries / "200987654").glob("E2610-00003*.xml"))  # the UBL
     result = run_cli("status")
     assert "E2610-00005" in result.output
