@@ -7,8 +7,10 @@
 Each scenario runs in a fresh process (so peak RSS is its own) on a fresh data directory:
 
 * ``utility month end`` — the subject: the month's readings through the reading checks
-  (on time, zero, missing, late, early), one invoice per contract (estimates, settlement,
-  fees), pushed through the gateway and delivered to the folder and portal channels.
+  (on time, zero, missing, late, early; an operator's CSV file and single API readings),
+  one invoice per contract (estimates, fees), pushed through the gateway and delivered to
+  the folder and portal channels; afterwards every invoice's total is checked against
+  the month-end test's independent calculation.
 * ``utility planning only`` — the source's own work: plan, compose and complete() each
   invoice, no gateway store, no rendering, no delivery.
 * ``core push of the same invoices`` — the yardstick: the same invoices, written as JSON
@@ -31,6 +33,7 @@ import resource
 import sys
 import tempfile
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +85,15 @@ def scenario_month_end(data_dir: Path, n: int, formats: list[str]) -> dict[str, 
 
     result = Dispatcher(gw).run()
     done = time.perf_counter()
-    ok = (len(summary.issued) == n and not summary.errors
+    # Every total right: each invoice's amount due against the test's own calculation.
+    from tests.utility.test_month_e2e import expected_total
+
+    numbers = {b.contract: b.number for b in source.store.bills(Period(*PERIOD))}
+    wrong = sum(1 for c in contracts if Decimal(gw.find(numbers[c.number]).amount_due)
+                != expected_total(c))
+    ok = (len(summary.issued) == n and not summary.errors and wrong == 0
           and result.delivered == n * len(_channels(gw)))
-    return {"seconds": done - started, "readings": readings,
+    return {"seconds": done - started, "readings": readings, "wrong_totals": wrong,
             "phases": {"readings": after_readings - started,
                        "invoices and push": after_push - after_readings,
                        "deliver": done - after_push},
