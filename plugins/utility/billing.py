@@ -22,7 +22,6 @@ Rules (each tested in tests/utility/):
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -402,5 +401,3 @@ def _buyer(c: UtilityCustomer) -> Party:
                         postal_code=c.address.postal_code, country=c.address.country),
         contact=Contact(email=c.email) if c.email else None)
 
-
-PaperLookup = Callable[[str], bool | None]
