@@ -150,6 +150,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "next": ("Nākamie", "Next"),
     "page": ("Lapa", "Page"),
     "customers": ("Klienti", "Customers"),
+    "find": ("Meklēt", "Find"),
+    "find_invoice": ("Rēķina numurs vai id", "Invoice number or id"),
     "failed_deliveries": ("Neizdevušās un atkārtojamās piegādes",
                           "Failed deliveries and retries"),
     "retry": ("Sūtīt vēlreiz", "Retry"),

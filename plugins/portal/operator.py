@@ -86,6 +86,20 @@ def invite(request: Request, customer_id: str = Form(""), email: str = Form(""),
                 invite={"customer": customer_id, "link": link})
 
 
+@router.get("/operator/find")
+def find(request: Request, ref: str = "") -> Response:
+    """An invoice by id or number, as ``gateway status INVOICE`` takes it."""
+    require_operator(request)
+    from urllib.parse import quote
+
+    from plugins.portal.web import redirect
+
+    ref = ref.strip()
+    if not ref:
+        return redirect("/operator")
+    return redirect(f"/operator/invoices/{quote(ref, safe='')}")
+
+
 @router.get("/operator/invoices/{ref}", response_class=HTMLResponse)
 def invoice_story(request: Request, ref: str) -> Response:
     require_operator(request)
