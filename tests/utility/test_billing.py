@@ -341,3 +341,46 @@ def test_source_protocol_yields_due_invoices_without_issuing(utility_gw: Gateway
     assert list(src.invoices({"period": "2026-10", "as_of": D(2026, 10, 28)})) == []
     # The month end then pushes the same number.
     assert month(gw, OCT, D(2026, 11, 15)).issued == ["E2610-00001"]
+
+
+def test_seller_and_payee_come_from_configuration(gateway_factory: Any) -> None:
+    from tests.utility.conftest import seed_prices
+
+    gw = gateway_factory(config="""
+[plugins.utility]
+seller_name = "Kurzemes Enerģija SIA"
+seller_vat_id = "LV40003999999"
+seller_registration_id = "40003999999"
+bank_name = "Luminor Bank AS"
+bic = "RIKOLV2X"
+iban = "LV97RIKO0002013187654"
+invoice_prefix = "KE-"
+payment_reference = "{contract}/{invoice}"
+paper_fee = "3.00"
+""")
+    seed_prices(source(gw).store)
+    mp = setup(gw, paper=True)
+    add(gw, mp, D(2026, 10, 28), 1100)
+    assert month(gw, OCT, D(2026, 11, 15)).issued == ["KE-2610-00001"]
+    inv = issued(gw, "KE-2610-00001")
+    assert inv.seller.name == "Kurzemes Enerģija SIA"
+    assert inv.seller.electronic_address.value == "LV40003999999"
+    assert inv.payment.credit_transfers[0].account_id == "LV97RIKO0002013187654"
+    assert inv.payment.credit_transfers[0].bic == "RIKOLV2X"
+    assert "Luminor Bank AS" in inv.payment.means_text
+    assert inv.payment.remittance_information == "K1/KE-2610-00001"
+    assert inv.charges[0].amount == Decimal("2.48")       # 3.00 / 1.21
+
+
+@pytest.mark.parametrize(("setting", "message"), [
+    ('iban = "not an iban"', "[plugins.utility] iban"),
+    ('payment_reference = "{invoice}"', "must contain both {invoice} and {contract}"),
+    ("issue_day = 20", "[plugins.utility] issue_day"),
+])
+def test_bad_configuration_is_a_clear_error(gateway_factory: Any, setting: str,
+                                            message: str) -> None:
+    from gateway.errors import ConfigError
+
+    with pytest.raises(ConfigError) as exc:
+        gateway_factory(config=f"[plugins.utility]\n{setting}\n")
+    assert message in str(exc.value)
