@@ -251,7 +251,12 @@ class Store(Protocol):
     def find_invoice(self, seller_key: str, number: str) -> InvoiceRecord | None: ...
     def get_invoice(self, invoice_id: str) -> InvoiceRecord | None: ...
     def list_invoices(self, *, customer_id: str | None = None, limit: int = 100,
-                      offset: int = 0) -> list[InvoiceRecord]: ...
+                      offset: int = 0, contract: str | None = None,
+                      issued_from: str | None = None,
+                      issued_to: str | None = None) -> list[InvoiceRecord]: ...
+    def count_invoices(self, *, customer_id: str | None = None, contract: str | None = None,
+                       issued_from: str | None = None, issued_to: str | None = None) -> int: ...
+    def customer_contracts(self, customer_id: str) -> list[str]: ...
     def invoices_by_number(self, number: str) -> list[InvoiceRecord]: ...
     def insert_invoice(self, record: InvoiceRecord, documents: Sequence[DocumentRecord],
                        deliveries: Sequence[NewDelivery]) -> None: ...
@@ -419,12 +424,29 @@ class SQLiteStore:
         return InvoiceRecord(**dict(rows[0])) if rows else None
 
     def list_invoices(self, *, customer_id: str | None = None, limit: int = 100,
-                      offset: int = 0) -> list[InvoiceRecord]:
-        where, params = ("WHERE customer_id = ?", [customer_id]) if customer_id else ("", [])
+                      offset: int = 0, contract: str | None = None,
+                      issued_from: str | None = None,
+                      issued_to: str | None = None) -> list[InvoiceRecord]:
+        """Newest first. ``contract`` (BT-12) and the issue dates (ISO, inclusive) narrow
+        the list in SQL, so a customer with thousands of invoices pages cheaply."""
+        where, params = _invoice_filter(customer_id, contract, issued_from, issued_to)
         rows = self._query(
             f"SELECT * FROM invoices {where} ORDER BY issue_date DESC, number DESC "
             "LIMIT ? OFFSET ?", [*params, limit, offset])
         return [InvoiceRecord(**dict(r)) for r in rows]
+
+    def count_invoices(self, *, customer_id: str | None = None, contract: str | None = None,
+                       issued_from: str | None = None, issued_to: str | None = None) -> int:
+        where, params = _invoice_filter(customer_id, contract, issued_from, issued_to)
+        rows = self._query(f"SELECT count(*) AS n FROM invoices {where}", params)
+        return int(rows[0]["n"])
+
+    def customer_contracts(self, customer_id: str) -> list[str]:
+        """The contract references (BT-12) on a customer's invoices, sorted."""
+        rows = self._query(
+            "SELECT DISTINCT contract_reference FROM invoices WHERE customer_id = ? "
+            "AND contract_reference IS NOT NULL ORDER BY contract_reference", (customer_id,))
+        return [r["contract_reference"] for r in rows]
 
     def invoices_by_number(self, number: str) -> list[InvoiceRecord]:
         rows = self._query("SELECT * FROM invoices WHERE number = ?", (number,))
@@ -749,6 +771,19 @@ class SQLiteStore:
             "AND next_attempt_at <= ?) OR (status = 'delivering' AND lease_expires < ?)",
             (now, now))
         return int(rows[0]["n"])
+
+
+def _invoice_filter(customer_id: str | None, contract: str | None, issued_from: str | None,
+                    issued_to: str | None) -> tuple[str, list[Any]]:
+    clauses, params = [], []
+    for column, op, value in (("customer_id", "=", customer_id),
+                              ("contract_reference", "=", contract),
+                              ("issue_date", ">=", issued_from),
+                              ("issue_date", "<=", issued_to)):
+        if value:
+            clauses.append(f"{column} {op} ?")
+            params.append(value)
+    return (f"WHERE {' AND '.join(clauses)}" if clauses else ""), params
 
 
 def _delivery(row: sqlite3.Row) -> DeliveryRecord:
