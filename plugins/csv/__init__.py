@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from gateway import Finding, Invoice, InvoiceRejected, RenderContext, hookimpl
 from gateway.errors import ConfigError
 
-from .columns import COLUMNS, HEADER, Column
+from .columns import BY_NAME, COLUMNS, HEADER, Column
 from .dialect import DIALECTS, Dialect
 from .reader import CsvInvoices, open_bytes, open_path
 from .writer import iter_csv
@@ -65,12 +65,23 @@ class CsvFormat:
 
     def __init__(self) -> None:
         self.default_dialect: str | None = None
+        self.ignore_columns: frozenset[str] = frozenset()
 
     def configure(self, settings: Mapping[str, Any], data_dir: Path) -> None:
-        """``[plugins.csv] dialect = "en"`` sets the dialect for customers with none."""
+        """``[plugins.csv]`` in gateway.toml: ``dialect = "en"`` for customers with no
+        preference; ``ignore_columns = ["internal_id"]`` for billing-system columns the
+        import should skip (any other unknown column stops the file)."""
         dialect = settings.get("dialect")
         if dialect is not None:
             self.default_dialect = resolve_dialect(dialect).name
+        ignore = settings.get("ignore_columns", [])
+        if not isinstance(ignore, list) or not all(isinstance(n, str) for n in ignore):
+            raise ConfigError("[plugins.csv] ignore_columns: expected a list of column names")
+        clash = sorted(n for n in ignore if n.strip().lower() in BY_NAME)
+        if clash:
+            raise ConfigError(f"[plugins.csv] ignore_columns: {', '.join(clash)} are columns "
+                              "of the specification, not extra ones")
+        self.ignore_columns = frozenset(n.strip().lower() for n in ignore)
 
     def render(self, invoice: Invoice, context: RenderContext) -> bytes:
         dialect = resolve_dialect(context.options.get("dialect") or self.default_dialect,
@@ -91,12 +102,13 @@ class CsvFormat:
 
     def parse(self, data: bytes, source: str) -> Iterator[Invoice | InvoiceRejected]:
         """Invoices from CSV bytes; see :meth:`parse_file` for the streaming path."""
-        return iter(CsvInvoices(open_bytes(data, source), source))
+        return iter(CsvInvoices(open_bytes(data, source), source,
+                                ignore=self.ignore_columns))
 
     def parse_file(self, path: Path, source: str) -> Iterator[Invoice | InvoiceRejected]:
         """Invoices from a CSV file, read row by row: a 100,000-row batch needs no more
         memory than its largest invoice."""
-        return iter(CsvInvoices(open_path(path), source, path))
+        return iter(CsvInvoices(open_path(path), source, path, self.ignore_columns))
 
     def validate(self, data: bytes) -> list[Finding]:
         return []

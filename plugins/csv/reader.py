@@ -56,12 +56,13 @@ def open_bytes(data: bytes, source: str) -> Opener:
 class Header:
     """The columns of one file, in file order, with the lookups the reader needs per row."""
 
-    def __init__(self, columns: tuple[Column, ...], dialect: Dialect) -> None:
-        self.columns = columns
+    def __init__(self, columns: tuple[Column | None, ...], dialect: Dialect) -> None:
+        self.columns = columns  # None: a column the configuration says to ignore
         self.dialect = dialect
-        self.index = {c.name: i for i, c in enumerate(columns)}
-        self.invoice_level = [i for i, c in enumerate(columns) if c.level == "invoice"]
-        self.row_level = [(i, c) for i, c in enumerate(columns)
+        known = [(i, c) for i, c in enumerate(columns) if c is not None]
+        self.index = {c.name: i for i, c in known}
+        self.invoice_level = [(i, c) for i, c in known if c.level == "invoice"]
+        self.row_level = [(i, c) for i, c in known
                           if c.level == "row" and c.name != "row_type" and not c.derived]
         self.row_type_at = self.index.get("row_type")
 
@@ -69,7 +70,7 @@ class Header:
         return name in self.index
 
 
-def read_header(first_line: str, source: str) -> Header:
+def read_header(first_line: str, source: str, ignore: frozenset[str] = frozenset()) -> Header:
     """The header's columns and dialect; raises :class:`InputError` naming every unknown,
     repeated or missing column, since guessing would put data in the wrong field."""
     line = first_line.rstrip("\r\n")
@@ -80,11 +81,14 @@ def read_header(first_line: str, source: str) -> Header:
     names = next(csv.reader([line], delimiter=delimiter, strict=True))
     cleaned = [n.strip().lower() for n in names]
     problems = []
-    unknown = [n for n in cleaned if n not in BY_NAME]
+    unknown = [n for n in cleaned if n not in BY_NAME and n not in ignore]
     for name in unknown:
         close = difflib.get_close_matches(name, BY_NAME, n=1)
         hint = f" (did you mean {close[0]}?)" if close else ""
         problems.append(f"unknown column {name!r}{hint}")
+    if unknown:
+        problems.append("a column the gateway should skip goes into ignore_columns of "
+                        "[plugins.csv] in gateway.toml")
     repeated = sorted({n for n in cleaned if cleaned.count(n) > 1})
     if repeated:
         problems.append(f"repeated column(s) {', '.join(repeated)}")
@@ -93,7 +97,7 @@ def read_header(first_line: str, source: str) -> Header:
     if problems:
         raise InputError("row 1 (header): " + "; ".join(problems) +
                          ". The columns are listed in docs/csv.md", source=source)
-    return Header(tuple(BY_NAME[n] for n in cleaned), dialect_for(delimiter))
+    return Header(tuple(BY_NAME.get(n) for n in cleaned), dialect_for(delimiter))
 
 
 def sniff_delimiter(first_line: str) -> str:
@@ -175,15 +179,13 @@ class InvoiceBuilder:
         data: dict[str, Any] = {"seller": {"address": {}}, "buyer": {"address": {}},
                                 "lines": [], "charges": [], "allowances": []}
         invoice_level = self.header.invoice_level
-        repeated = [first.cells[i] for i in invoice_level]
+        repeated = [first.cells[i] for i, _ in invoice_level]
         for row in self.rows[1:]:
-            if [row.cells[i] for i in invoice_level] != repeated:
-                for i in invoice_level:
-                    self._same_on_every_row(self.header.columns[i])
+            if [row.cells[i] for i, _ in invoice_level] != repeated:
+                for i, column in invoice_level:
+                    self._same_on_every_row(i, column)
                 break
-        columns = self.header.columns
-        for i in invoice_level:
-            column = columns[i]
+        for i, column in invoice_level:
             value = self.convert(first.number, column, first.cells[i])
             if value is not None:
                 set_path(data, column.path, value)
@@ -207,8 +209,7 @@ class InvoiceBuilder:
     def rejected(self) -> InvoiceRejected:
         return InvoiceRejected(self.findings, invoice=self.number, source=self.source)
 
-    def _same_on_every_row(self, column: Column) -> None:
-        i = self.header.index[column.name]
+    def _same_on_every_row(self, i: int, column: Column) -> None:
         expected = self.rows[0].cells[i].strip()
         for row in self.rows[1:]:
             if row.cells[i].strip() != expected:
@@ -405,10 +406,12 @@ class CsvInvoices:
     """The invoices of one CSV input, each an :class:`Invoice` or, for a bad one, an
     :class:`InvoiceRejected` that names the row and column of every problem."""
 
-    def __init__(self, opener: Opener, source: str, path: Path | None = None) -> None:
+    def __init__(self, opener: Opener, source: str, path: Path | None = None,
+                 ignore: frozenset[str] = frozenset()) -> None:
         self.source = source
         self._opener = opener
         self._path = path
+        self._ignore = ignore
 
     def __iter__(self) -> Iterator[Invoice | InvoiceRejected]:
         # Recent invoice numbers and their last row, to catch an invoice whose rows are
@@ -433,10 +436,10 @@ class CsvInvoices:
                     recent.popitem(last=False)
 
     def _read(self, opener: Opener) -> Iterator[tuple[Header, list[Row]]]:
-        check_structure(opener, self.source, self._path)
+        check_structure(opener, self.source, self._path, self._ignore)
         with opener() as fh:
             first = fh.readline()
-            header = read_header(first, self.source)
+            header = read_header(first, self.source, self._ignore)
             reader = csv.reader(fh, delimiter=header.dialect.delimiter, strict=True)
             number_at = header.index["invoice_number"]
             rows: list[Row] = []
@@ -454,7 +457,8 @@ class CsvInvoices:
                 yield header, rows
 
 
-def check_structure(opener: Opener, source: str, path: Path | None = None) -> None:
+def check_structure(opener: Opener, source: str, path: Path | None = None,
+                    ignore: frozenset[str] = frozenset()) -> None:
     """Read the whole file once, cheaply, before any invoice is handed out, so that a file
     that is not UTF-8 or not well-formed CSV imports nothing rather than a part."""
     row = 1
@@ -465,7 +469,7 @@ def check_structure(opener: Opener, source: str, path: Path | None = None) -> No
             if not first:
                 raise InputError("the file is empty; expected a header row and invoice rows",
                                  source=source)
-            read_header(first, source)
+            read_header(first, source, ignore)
             reader = csv.reader(lines, delimiter=sniff_delimiter(first), strict=True)
             for cells in reader:
                 row += 1

@@ -8,7 +8,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from gateway import InputError, Invoice, InvoiceRejected
+from gateway import GatewayError, InputError, Invoice, InvoiceRejected
 from plugins.csv import CsvFormat, export_many
 from tests.conftest import EXAMPLES
 
@@ -300,3 +300,28 @@ def test_english_dialect_without_bom(fmt: CsvFormat, write_csv: Callable[..., Pa
                       delimiter=",", bom=False, name="fixed.csv")
     (invoice,) = list(fmt.parse_file(fixed, "fixed.csv"))
     assert isinstance(invoice, Invoice) and invoice.lines[0].price.net == Decimal("0.1389")
+
+
+def test_extra_billing_columns_are_skipped_only_when_configured(
+        gateway_factory: Any, write_csv: Callable[..., Path]) -> None:
+    header = [*BILLING_HEADER, "Internal_ID"]
+    path = write_csv(header, [[*billing_row("E-8", 1), "X-991"]])
+    plain = gateway_factory(data_dir=path.parent / "plain")
+    try:
+        list(plain.read_file(path))
+    except InputError as exc:
+        assert "unknown column 'internal_id'" in str(exc)
+        assert "ignore_columns of [plugins.csv] in gateway.toml" in str(exc)
+    else:
+        raise AssertionError("an unknown column was accepted without configuration")
+    configured = gateway_factory(config='[plugins.csv]\nignore_columns = ["internal_id"]\n',
+                                 data_dir=path.parent / "configured")
+    (invoice,) = list(configured.read_file(path))
+    assert isinstance(invoice, Invoice) and invoice.number == "E-8"
+    try:
+        gateway_factory(config='[plugins.csv]\nignore_columns = ["buyer_name"]\n',
+                        data_dir=path.parent / "clash")
+    except GatewayError as exc:
+        assert "buyer_name are columns of the specification" in str(exc)
+    else:
+        raise AssertionError("ignoring a specified column was accepted")
