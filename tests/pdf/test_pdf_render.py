@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pdf_helpers import has_row, page_count, page_texts, pdf_text, rows, squash
 
 from gateway import Invoice
@@ -342,3 +344,35 @@ def test_pdf_cannot_be_read_back(gw: Gateway) -> None:
     assert fmt.can_parse is False
     with pytest.raises(InputError, match="only a Factur-X"):
         list(fmt.parse(b"%PDF-1.7\n", "x.pdf"))
+
+
+# ------------------------------------------------------------------ any valid invoice renders
+
+
+LATVIAN = "aābcčdeēfgģhiījkķlļmnņoprsštuūvzžAĀBCČDEĒFGĢHIĪJKĶLĻMNŅOPRSŠTUŪVZŽ0123456789"
+
+
+@settings(max_examples=6, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(names=st.lists(st.text(alphabet=LATVIAN + " .,-/()&<>\"'€%", min_size=1,
+                              max_size=160).filter(str.strip), min_size=1, max_size=12),
+       cents=st.lists(st.integers(min_value=1, max_value=99_999_999), min_size=12,
+                      max_size=12),
+       language=st.sampled_from(["lv", "en"]))
+def test_any_valid_invoice_renders_with_its_amount_due(
+        gw: Gateway, completed: Completed, names: list[str], cents: list[int],
+        language: str) -> None:
+    def lines(data: dict[str, Any]) -> None:
+        data["lines"] = [
+            {"id": str(i + 1), "quantity": "1", "unit": "C62",
+             "price": {"net": str(Decimal(cents[i]) / 100)},
+             "vat": {"category": "S", "rate": "21"}, "item": {"name": name}}
+            for i, name in enumerate(names)]
+
+    invoice = completed(edit=lines)
+    content = render(gw, invoice, language)
+    text = squash(pdf_text(content))
+    due = invoice.require_totals().amount_due
+    assert squash(load_messages(language).money(due, "EUR")) in text
+    for name in names:  # long words may wrap, but no character is lost
+        assert squash(name).replace(" ", "") in text.replace(" ", "")
