@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -164,15 +165,17 @@ class Row:
     period: tuple[str, str] | None
 
 
-def customer_invoices(portal: Portal, customer_id: str) -> list[InvoiceRecord]:
-    gw = portal.gw
-    records: list[InvoiceRecord] = []
+def customer_invoices(portal: Portal, customer_id: str, **filters: str | None
+                      ) -> Iterator[InvoiceRecord]:
+    """All of a customer's invoices matching the SQL filters, newest first, in batches."""
+    offset = 0
     while True:
-        batch = gw.store.list_invoices(customer_id=customer_id, limit=1000,
-                                       offset=len(records))
-        records.extend(batch)
-        if len(batch) < 1000:
-            return records
+        batch = portal.gw.store.list_invoices(customer_id=customer_id, limit=500,
+                                              offset=offset, **filters)
+        yield from batch
+        if len(batch) < 500:
+            return
+        offset += len(batch)
 
 
 def customer_invoice(portal: Portal, account: Account, ref: str) -> InvoiceRecord:
@@ -211,39 +214,43 @@ def invoices(request: Request, contract: str | None = None, start: str | None = 
              end: str | None = None, status: str | None = None, page_no: int = 1) -> Response:
     account = require_customer(request)
     portal = portal_of(request)
+    store = portal.gw.store
     assert account.customer_id is not None
-    records = customer_invoices(portal, account.customer_id)
-    contracts = sorted({r.contract_reference for r in records if r.contract_reference})
     since, until = _parse_date(start), _parse_date(end)
-    chosen = [r for r in records
-              if (not contract or r.contract_reference == contract)
-              and (since is None or r.issue_date >= since.isoformat())
-              and (until is None or r.issue_date <= until.isoformat())]
+    filters = {"contract": contract or None,
+               "issued_from": since.isoformat() if since else None,
+               "issued_to": until.isoformat() if until else None}
     size = portal.settings.page_size
+    page_no = max(1, page_no)
 
     def row(r: InvoiceRecord) -> Row:
-        return Row(r, invoice_status(portal, portal.gw.store.deliveries(invoice_id=r.id)),
-                   _period(r))
+        return Row(r, invoice_status(portal, store.deliveries(invoice_id=r.id)), _period(r))
 
     if status:
-        rows = [x for x in map(row, chosen) if x.status.key == status]
-        total = len(rows)
-        rows = rows[(page_no - 1) * size:page_no * size]
+        # The status comes from the deliveries, so this filter is the one that scans.
+        matching = [x for x in map(row, customer_invoices(portal, account.customer_id,
+                                                          **filters))
+                    if x.status.key == status]
+        total = len(matching)
+        rows = matching[(page_no - 1) * size:page_no * size]
     else:
-        total = len(chosen)
-        rows = [row(r) for r in chosen[(page_no - 1) * size:page_no * size]]
-    current = [x for x in (rows if page_no == 1 and not (contract or since or until or status)
-                           else [])
-               if x.record.due_date and x.record.due_date >= dt.date.today().isoformat()]
-    notices = _notices(portal, account)
-    return page(request, "invoices.html", rows=rows, current=current, notices=notices,
-                contracts=contracts, total=total, page_no=page_no,
-                pages=max(1, -(-total // size)),
+        total = store.count_invoices(customer_id=account.customer_id, **filters)
+        rows = [row(r) for r in store.list_invoices(customer_id=account.customer_id,
+                                                    limit=size, offset=(page_no - 1) * size,
+                                                    **filters)]
+    unfiltered = page_no == 1 and not (contract or since or until or status)
+    today = dt.date.today().isoformat()
+    current = [x for x in rows if unfiltered and x.record.due_date
+               and x.record.due_date >= today]
+    return page(request, "invoices.html", rows=rows, current=current,
+                notices=_notices(portal, account),
+                contracts=store.customer_contracts(account.customer_id), total=total,
+                page_no=page_no, pages=max(1, -(-total // size)),
                 filters={"contract": contract or "", "start": start or "", "end": end or "",
                          "status": status or ""},
                 statuses=["st_delivered", "st_pending", "st_email_failed", "st_failed",
                           "st_portal"],
-                customer=portal.gw.store.get_customer(account.customer_id))
+                customer=store.get_customer(account.customer_id))
 
 
 def _notices(portal: Portal, account: Account) -> list[dict[str, Any]]:
@@ -262,13 +269,15 @@ def _notices(portal: Portal, account: Account) -> list[dict[str, Any]]:
 @router.get("/contracts", response_class=HTMLResponse)
 def contracts(request: Request) -> Response:
     account = require_customer(request)
-    portal = portal_of(request)
+    store = portal_of(request).gw.store
     assert account.customer_id is not None
-    groups: dict[str, list[InvoiceRecord]] = {}
-    for r in customer_invoices(portal, account.customer_id):
-        groups.setdefault(r.contract_reference or "—", []).append(r)
-    summary = [{"contract": c, "count": len(rs), "latest": rs[0]} for c, rs in
-               sorted(groups.items())]
+    summary = []
+    for contract in store.customer_contracts(account.customer_id):
+        latest = store.list_invoices(customer_id=account.customer_id, contract=contract,
+                                     limit=1)
+        summary.append({"contract": contract, "latest": latest[0],
+                        "count": store.count_invoices(customer_id=account.customer_id,
+                                                      contract=contract)})
     return page(request, "contracts.html", contracts=summary)
 
 
@@ -513,8 +522,14 @@ def export_form(request: Request) -> Response:
     account = require_customer(request)
     portal = portal_of(request)
     assert account.customer_id is not None
-    years = sorted({r.issue_date[:4] for r in customer_invoices(portal, account.customer_id)},
-                   reverse=True)
+    store = portal.gw.store
+    count = store.count_invoices(customer_id=account.customer_id)
+    years: list[int] = []
+    if count:
+        newest = store.list_invoices(customer_id=account.customer_id, limit=1)[0]
+        oldest = store.list_invoices(customer_id=account.customer_id, limit=1,
+                                     offset=count - 1)[0]
+        years = list(range(int(newest.issue_date[:4]), int(oldest.issue_date[:4]) - 1, -1))
     return page(request, "export.html", years=years,
                 lines="csv" in portal.plugins.formats)
 
@@ -532,8 +547,9 @@ def export(request: Request, name: str) -> Response:
     if found is None:
         raise NotFound()
     year, kind = int(found.group(1)), found.group(2)
-    records = [r for r in customer_invoices(portal, account.customer_id)
-               if r.issue_date.startswith(f"{year:04d}-")]
+    records = list(customer_invoices(portal, account.customer_id,
+                                     issued_from=f"{year:04d}-01-01",
+                                     issued_to=f"{year:04d}-12-31"))
     records.sort(key=lambda r: (r.issue_date, r.number))
     lang = language(request)
     rows = [exports.HistoryRow.of(r, invoice_status(

@@ -106,3 +106,21 @@ def test_other_formats_are_made_on_request(server: Server, load_example: Any) ->
     # json is not a customer format here, and unknown names are simply not found
     assert b.get(f"/invoices/{result.invoice_id}/documents/json").status_code == 404
     assert b.get(f"/invoices/{result.invoice_id}/documents/nope").status_code == 404
+
+
+def test_archive_pages(world: Any) -> None:
+    from tests.portal.conftest import serve
+
+    world.gw.config.plugins.setdefault("portal", {})["page_size"] = 2
+    with serve(world) as server:
+        a = server.login("janis@example.lv", PASSWORD_A)
+        first = a.get("/invoices").text
+        assert first.count("data-invoice=") == 2
+        assert "1 / 2" in first and "page_no=2" in first
+        second = a.get("/invoices?page_no=2").text
+        assert second.count('data-invoice="E2609-00123"') == 1
+        assert second.count("data-invoice=") == 1
+        assert a.get("/invoices?page_no=3").text.count("data-invoice=") == 0
+        assert a.get("/invoices?page_no=0").status_code == 200
+        failed = a.get("/invoices?status=st_delivered&page_no=1").text
+        assert failed.count("data-invoice=") == 2
