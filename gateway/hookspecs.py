@@ -52,6 +52,9 @@ class Format(Protocol):
     """A document format: renders an invoice to bytes, and may read and check them.
 
     ``name`` is what customers put in their preferences (``"ubl"``, ``"pdf"``).
+    A format may have an ``Options`` pydantic model: a customer's
+    ``format_options[name]`` is validated with it when the customer is saved, and
+    reaches :meth:`render` as ``context.options`` (merged over ``[plugins.<name>]``).
     ``can_parse`` / ``can_validate`` say whether :meth:`parse` / :meth:`validate` do
     anything; a render-only format sets both to ``False``.
     """

@@ -250,3 +250,11 @@ def test_invoice_number_cannot_escape_the_folder(gw: Gateway, invoice_data: dict
     delivered = list((gw.config.data_dir / "deliveries" / "100234567").iterdir())
     assert [p.name for p in delivered] == [doc.filename]
     assert json.loads(delivered[0].read_text())["number"] == "../../../etc/passwd"
+
+
+def test_format_options_are_checked_when_the_customer_is_saved(gw: Gateway) -> None:
+    with pytest.raises(ConfigError, match="format csv option dialect"):
+        add_customer(gw, formats=["csv"], format_options={"csv": {"dialect": "de"}})
+    with pytest.raises(ConfigError, match="format csv option delimiter"):
+        add_customer(gw, formats=["csv"], format_options={"csv": {"delimiter": "|"}})
+    assert add_customer(gw, formats=["csv"], format_options={"csv": {"dialect": "en"}})

@@ -212,6 +212,8 @@ class Gateway:
         has settings its channel cannot use."""
         for name in customer.formats:
             self.plugins.formats.get(name)
+        for name, options in customer.format_options.items():
+            self.format_options_model(name, options, context=f"customer {customer.id}")
         for pref in customer.channels:
             channel = self.plugins.channels.get(pref.channel)
             for name in pref.formats or ():
@@ -223,6 +225,24 @@ class Gateway:
                 raise ConfigError(f"customer {customer.id}, channel {pref.label}: fallback "
                                   f"{pref.fallback!r} is neither a channel of this customer "
                                   f"nor an installed channel")
+
+    def format_options_model(self, name: str, options: dict[str, Any], *,
+                             context: str) -> Any:
+        """Validate a customer's options for one format with the format's ``Options``
+        model, when it has one (a format without it takes its options unchecked)."""
+        from pydantic import ValidationError
+
+        fmt = self.plugins.formats.get(name)
+        model = getattr(fmt, "Options", None)
+        if model is None:
+            return options
+        try:
+            return model.model_validate(options)
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"{context}: format {name} option {loc or '(all)'}: "
+                              f"{first['msg']}") from None
 
     def channel_settings(self, channel: Any, settings: dict[str, Any], *, context: str) -> Any:
         from pydantic import ValidationError

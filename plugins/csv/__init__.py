@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict
 
 from gateway import Finding, Invoice, InvoiceRejected, RenderContext, hookimpl
 from gateway.errors import ConfigError
@@ -54,6 +56,14 @@ def export_many(invoices: Iterable[Invoice], dialect: str | Dialect = "lv") -> b
     return b"".join(iter_export(invoices, dialect))
 
 
+class CsvOptions(BaseModel):
+    """A customer's CSV preferences (``format_options.csv``), checked when saved."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dialect: Literal["lv", "en"] | None = None
+
+
 class CsvFormat:
     name: ClassVar[str] = "csv"
     media_type: ClassVar[str] = "text/csv"
@@ -62,6 +72,7 @@ class CsvFormat:
                                   "(dialects lv and en); reads billing-system batches")
     can_parse: ClassVar[bool] = True
     can_validate: ClassVar[bool] = False
+    Options: ClassVar[type[BaseModel]] = CsvOptions
 
     def __init__(self) -> None:
         self.default_dialect: str | None = None
