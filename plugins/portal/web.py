@@ -49,9 +49,13 @@ def portal_of(request: Request) -> Portal:
     return request.app.state.portal  # type: ignore[no-any-return]
 
 
+_UNSET = object()
+
+
 def current_account(request: Request) -> Account | None:
-    if "account" in request.state._state:
-        return request.state.account  # type: ignore[no-any-return]
+    cached = getattr(request.state, "account", _UNSET)
+    if cached is not _UNSET:
+        return cached  # type: ignore[return-value]
     token = request.cookies.get(SESSION_COOKIE)
     account = portal_of(request).db.session_account(token_hash(token)) if token else None
     request.state.account = account
