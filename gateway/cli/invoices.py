@@ -125,11 +125,22 @@ def push(app: Any, files: tuple[Path, ...], customer: str | None, no_deliver: bo
         raise SystemExit(1)
 
 
+TABLE_ROWS = 40
+
+
 def _push_table(gw: Gateway, results: list[PushResult]) -> None:
-    table = Table(title="Pushed invoices", show_lines=False)
+    """One row per invoice for a small push; for a big batch the refused ones first and
+    a count of the rest (a 100,000-invoice table helps nobody)."""
+    shown = results
+    if len(results) > TABLE_ROWS:
+        refused = [r for r in results if r.status == "rejected"]
+        shown = (refused + [r for r in results if r.status != "rejected"])[:TABLE_ROWS]
+    table = Table(title="Pushed invoices", show_lines=False,
+                  caption=f"{len(results) - len(shown)} more not shown; see 'gateway status'"
+                  if len(shown) < len(results) else None)
     for col in ("invoice", "source", "status", "customer", "deliveries"):
         table.add_column(col)
-    for r in results:
+    for r in shown:
         deliveries = ""
         if r.invoice_id:
             deliveries = ", ".join(f"{d.channel}: {d.status}"
