@@ -260,6 +260,19 @@ def _deliver(portal: Portal, invoice_id: str) -> None:
             dispatcher.run(delivery_id=d.id)
 
 
+@router.get("/invoices", response_model=InvoiceOut,
+            responses={404: {"description": "No invoice with this number for this token's "
+                                            "seller"}})
+def find_invoice(request: Request, token: Annotated[ApiToken, Depends(api_token)],
+                 number: str = Query(..., description="Invoice number (BT-1)")) -> InvoiceOut:
+    """An invoice by its number: billing systems know numbers, not gateway ids."""
+    portal = portal_of(request)
+    record = portal.gw.store.find_invoice(token.seller_key, number)
+    if record is None:
+        raise ApiProblem(404, {"error": f"no invoice {number} of seller {token.seller_key}"})
+    return _invoice_out(portal, request, record)
+
+
 @router.get("/invoices/{invoice_id}", response_model=InvoiceOut,
             responses={404: {"description": "No such invoice for this token's seller"}})
 def get_invoice(request: Request, invoice_id: str,

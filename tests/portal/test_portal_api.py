@@ -40,6 +40,10 @@ def test_push_status_and_documents(server: Server, load_example: Any) -> None:
         r = api.get(f"/api/v1/invoices/{out['id']}")
         assert r.status_code == 200
         assert r.json()["deliveries"][0]["receipt"].startswith("mail:")
+        by_number = api.get("/api/v1/invoices", params={"number": "E2612-00777"})
+        assert by_number.status_code == 200 and by_number.json() == r.json()
+        assert api.get("/api/v1/invoices", params={"number": "nope"}).status_code == 404
+        assert api.get("/api/v1/invoices").status_code == 400
 
         gw = server.world.gw
         for doc in invoice["documents"]:
@@ -138,6 +142,8 @@ def test_tokens_are_required_and_scoped_to_one_seller(server: Server,
         r = api.get(f"/api/v1/invoices/{world.a_ids[0]}")
         assert r.status_code == 404
         r = api.get(f"/api/v1/invoices/{world.a_ids[0]}/documents/portal-test-pdf")
+        assert r.status_code == 404
+        r = api.get("/api/v1/invoices", params={"number": world.a_numbers[0]})
         assert r.status_code == 404
         r = api.post("/api/v1/invoices", json=_invoice(load_example, "E2612-00888"))
         assert r.status_code == 403
