@@ -53,6 +53,8 @@ def describe(events: list[Event], deliveries: list[DeliveryRecord], portal: Port
             if kind in email_types:
                 text = t("ev_emailed")
                 detail = ", ".join(data.get("recipients", {}) or {})
+            elif kind == "sftp-mailbox":
+                text = t("ev_sftp_mailbox")
             elif kind.startswith("sftp"):
                 text = t("ev_sftp")
             elif kind == "portal":
@@ -76,6 +78,8 @@ def describe(events: list[Event], deliveries: list[DeliveryRecord], portal: Port
             css, text = "wait", t("ev_requeued", channel=channel)
         elif e.kind == "viewed":
             text = t("ev_viewed")
+        elif e.kind == "acknowledged":
+            css, text = "ok", t("ev_acknowledged")
         elif e.kind == "downloaded":
             via = str(data.get("via", data.get("channel", "")))
             if via.startswith("sftp"):

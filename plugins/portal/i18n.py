@@ -97,6 +97,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "ev_email_failed": ("E-pasts nav piegādāts", "E-mail failed"),
     "ev_sftp": ("Augšupielādēts SFTP", "Uploaded over SFTP"),
     "ev_sftp_downloaded": ("Lejupielādēts no SFTP", "Downloaded over SFTP"),
+    "ev_sftp_mailbox": ("Ievietots Jūsu SFTP pastkastītē", "Placed in your SFTP mailbox"),
+    "ev_acknowledged": ("Saņemšana apstiprināta (SFTP)", "Receipt confirmed (SFTP)"),
     "ev_portal": ("Publicēts portālā", "Published in the portal"),
     "ev_delivered": ("Piegādāts: {channel}", "Delivered: {channel}"),
     "ev_failed": ("Piegāde neizdevās: {channel}", "Delivery failed: {channel}"),
