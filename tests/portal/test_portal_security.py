@@ -217,3 +217,25 @@ def test_invitation_creates_one_account(server: Server, run_cli: Any, repeat: bo
     listing = b.get("/invoices").text
     assert server.world.b_numbers[0] in listing
     assert server.world.a_numbers[0] not in listing
+
+
+def test_operator_invitation_from_the_page(server: Server) -> None:
+    op = server.login("operator@daugavas.lv", OPERATOR_PASSWORD)
+    page = op.get("/operator").text
+    r = op.post("/operator/invite", data={"customer_id": "200987654",
+                                          "email": "juris@ceptuve.lv", "csrf": csrf_of(page)})
+    assert r.status_code == 200
+    link = re.search(r"<code>([^<]+/invite/[^<]+)</code>", r.text)
+    assert link
+    path = "/invite/" + link.group(1).rsplit("/invite/", 1)[1]
+    assert op.post("/operator/invite", data={"customer_id": "nobody",
+                                             "csrf": csrf_of(page)}).status_code == 404
+    with server.client() as c:
+        form = c.get(path)
+        assert 'value="juris@ceptuve.lv"' in form.text
+        # the address the operator fixed wins over what the form sends
+        r = c.post(path, data={"email": "someone@else.lv", "password": "garāka-parole-1",
+                               "password2": "garāka-parole-1", "csrf": csrf_of(form.text)})
+        assert r.status_code == 303
+    juris = server.login("juris@ceptuve.lv", "garāka-parole-1")
+    assert server.world.b_numbers[0] in juris.get("/invoices").text
