@@ -500,7 +500,7 @@ def _signup_sync(request: Request, portal: Portal, account: Account,
         channels.append(ChannelPreference(channel="portal", name="portal"))
     lang = first("language") if first("language") in ("lv", "en") else customer.language
     updated = customer.model_copy(update={"formats": formats, "channels": channels,
-                                          "language": lang})
+                                          "language": lang, "paper": bool(first("paper"))})
     try:
         updated = Customer.model_validate(updated.model_dump())
         gw.check_customer(updated)

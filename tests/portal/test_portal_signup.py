@@ -52,6 +52,18 @@ def test_bad_input_is_named_and_nothing_changes(server: Server) -> None:
     assert len(gw.store.customer_changes("100234567")) == changes + 1
 
 
+def test_paper_invoice_choice(server: Server) -> None:
+    gw = server.world.gw
+    a = server.login("janis@example.lv", PASSWORD_A)
+    assert _post(a, formats="portal-test-pdf", paper="1").status_code == 200
+    customer = gw.store.get_customer("100234567")
+    assert customer is not None and customer.paper is True
+    assert 'name="paper" value="1" checked' in a.get("/einvoice").text
+    assert _post(a, formats="portal-test-pdf").status_code == 200
+    customer = gw.store.get_customer("100234567")
+    assert customer is not None and customer.paper is False
+
+
 def test_operator_channels_are_kept(server: Server) -> None:
     gw = server.world.gw
     customer = gw.store.get_customer("100234567")
@@ -87,6 +99,8 @@ def test_changes_apply_from_the_next_invoice_on(server: Server, load_example: An
     assert new["email"].settings["to"] == ["gramatvediba@example.lv"]
     assert new["email"].formats == ["portal-test-xml"]
     assert new["sftp-mailbox"].settings["filename"] == "{number}.{ext}"
+    after = gw.store.get_customer("100234567")
+    assert after is not None and after.paper is False
     assert [d.format for d in gw.store.documents(result.invoice_id)] == ["portal-test-xml"]
     # the earlier invoice keeps what it was sent with
     assert {d.channel: d.formats for d in gw.store.deliveries(invoice_id=world.a_ids[1])} == old
