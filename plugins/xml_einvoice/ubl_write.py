@@ -46,17 +46,28 @@ INVOICED_OBJECT_CODE = "130"
 PROJECT_CODE = "50"
 
 
+_CBC: dict[str, str] = {}
+_CAC: dict[str, str] = {}
+
+
 def cbc(parent: _Element, name: str, text: str | None, attrs: dict[str, str] | None = None
         ) -> _Element | None:
     if text is None:
         return None
-    el = _SUB(parent, f"{{{CBC}}}{name}", attrs) if attrs else _SUB(parent, f"{{{CBC}}}{name}")
+    # Called ~60 times per invoice plus ~20 per line: the Clark-notation tag is cached.
+    tag = _CBC.get(name)
+    if tag is None:
+        tag = _CBC[name] = f"{{{CBC}}}{name}"
+    el = _SUB(parent, tag, attrs) if attrs else _SUB(parent, tag)
     el.text = text
     return el
 
 
 def cac(parent: _Element, name: str) -> _Element:
-    return _SUB(parent, f"{{{CAC}}}{name}")
+    tag = _CAC.get(name)
+    if tag is None:
+        tag = _CAC[name] = f"{{{CAC}}}{name}"
+    return _SUB(parent, tag)
 
 
 def _id(parent: _Element, name: str, ident: Identifier | None) -> None:
