@@ -241,6 +241,12 @@ def print_summary(summary: Any) -> None:
         f"estimated, {summary.settled} settling an estimate, {summary.paper} with the paper "
         f"fee, {summary.reconnections} reconnection fees), {summary.already} issued before, "
         f"{len(summary.waiting)} waiting for their issue date, {len(summary.errors)} errors")
+    if summary.waiting:
+        dates = sorted({d.plan.issue_date for d in summary.waiting if d.plan is not None})
+        shown = ", ".join(f"{d.contract} ({d.plan.issue_date})" for d in summary.waiting[:5]
+                          if d.plan is not None)
+        more = f" and {len(summary.waiting) - 5} more" if len(summary.waiting) > 5 else ""
+        out.print(f"waiting: {shown}{more}; run again on or after {dates[0]}")
     if summary.delivered or summary.delivery_problems:
         out.print(f"deliveries: {summary.delivered} delivered, {summary.delivery_problems} "
                   "to retry or failed (see 'gateway status --failed')")

@@ -46,9 +46,14 @@ def test_import_add_list_bill(run_cli: Run, tmp_path: Path) -> None:
         result = run_cli("customer", "add", cid, "--name", cid, "--format", "json",
                          "--channel", "folder", paper)
         assert result.exit_code == 0, result.output
+    result = run_cli("utility", "bill", "2025-11", "--as-of", "2025-12-09")
+    assert "3 invoices issued" in result.output and "1 reconnection fees" in result.output
+    assert "1 waiting for their issue date" in result.output
+    assert "waiting: L-2025-0002 (2025-12-10); run again on or after 2025-12-10" in \
+        result.output
     result = run_cli("utility", "bill", "2025-11", "--as-of", "2025-12-15")
-    assert "4 invoices issued" in result.output and "1 reconnection fees" in result.output
-    assert "deliveries: 4 delivered" in result.output
+    assert "1 invoices issued" in result.output and "1 with the paper fee" in result.output
+    assert "3 issued before" in result.output and "deliveries: 1 delivered" in result.output
     result = run_cli("utility", "contracts")
     assert "E2511-00001" in result.output
 
