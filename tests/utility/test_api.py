@@ -106,3 +106,43 @@ def test_token_commands(run_cli: Callable[..., Result]) -> None:
     assert run_cli("utility", "token", "revoke", "operator").exit_code == 0
     assert "no API token named" in run_cli("utility", "token", "revoke", "operator").output
     assert "readings" in run_cli("serve", "--help").output
+
+
+def test_gateway_serve_readings_in_its_own_process(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    store = UtilityStore(data / "utility.db")
+    seed_prices(store)
+    add_contract(store)
+    store.add_token("operator", token_hash("t0ken"))
+    store.close()
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "from gateway.cli import main; main()", "--data-dir",
+         str(data), "serve", "readings", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.post(f"http://127.0.0.1:{port}/readings",
+                               headers={"Authorization": "Bearer t0ken"},
+                               json={"metering_point": "MP1",
+                                     "date": dt.date.today().isoformat(), "value": "1042"})
+                break
+            except httpx.TransportError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(proc.stdout.read().decode() if proc.stdout
+                                         else "server did not start") from None
+                time.sleep(0.1)
+        assert r.status_code == 201, r.text
+        assert r.json()["consumption"] == "42"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    store = UtilityStore(data / "utility.db")
+    assert store.readings("MP1")[-1].by == "operator"
+    store.close()
