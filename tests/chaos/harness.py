@@ -316,6 +316,7 @@ class Round:
         self.report = RoundReport(seed, invoices, list(self.channels))
         self.log = log or (lambda *a: None)
         self.pushed = 0
+        self.typical_run = 2.0  # seconds; learnt from the runs that finish
 
     # ------------------------------------------------------------------ setup
 
@@ -429,21 +430,29 @@ class Round:
         if kind == "point":
             point = rng.choice(POINTS)
             after = rng.randint(1, max(1, self.count // max(len(batch), 1)))
-        elif kind == "smtp":
-            self.trigger.arm(rng.choice(["smtp-rcpt", "smtp-data"]), rng.randint(1, 15))
-        elif kind == "upload":
-            self.trigger.arm("upload", rng.randint(1, 15))
+        else:
+            # Aim at an event the run will really reach: a few more deliveries or
+            # uploads than are waiting would let it finish untouched.
+            events = max(1, min(15, (pending or self.count // max(len(batch), 1)) // 2))
+            if kind == "smtp":
+                self.trigger.arm(rng.choice(["smtp-rcpt", "smtp-data"]), rng.randint(1, events))
+            elif kind == "upload":
+                self.trigger.arm("upload", rng.randint(1, events))
+        begun = time.monotonic()
         procs = [self._start(point, after, *args)]
         if concurrent:
             procs.append(self._start("none", 0, *args))
         if kind == "timer":
-            deadline = time.monotonic() + rng.uniform(0.3, 3.0)
+            # Somewhere within a typical run on this machine, start-up included.
+            deadline = begun + rng.uniform(0.1, 1.0) * self.typical_run
             while time.monotonic() < deadline and any(p.poll() is None for p in procs):
-                time.sleep(0.01)
+                time.sleep(0.005)
             self.children.kill_all("timer")
         self.log(f"  step {args[0]}{' x2' if concurrent else ''} {kind} {point} {after}")
         for proc in procs:
             code, out, err = self._finish(proc, 300)
+            if code == 0:
+                self.typical_run = 0.7 * self.typical_run + 0.3 * (time.monotonic() - begun)
             if code not in (0, -signal.SIGKILL):
                 # Exit code 1 from a push means a refused invoice: never expected here.
                 self.report.problems.append(f"{' '.join(args[:2])} exited {code}: "
