@@ -157,6 +157,9 @@ class FacturXFormat(PdfFormat):
             with pikepdf.open(io.BytesIO(data)) as pdf:
                 attachments = {name: spec.get_file().read_bytes()
                                for name, spec in pdf.attachments.items()}
+        except pikepdf.PasswordError:
+            raise InputError("the PDF is encrypted (password protected); send the Factur-X "
+                             "PDF without encryption", source=source) from None
         except (pikepdf.PdfError, ValueError, KeyError) as exc:
             raise InputError(f"not a readable PDF: {exc}", source=source) from None
         for name in EMBEDDED_NAMES:

@@ -313,7 +313,7 @@ def pdf_cases(pdf: bytes, cii: bytes) -> list[Case]:
             b'format="102">20261104<', b'format="102">20260230<', 1)), "rejected", ("issue_date",),
              "embedded invoice with issue date 2026-02-30"),
         Case("pdf-encrypted.pdf", with_attachment("factur-x.xml", cii, encrypt=True),
-             "rejected", ("facturx",), "an encrypted PDF (password needed)"),
+             "rejected", ("encrypted",), "an encrypted PDF (password needed)"),
     ]
 
 
