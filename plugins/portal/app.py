@@ -17,7 +17,7 @@ from gateway import __version__
 from gateway.core import Config, Invoice
 from gateway.errors import GatewayError
 from gateway.plugins import Plugins
-from plugins.portal import api, operator, pages
+from plugins.portal import api, extensions, operator, pages
 from plugins.portal.state import Portal
 from plugins.portal.web import Forbidden, LoginRequired, NotFound, page, redirect
 
@@ -41,6 +41,8 @@ def create_app(config: Config, plugins: Plugins | None = None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(operator.router)
+    # Pages other plugins add (portal_register_pages), after the portal's own routes.
+    portal.pages = extensions.mount(app, portal.plugins)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     _errors(app)
     _openapi(app)

@@ -52,6 +52,8 @@ class Portal:
         self._gateways: list[Gateway] = []
         self._lock = threading.Lock()
         self.secret = self.db.secret()
+        #: customer pages added by other plugins (:mod:`plugins.portal.extensions`)
+        self.pages: list[Any] = []
 
     @property
     def db(self) -> PortalDB:

@@ -152,6 +152,7 @@ def page(request: Request, template: str, status_code: int = 200,
         "format_label": lambda f: i18n.format_label(f.name, getattr(f, "description", ""),
                                                     lang), "unit": lambda x: i18n.unit(x, lang),
         "path": request.url.path, "here": _here(request), "today": dt.date.today(),
+        "extra_pages": portal.pages,
         **context,
     }, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"

@@ -1,9 +1,10 @@
 """Built-in plugin 'utility': an electricity supplier's monthly billing from meter readings.
 
-Registers the ``utility`` invoice source and the ``gateway utility ...`` and
-``gateway demo`` commands. The supplier's data (customers, contracts, metering points,
-tariffs and VAT rates with validity dates, readings with who sent them and how, bills)
-lives in its own SQLite file, ``utility.db`` in the data directory.
+Registers the ``utility`` invoice source, the ``gateway utility ...`` and
+``gateway demo`` commands and, when the portal is installed, its meter-reading page.
+The supplier's data (customers, contracts, metering points, tariffs and VAT rates with
+validity dates, readings with who sent them and how, bills) lives in its own SQLite
+file, ``utility.db`` in the data directory.
 """
 
 from __future__ import annotations
@@ -98,3 +99,11 @@ def gateway_register_commands(cli: Any) -> None:
     serve = cli.commands.get("serve")
     if serve is not None:
         serve.add_command(serve_readings)
+
+
+@hookimpl(optionalhook=True)
+def portal_register_pages(register: Any) -> None:
+    """The customer portal's "Meter reading" page (when the portal is installed)."""
+    from plugins.utility.portal import register_pages
+
+    register_pages(register)

@@ -216,6 +216,20 @@ class UtilityStore:
         return [self._mp(r) for r in self.db.execute(
             "SELECT * FROM metering_points WHERE contract=? ORDER BY id", (contract,))]
 
+    def customer_metering_points(self, customer_id: str
+                                 ) -> list[tuple[MeteringPoint, StoredReading]]:
+        """A customer's metering points (over all their contracts) with the latest
+        reading of each; the portal's reading page shows only these."""
+        rows = self.db.execute(
+            "SELECT m.* FROM metering_points m JOIN contracts c ON c.number = m.contract "
+            "WHERE c.customer_id=? ORDER BY m.contract, m.id", (customer_id,)).fetchall()
+        out = []
+        for row in rows:
+            latest = self._latest_reading(row["id"])
+            assert latest is not None  # every metering point has its opening reading
+            out.append((self._mp(row), latest))
+        return out
+
     def get_metering_point(self, mp_id: str) -> MeteringPoint | None:
         row = self._one("SELECT * FROM metering_points WHERE id=?", (mp_id,))
         return self._mp(row) if row else None

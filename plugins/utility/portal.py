@@ -1,0 +1,240 @@
+"""The customer portal's "Skaitītāja rādījums / Meter reading" page.
+
+Registered through the portal's ``portal_register_pages`` hook: the portal checks the
+login and the CSRF token, this module shows the logged-in customer's own metering points
+with their latest reading and takes a new one through :meth:`UtilityStore.add_reading`,
+the same checks as the CLI, CSV import and HTTP API, recorded with ``how = "portal"``
+and the account's e-mail as ``by``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from plugins.utility.dates import next_window_period, window_period
+from plugins.utility.models import Reading
+from plugins.utility.store import ReadingOutcome, UtilityError, UtilityStore
+
+PATH = "/readings"
+TEMPLATES = Path(__file__).parent / "templates"
+
+TEXTS: dict[str, tuple[str, str]] = {
+    "reading_title": ("Skaitītāja rādījums", "Meter reading"),
+    "reading_tab": ("Skaitītāja rādījums", "Meter reading"),
+    "reading_intro": (
+        "Rādījumus nododiet no katra mēneša 27. datuma līdz nākamā mēneša 3. datumam. "
+        "Ārpus šī laika nodots rādījums tiek saglabāts un izmantots nākamā perioda rēķinā.",
+        "Send your reading between the 27th of each month and the 3rd of the next. A reading "
+        "sent outside this window is kept and used for the next period's invoice."),
+    "reading_points": ("Jūsu skaitītāji", "Your meters"),
+    "reading_mp": ("Objekts", "Metering point"),
+    "reading_meter": ("Skaitītājs", "Meter"),
+    "reading_address": ("Adrese", "Address"),
+    "reading_last": ("Pēdējais rādījums", "Last reading"),
+    "reading_date": ("Datums", "Date"),
+    "reading_via": ("Nodots", "Sent via"),
+    "reading_new": ("Nodot rādījumu", "Send a reading"),
+    "reading_value": ("Rādījums, kWh", "Reading, kWh"),
+    "reading_send": ("Nodot rādījumu", "Send reading"),
+    "reading_change": ("Skaitītājs ir nomainīts", "The meter was replaced"),
+    "reading_change_hint": ("Rādījums ir jaunā skaitītāja rādījums.",
+                            "The reading is the new meter's."),
+    "reading_old_final": ("Vecā skaitītāja pēdējais rādījums, kWh",
+                          "Old meter's last reading, kWh"),
+    "reading_new_start": ("Jaunā skaitītāja sākuma rādījums, kWh",
+                          "New meter's start reading, kWh"),
+    "reading_new_meter": ("Jaunā skaitītāja numurs", "New meter's number"),
+    "reading_none": ("Jums nav neviena skaitītāja.", "You have no meters."),
+    "via_portal": ("portālā", "portal"), "via_cli": ("operators", "operator"),
+    "via_csv": ("fails", "file"), "via_api": ("lietotne", "app"),
+    "via_contract": ("līguma sākumā", "contract start"), "via_demo": ("demo", "demo"),
+    "reading_accepted": (
+        "Rādījums {value} kWh ({date}) saņemts: patēriņš {consumption} kWh, tiks izmantots "
+        "{period} rēķinā.",
+        "Reading {value} kWh of {date} received: consumption {consumption} kWh, counts for "
+        "the {period} invoice."),
+    "reading_unchanged": ("Šis rādījums ({value} kWh, {date}) jau ir saņemts.",
+                          "This reading ({value} kWh, {date}) was already received."),
+    "reading_outside": (
+        "{date} ir ārpus rādījumu nodošanas laika (27. līdz 3. datums; pēdējais bija "
+        "{start}–{end}); rādījums ir saglabāts un tiks izmantots {period} rēķinā.",
+        "{date} is outside the reading window (27th to 3rd; the last one was {start}–{end}); "
+        "the reading is kept and used for the {period} invoice."),
+    "reading_issued": (
+        "Līguma {contract} {late} rēķins jau ir izrakstīts; rādījums ir saglabāts un tiks "
+        "izmantots {period} rēķinā, kurā tiks izlīdzināta starpība.",
+        "The {late} invoice of contract {contract} was already issued; the reading is kept "
+        "and used for the {period} invoice, which settles the difference."),
+    "reading_lower": (
+        "Rādījums {value} ir mazāks par iepriekšējo rādījumu {previous} ({prev_date}), tāpēc "
+        "tas netika pieņemts. Ja skaitītājs ir nomainīts, atzīmējiet “Skaitītājs ir "
+        "nomainīts”.",
+        "{value} is lower than the previous reading {previous} of {prev_date}, so it was "
+        "refused. If the meter was replaced, tick “The meter was replaced”."),
+    "reading_future": ("Rādījumu nevar datēt vēlāk par šodienu ({today}).",
+                       "A reading cannot be dated after today ({today})."),
+    "reading_order": ("Rādījumiem jābūt datumu secībā; pēdējais rādījums ir {previous} "
+                      "({prev_date}).",
+                      "Readings come in date order; the latest reading is {previous} of "
+                      "{prev_date}."),
+    "reading_same_day": ("Šajā dienā jau ir rādījums ({previous}); nododiet rādījumu citā "
+                         "dienā.",
+                         "There is already a reading on that day ({previous}); send a reading "
+                         "for another day."),
+    "reading_unknown_mp": ("Šāda skaitītāja jums nav.", "You have no such meter."),
+    "reading_bad_value": ("Ievadiet rādījumu kā skaitli, piemēram, 12345.",
+                          "Enter the reading as a number, e.g. 12345."),
+    "reading_bad_date": ("Ievadiet datumu, piemēram, 28.10.2026.",
+                         "Enter a date, e.g. 28.10.2026."),
+    "reading_refused": ("Rādījums netika pieņemts: {text}", "The reading was refused: {text}"),
+}
+
+
+def register_pages(register: Any) -> None:
+    register(path=PATH, label=TEXTS["reading_tab"], get=show, post=submit,
+             templates=TEMPLATES, texts=TEXTS)
+
+
+def _store(request: Any) -> UtilityStore:
+    source = request.plugins.sources.get("utility")
+    return UtilityStore(source.data_dir / source.settings.database)
+
+
+def _fmt(day: dt.date) -> str:
+    return day.strftime("%d.%m.%Y")
+
+
+def _kwh(value: Decimal, lang: str) -> str:
+    """A reading or consumption as written in the page's language (1234,5 in Latvian)."""
+    text = str(value)
+    return text.replace(".", ",") if lang == "lv" else text
+
+
+def _number(raw: str) -> Decimal | None:
+    try:
+        value = Decimal(raw.strip().replace(" ", "").replace(",", "."))
+    except InvalidOperation:
+        return None
+    return value if value.is_finite() else None
+
+
+def _date(raw: str) -> dt.date | None:
+    raw = raw.strip()
+    if not raw:
+        return dt.date.today()
+    for pattern in ("%Y-%m-%d", "%d.%m.%Y"):
+        try:
+            return dt.datetime.strptime(raw, pattern).date()
+        except ValueError:
+            pass
+    return None
+
+
+def _render(request: Any, store: UtilityStore, status_code: int = 200,
+            message: list[str] | None = None, error: str | None = None,
+            form: dict[str, str] | None = None) -> Any:
+    points = store.customer_metering_points(request.customer_id)
+    return request.render("utility_reading.html", status_code=status_code, points=points,
+                          message=message or [], error=error, form=form or {},
+                          today_iso=dt.date.today().isoformat(), fmt=_fmt)
+
+
+def show(request: Any) -> Any:
+    store = _store(request)
+    try:
+        return _render(request, store)
+    finally:
+        store.close()
+
+
+def submit(request: Any) -> Any:
+    store = _store(request)
+    try:
+        return _submit(request, store)
+    finally:
+        store.close()
+
+
+def _submit(request: Any, store: UtilityStore) -> Any:
+    form = request.form
+    t = request.t
+    mine = {mp.id: (mp, latest) for mp, latest in
+            store.customer_metering_points(request.customer_id)}
+    mp_id = form.get("metering_point", "").strip()
+    if mp_id not in mine:
+        # Another customer's metering point is as unknown as a made-up one.
+        return _render(request, store, 404, error=t("reading_unknown_mp"))
+    mp, latest = mine[mp_id]
+    value = _number(form.get("value", ""))
+    if value is None:
+        return _render(request, store, 400, error=t("reading_bad_value"), form=form)
+    day = _date(form.get("date", ""))
+    if day is None:
+        return _render(request, store, 400, error=t("reading_bad_date"), form=form)
+    change = bool(form.get("meter_change"))
+    extra: dict[str, Any] = {}
+    if change:
+        for name in ("old_meter_final", "new_meter_start"):
+            if form.get(name, "").strip():
+                number = _number(form[name])
+                if number is None:
+                    return _render(request, store, 400, error=t("reading_bad_value"),
+                                   form=form)
+                extra[name] = number
+        if form.get("new_meter", "").strip():
+            extra["new_meter"] = form["new_meter"].strip()
+    try:
+        reading = Reading(metering_point=mp_id, date=day, value=value, meter_change=change,
+                          by=request.email, how="portal", **extra)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        text = f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
+        return _render(request, store, 400, error=t("reading_refused", text=text), form=form)
+    try:
+        outcome = store.add_reading(reading)
+    except UtilityError as exc:
+        return _render(request, store, 409, error=_refusal(request, reading, latest, exc),
+                       form=form)
+    return _render(request, store, message=_accepted(request, outcome, mp.contract))
+
+
+def _refusal(request: Any, r: Reading, latest: Any, exc: UtilityError) -> str:
+    """The store's refusal in the page's language; the cases are those of
+    :meth:`UtilityStore.add_reading`, told apart by the latest reading it compared with."""
+    t, lang = request.t, request.lang
+    previous = {"previous": _kwh(latest.value, lang), "prev_date": _fmt(latest.date)}
+    if r.date > dt.date.today():
+        return str(t("reading_future", today=_fmt(dt.date.today())))
+    if r.date < latest.date:
+        return str(t("reading_order", **previous))
+    if r.date == latest.date:
+        return str(t("reading_same_day", **previous))
+    if not r.meter_change and r.value < latest.value:
+        return str(t("reading_lower", value=_kwh(r.value, lang), **previous))
+    text = str(exc)
+    return str(t("reading_refused", text=text.split(": ", 1)[-1]))
+
+
+def _accepted(request: Any, outcome: ReadingOutcome, contract: str) -> list[str]:
+    t, lang = request.t, request.lang
+    r = outcome.reading
+    if outcome.status == "unchanged":
+        return [t("reading_unchanged", value=_kwh(r.value, lang), date=_fmt(r.date))]
+    lines = [t("reading_accepted", value=_kwh(r.value, lang), date=_fmt(r.date),
+               consumption=_kwh(outcome.consumption, lang), period=r.period)]
+    if outcome.message:
+        due = next_window_period(r.date)
+        if r.period != due:
+            lines.append(t("reading_issued", late=due, contract=contract, period=r.period))
+        elif window_period(r.date) is None:
+            start, end = r.period.shift(-1).window
+            lines.append(t("reading_outside", date=_fmt(r.date), start=_fmt(start),
+                           end=_fmt(end), period=r.period))
+        else:
+            lines.append(outcome.message)
+    return lines
