@@ -18,8 +18,10 @@ from gateway.core.pipeline import Gateway, PushResult
 from gateway.core.validation import complete
 from gateway.errors import Finding, GatewayError, InputError, InvoiceRejected
 
-out = Console()
-err = Console(stderr=True)
+# soft_wrap: a plain line (a verdict, a path) is never broken at 80 columns when the
+# output goes to a file or a pipe; tables still fit the width.
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 def expand(paths: tuple[Path, ...]) -> list[Path]:
