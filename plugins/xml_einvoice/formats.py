@@ -7,6 +7,7 @@ plugins that never touch XML do not pay for them.
 from __future__ import annotations
 
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
@@ -33,7 +34,7 @@ def _looks_like_xml(head: bytes) -> bool:
     return stripped.startswith(b"<")
 
 
-class XmlFormat:
+class XmlFormat(ABC):
     """Common behaviour of the two syntaxes; subclasses say which one."""
 
     syntax: ClassVar[Syntax]
@@ -102,11 +103,13 @@ class XmlFormat:
 
         validator().warm_up(self.syntax)
 
+    @abstractmethod
     def _writer(self) -> Any:
-        raise NotImplementedError
+        """The syntax's render function (imported lazily: lxml only when used)."""
 
+    @abstractmethod
     def _reader(self) -> Any:
-        raise NotImplementedError
+        """The syntax's read function."""
 
 
 class UblFormat(XmlFormat):
