@@ -258,3 +258,37 @@ def test_format_options_are_checked_when_the_customer_is_saved(gw: Gateway) -> N
     with pytest.raises(ConfigError, match="format csv option delimiter"):
         add_customer(gw, formats=["csv"], format_options={"csv": {"delimiter": "|"}})
     assert add_customer(gw, formats=["csv"], format_options={"csv": {"dialect": "en"}})
+
+
+def test_a_dead_workers_lease_is_taken_over_at_once(gw: Gateway,
+                                                    invoice_data: dict[str, Any]) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    add_customer(gw)
+    result = gw.push(load_invoice(invoice_data), source="t")
+    # A worker on this host that died while delivering (its pid no longer exists).
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_worker = f"{socket.gethostname()}:{dead.stdout.strip()}:crashed"
+    claimed = gw.store.claim_delivery(dead_worker, 300)
+    assert claimed is not None
+    gw.store.start_attempt(claimed.id, dead_worker)
+    # Its lease has 300 s to run, yet a rerun delivers now.
+    summary = Dispatcher(gw).run()
+    assert summary.delivered == 1
+    [delivery] = gw.store.deliveries(invoice_id=result.invoice_id)
+    assert delivery.status == "delivered"
+    assert [a.outcome for a in gw.store.attempts(delivery.id)] == ["abandoned", "delivered"]
+
+
+def test_a_live_workers_lease_is_respected(gw: Gateway, invoice_data: dict[str, Any]) -> None:
+    import os
+    import socket
+
+    add_customer(gw)
+    gw.push(load_invoice(invoice_data), source="t")
+    live_worker = f"{socket.gethostname()}:{os.getpid()}:busy"
+    assert gw.store.claim_delivery(live_worker, 300) is not None
+    assert Dispatcher(gw).run().attempted == 0

@@ -50,6 +50,16 @@ class DispatchSummary:
         return self.delivered + self.retrying + self.failed + self.dead
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
 def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -75,6 +85,7 @@ class Dispatcher:
         back, the run waits for the next slot rather than leaving them for later.
         """
         summary = DispatchSummary()
+        self.release_dead_workers()
         # A delivery that failed in this run waits for the next one, even when its
         # backoff is already over: one run never spends several attempts in a row.
         started = time.time()
@@ -111,6 +122,26 @@ class Dispatcher:
                 if delivery_id is not None:
                     break
         return summary
+
+    def release_dead_workers(self) -> int:
+        """End the leases of workers on this host whose process is gone.
+
+        After a crash, a rerun need not wait ``lease_seconds`` for the dead worker's
+        leases to run out: its process id shows it is dead. A worker on another host,
+        or one whose process id is alive (or reused), keeps its lease until it expires.
+        """
+        host = socket.gethostname()
+        released = 0
+        for record in self.gw.store.deliveries(statuses=["delivering"]):
+            owner_host, _, rest = (record.lease_owner or "").partition(":")
+            pid = rest.partition(":")[0]
+            if owner_host != host or not pid.isdigit() or _process_alive(int(pid)):
+                continue
+            if self.gw.store.expire_lease(record.id, record.lease_owner or ""):
+                log.info("lease of a dead worker released", extra={
+                    "delivery": record.id, "worker": record.lease_owner})
+                released += 1
+        return released
 
     def _open_session(self, stack: contextlib.ExitStack, channel_type: str) -> Any:
         channel = self._channel_or_none(channel_type)

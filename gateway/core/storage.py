@@ -285,6 +285,7 @@ class Store(Protocol):
     def attempts(self, delivery_id: int) -> list[Attempt]: ...
     def requeue(self, delivery_ids: Sequence[int]) -> int: ...
     def renew_lease(self, delivery_id: int, worker: str, lease_seconds: float) -> bool: ...
+    def expire_lease(self, delivery_id: int, worker: str) -> bool: ...
     def throttled_until(self, limits: Mapping[str, ChannelLimit]) -> float | None: ...
     def count_due(self) -> int: ...
 
@@ -662,6 +663,15 @@ class SQLiteStore:
                 "UPDATE deliveries SET lease_expires = ? WHERE id = ? AND lease_owner = ? "
                 "AND status = 'delivering'",
                 (now + lease_seconds, delivery_id, worker))
+            return cur.rowcount == 1
+
+    def expire_lease(self, delivery_id: int, worker: str) -> bool:
+        """End a lease now, for a worker known to be dead; the next claim takes the
+        delivery over as it would after the lease ran out."""
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE deliveries SET lease_expires = 0 WHERE id = ? AND lease_owner = ? "
+                "AND status = 'delivering'", (delivery_id, worker))
             return cur.rowcount == 1
 
     def start_attempt(self, delivery_id: int, worker: str) -> int:
