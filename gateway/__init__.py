@@ -14,6 +14,7 @@ from gateway.core import (
     RenderContext,
     atomic_write,
     complete,
+    first_error,
     load_invoice,
     safe_filename,
 )
@@ -32,6 +33,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Bundle", "Channel", "Customer", "DeliveryError", "DeliveryState", "Document", "Finding",
     "Format", "GatewayError", "InputError", "Invoice", "InvoiceRejected", "PluginError",
-    "Receipt", "RenderContext", "Source", "__version__", "atomic_write", "complete",
+    "Receipt", "RenderContext", "Source", "__version__", "atomic_write", "complete", "first_error",
     "hookimpl", "load_invoice", "safe_filename",
 ]

@@ -15,6 +15,7 @@ from rich.table import Table
 from gateway.cli.invoices import out
 from gateway.core.customers import ChannelPreference, Customer, load_customers_toml
 from gateway.core.pipeline import Gateway
+from gateway.core.validation import first_error
 from gateway.errors import ConfigError
 
 CHANNEL_HELP = (
@@ -178,9 +179,8 @@ def _validated(data: dict[str, Any]) -> Customer:
     try:
         return Customer.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"customer {data.get('id')}: {loc}: {first['msg']}") from None
+        loc, msg = first_error(exc)
+        raise ConfigError(f"customer {data.get('id')}: {loc}: {msg}") from None
 
 
 def _save(gw: Gateway, c: Customer) -> None:

@@ -46,7 +46,12 @@ from gateway.core.model import (
 )
 from gateway.core.pipeline import Gateway, PushResult
 from gateway.core.storage import SQLiteStore, Store
-from gateway.core.validation import complete, findings_from_validation_error, load_invoice
+from gateway.core.validation import (
+    complete,
+    findings_from_validation_error,
+    first_error,
+    load_invoice,
+)
 
 __all__ = [
     "Address", "AllowanceCharge", "Archive", "Attachment", "Bundle", "ChannelPreference",
@@ -56,6 +61,7 @@ __all__ = [
     "LineVat", "Note", "Party", "Payee", "PaymentCard", "PaymentInstructions", "Period",
     "PrecedingInvoice", "Price", "PushResult", "Receipt", "RenderContext", "SQLiteStore",
     "Store", "SupportingDocument", "TaxRepresentative", "Totals", "VatBreakdown", "VatCategory",
-    "atomic_write", "complete", "findings_from_validation_error", "line_net_amount",
+    "atomic_write", "complete", "findings_from_validation_error", "first_error",
+    "line_net_amount",
     "load_config", "load_invoice", "money", "safe_filename",
 ]

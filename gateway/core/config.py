@@ -34,6 +34,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gateway.core.validation import first_error
 from gateway.errors import ConfigError
 
 
@@ -99,6 +100,5 @@ def load_config(data_dir: Path | None = None, config_file: Path | None = None) -
     try:
         return Config.model_validate({**raw, "data_dir": data_dir})
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{path}: {loc}: {first['msg']}") from None
+        loc, msg = first_error(exc)
+        raise ConfigError(f"{path}: {loc}: {msg}") from None

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gateway.core.model import Invoice
+from gateway.core.validation import first_error
 from gateway.errors import ConfigError
 
 Language = Literal["lv", "en"]
@@ -99,8 +100,7 @@ def load_customers_toml(path: Path) -> list[Customer]:
         try:
             customers.append(Customer.model_validate(raw))
         except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            loc = ".".join(str(p) for p in first["loc"])
+            loc, msg = first_error(exc)
             raise ConfigError(f"{path}: customer #{i + 1} ({raw.get('id', '?')}): {loc}: "
-                              f"{first['msg']}") from None
+                              f"{msg}") from None
     return customers

@@ -27,7 +27,7 @@ from gateway.core.storage import (
     SQLiteStore,
     Store,
 )
-from gateway.core.validation import complete
+from gateway.core.validation import complete, first_error
 from gateway.errors import (
     ConfigError,
     DuplicateInvoice,
@@ -239,10 +239,9 @@ class Gateway:
         try:
             return model.model_validate(options)
         except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            loc = ".".join(str(p) for p in first["loc"])
+            loc, msg = first_error(exc)
             raise ConfigError(f"{context}: format {name} option {loc or '(all)'}: "
-                              f"{first['msg']}") from None
+                              f"{msg}") from None
 
     def channel_settings(self, channel: Any, settings: dict[str, Any], *, context: str) -> Any:
         from pydantic import ValidationError
@@ -251,9 +250,8 @@ class Gateway:
         try:
             return channel.Settings.model_validate(merged)
         except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            loc = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(f"{context}: setting {loc or '(all)'}: {first['msg']}") from None
+            loc, msg = first_error(exc)
+            raise ConfigError(f"{context}: setting {loc or '(all)'}: {msg}") from None
 
     # ------------------------------------------------------------------ push
 

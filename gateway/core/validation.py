@@ -97,6 +97,15 @@ def findings_from_validation_error(exc: ValidationError, model: type[BaseModel])
     return findings
 
 
+def first_error(exc: ValidationError) -> tuple[str, str]:
+    """The first error of a settings or options model as (dotted location, message).
+
+    Configuration errors are shown one at a time, as one line that names the key.
+    """
+    first = exc.errors(include_url=False)[0]
+    return ".".join(str(p) for p in first["loc"]), first["msg"]
+
+
 def format_path(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:

@@ -18,7 +18,7 @@ from typing import Any
 import jinja2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from gateway import Invoice
+from gateway import Invoice, first_error
 from gateway.errors import ConfigError
 
 from .i18n import load_messages
@@ -54,9 +54,8 @@ def parse_settings(raw: Mapping[str, Any], *, data_dir: Path | None,
     try:
         settings = PdfSettings.model_validate(dict(raw))
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        loc = ".".join(str(p) for p in first["loc"]) or "(all)"
-        raise ConfigError(f"{where}: {loc}: {first['msg']}") from None
+        loc, msg = first_error(exc)
+        raise ConfigError(f"{where}: {loc or '(all)'}: {msg}") from None
     updates: dict[str, Any] = {}
     for key in ("template_dir", "logo"):
         path = getattr(settings, key)

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
-from gateway import Invoice, hookimpl
+from gateway import Invoice, first_error, hookimpl
 from gateway.errors import ConfigError
 
 
@@ -39,9 +39,8 @@ class UtilitySource:
         try:
             self.settings = UtilitySettings.model_validate(settings)
         except ValidationError as exc:
-            first = exc.errors(include_url=False)[0]
-            loc = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(f"[plugins.utility] {loc}: {first['msg']}") from None
+            loc, msg = first_error(exc)
+            raise ConfigError(f"[plugins.utility] {loc}: {msg}") from None
         self.data_dir = data_dir
         self.close()
 

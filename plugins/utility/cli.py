@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
+from gateway import first_error
 from gateway.errors import GatewayError, InputError
 from plugins.utility.dates import Period
 from plugins.utility.models import Reading, SetupFile
@@ -135,9 +136,8 @@ def reading_add(app: Any, metering_point: str, value: Decimal, day: dt.datetime 
                     new_meter_start=new_start, new_meter=new_meter, by=by or _user(),
                     how="cli")
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        raise click.BadParameter(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") \
-            from None
+        loc, msg = first_error(exc)
+        raise click.BadParameter(f"{loc}: {msg}") from None
     outcome = source_of(app).store.add_reading(r)
     _print_outcome(outcome)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from gateway import first_error
 from plugins.utility.dates import next_window_period, window_period
 from plugins.utility.models import Reading
 from plugins.utility.store import ReadingOutcome, UtilityError, UtilityStore
@@ -192,8 +193,8 @@ def _submit(request: Any, store: UtilityStore) -> Any:
         reading = Reading(metering_point=mp_id, date=day, value=value, meter_change=change,
                           by=request.email, how="portal", **extra)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        text = f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
+        loc, msg = first_error(exc)
+        text = f"{loc}: {msg}"
         return _render(request, store, 400, error=t("reading_refused", text=text), form=form)
     try:
         outcome = store.add_reading(reading)

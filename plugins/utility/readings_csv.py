@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from gateway import first_error
 from gateway.errors import InputError
 from plugins.utility.models import Reading
 from plugins.utility.store import ReadingOutcome, UtilityError, UtilityStore
@@ -116,9 +117,8 @@ def reading_from_row(row: dict[str, str], *, by: str, how: str) -> Reading:
     try:
         return Reading.model_validate(fields)
     except ValidationError as exc:
-        first = exc.errors(include_url=False)[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"field {loc}: {first['msg']}") from None
+        loc, msg = first_error(exc)
+        raise ValueError(f"field {loc}: {msg}") from None
 
 
 def import_csv(store: UtilityStore, data: bytes, *, source: str, by: str,
