@@ -10,22 +10,13 @@ from lxml import etree
 
 from .cii_write import INVOICED_OBJECT_CODE, TAX_POINT_CODES_2005_TO_2475, TENDER_CODE
 from .namespaces import CII_NS
-from .reading import Cursor
+from .reading import Cursor, Data
+from .reading import clean as _clean
+from .reading import decimal_at as _dec
+from .reading import identifier as _ident
 from .xmlutil import parse_cii_date, parse_decimal
 
-Data = dict[str, Any]
 _TAX_POINT_CODES_2475_TO_2005 = {v: k for k, v in TAX_POINT_CODES_2005_TO_2475.items()}
-
-
-def _clean(data: Data) -> Data:
-    return {k: v for k, v in data.items() if v not in (None, [], {})}
-
-
-def _dec(c: Cursor | None, path: str) -> Any:
-    if c is None:
-        return None
-    text = c.text(path)
-    return parse_decimal(text) if text is not None else None
 
 
 def _date(c: Cursor | None, path: str) -> Any:
@@ -39,12 +30,6 @@ def _date(c: Cursor | None, path: str) -> Any:
     if value is None or value.text() is None:
         return None
     return parse_cii_date(value.text() or "", value.attr("format"))
-
-
-def _ident(c: Cursor | None) -> Data | None:
-    if c is None or c.text() is None:
-        return None
-    return _clean({"value": c.text(), "scheme": c.attr("schemeID")})
 
 
 def read_cii(root: etree._Element, seen: set[etree._Element]) -> Data:

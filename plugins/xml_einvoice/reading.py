@@ -9,13 +9,17 @@ Those land in ``Invoice.extensions`` under their XPath and are logged, which is 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from lxml import etree
 
 from .namespaces import PREFIXES
+from .xmlutil import parse_decimal
 
 log = logging.getLogger("gateway.xml_einvoice")
 MAX_EXTENSION_CHARS = 4000
+
+Data = dict[str, Any]
 
 
 class Cursor:
@@ -115,3 +119,22 @@ def report_unread(extensions: dict[str, str], source: str) -> None:
     for path in extensions:
         log.warning("%s: %s has no place in the EN 16931 model; kept in the invoice's "
                     "extensions", source, path)
+
+
+def clean(data: Data) -> Data:
+    """Leave out what the document did not have, so model defaults apply."""
+    return {k: v for k, v in data.items() if v not in (None, [], {})}
+
+
+def identifier(c: Cursor | None) -> Data | None:
+    """An identifier element with its ``schemeID`` (the same in UBL and CII)."""
+    if c is None or c.text() is None:
+        return None
+    return clean({"value": c.text(), "scheme": c.attr("schemeID")})
+
+
+def decimal_at(c: Cursor | None, path: str) -> Any:
+    if c is None:
+        return None
+    text = c.text(path)
+    return parse_decimal(text) if text is not None else None

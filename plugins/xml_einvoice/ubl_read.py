@@ -15,26 +15,12 @@ from typing import Any
 from lxml import etree
 
 from .namespaces import UBL_NS
-from .reading import Cursor
+from .reading import Cursor, Data
+from .reading import clean as _clean
+from .reading import decimal_at as _dec
+from .reading import identifier as _ident
 from .ubl_write import INVOICED_OBJECT_CODE, PROJECT_CODE
 from .xmlutil import parse_decimal, parse_iso_date
-
-Data = dict[str, Any]
-
-
-def _clean(data: Data) -> Data:
-    return {k: v for k, v in data.items() if v not in (None, [], {})}
-
-
-def _ident(c: Cursor | None) -> Data | None:
-    if c is None or c.text() is None:
-        return None
-    return _clean({"value": c.text(), "scheme": c.attr("schemeID")})
-
-
-def _dec(c: Cursor, path: str) -> Any:
-    text = c.text(path)
-    return parse_decimal(text) if text is not None else None
 
 
 def _date(c: Cursor, path: str) -> Any:
