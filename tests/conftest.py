@@ -19,6 +19,8 @@ from gateway.plugins import get_plugin_manager
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
+# Customers that get JSON to a folder (examples/customers.toml shows PDF, UBL and CSV)
+JSON_CUSTOMERS = REPO / "tests" / "fixtures" / "customers-json.toml"
 STANDARDS = Path(os.environ.get("GATEWAY_STANDARDS_DIR", REPO.parent / "shared" / "standards"))
 
 

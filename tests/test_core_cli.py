@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, JSON_CUSTOMERS
 
 
 def test_main_job_pushes_the_examples_end_to_end(run_cli: Any, tmp_path: Path) -> None:
-    assert run_cli("customer", "import", str(EXAMPLES / "customers.toml")).exit_code == 0
+    assert run_cli("customer", "import", str(JSON_CUSTOMERS)).exit_code == 0
     invoices = [str(p) for p in sorted(EXAMPLES.glob("*.json"))]
     result = run_cli("push", *invoices)
     assert result.exit_code == 0, result.output
@@ -30,7 +30,7 @@ def test_main_job_pushes_the_examples_end_to_end(run_cli: Any, tmp_path: Path) -
 
 def test_bad_invoices_are_refused_one_line_each_and_the_rest_delivered(
         run_cli: Any, tmp_path: Path, invoice_data: dict[str, Any]) -> None:
-    run_cli("customer", "import", str(EXAMPLES / "customers.toml"))
+    run_cli("customer", "import", str(JSON_CUSTOMERS))
     bad_totals = copy.deepcopy(invoice_data)
     bad_totals["number"] = "BAD-TOTALS"
     bad_totals["totals"] = {"line_net_total": "65.06", "total_without_vat": "65.06",
@@ -81,7 +81,7 @@ def test_validate_reports_findings_and_exit_code(run_cli: Any, tmp_path: Path,
 
 
 def test_status_tells_the_whole_story(run_cli: Any) -> None:
-    run_cli("customer", "import", str(EXAMPLES / "customers.toml"))
+    run_cli("customer", "import", str(JSON_CUSTOMERS))
     run_cli("push", str(EXAMPLES / "electricity-paper.json"))
     story = json.loads(run_cli("status", "E2611-00124", "--json").stdout)
     assert story["number"] == "E2611-00124"

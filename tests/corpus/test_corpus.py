@@ -11,7 +11,7 @@ import pytest
 
 from gateway.core.pipeline import Gateway, PushResult
 from gateway.errors import GatewayError, InvoiceRejected
-from tests.conftest import add_customer
+from tests.conftest import JSON_CUSTOMERS, add_customer
 from tests.corpus.make_corpus import FILES, MANIFEST, make_big
 
 CASES = json.loads(MANIFEST.read_text(encoding="utf-8"))
@@ -98,8 +98,7 @@ def test_big_input(gw: Gateway, big_cases: tuple[Path, list[Any]], index: int) -
 
 def test_a_batch_of_every_hostile_input_still_delivers_the_good_invoice(
         run_cli: Any, tmp_path: Path, invoice_data: dict[str, Any]) -> None:
-    examples = Path(__file__).resolve().parents[2] / "examples"
-    assert run_cli("customer", "import", str(examples / "customers.toml")).exit_code == 0
+    assert run_cli("customer", "import", str(JSON_CUSTOMERS)).exit_code == 0
     invoice_data["number"] = "GOOD-0001"
     good = tmp_path / "zz-good.json"
     good.write_text(json.dumps(invoice_data), encoding="utf-8")

@@ -13,7 +13,7 @@ import pytest
 from gateway import Invoice, RenderContext, complete
 from gateway.errors import ConfigError
 from plugins.csv import HEADER, CsvFormat, export_many, iter_export
-from tests.conftest import add_customer
+from tests.conftest import JSON_CUSTOMERS, add_customer
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -171,7 +171,7 @@ def test_column_specification_is_documented() -> None:
 
 def test_cli_exports_the_archive_streamed_and_filtered(run_cli, tmp_path: Path,
                                                        examples: list[Invoice]) -> None:
-    run_cli("customer", "import", str(REPO / "examples" / "customers.toml"))
+    run_cli("customer", "import", str(JSON_CUSTOMERS))
     originals = sorted(str(p) for p in (REPO / "examples").glob("*.json"))
     assert run_cli("push", "--no-deliver", *originals).exit_code == 0
     out = tmp_path / "exports" / "all.csv"

@@ -10,7 +10,7 @@ from typing import Any
 
 from gateway import GatewayError, InputError, Invoice, InvoiceRejected
 from plugins.csv import CsvFormat, export_many
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, JSON_CUSTOMERS
 
 # A billing system's own column order, a subset of the specification, English dialect.
 BILLING_HEADER = [
@@ -39,7 +39,7 @@ def billing_row(number: str, line: int, **cells: str) -> list[str]:
 
 def test_push_of_an_exported_batch_is_the_same_invoices_as_their_json(
         run_cli: Any, tmp_path: Path, examples: list[Invoice]) -> None:
-    assert run_cli("customer", "import", str(EXAMPLES / "customers.toml")).exit_code == 0
+    assert run_cli("customer", "import", str(JSON_CUSTOMERS)).exit_code == 0
     batch = tmp_path / "batch.csv"
     batch.write_bytes(export_many(examples, "lv"))
     result = run_cli("push", str(batch))
@@ -92,7 +92,7 @@ def test_billing_system_columns_in_any_order_make_complete_invoices(
 
 def test_every_error_names_file_row_column_and_expectation_and_the_rest_goes_through(
         run_cli: Any, gw: Any, write_csv: Callable[..., Path]) -> None:
-    run_cli("customer", "import", str(EXAMPLES / "customers.toml"))
+    run_cli("customer", "import", str(JSON_CUSTOMERS))
     header = [*BILLING_HEADER, "row_type", "total_with_vat", "line_net_total",
               "total_without_vat", "amount_due"]
     totals = ["", "", "", ""]
@@ -191,7 +191,7 @@ def test_unknown_and_missing_header_columns_stop_the_file_before_any_invoice(
 
 def test_malformed_csv_or_encoding_imports_nothing(
         run_cli: Any, gw: Any, tmp_path: Path, write_csv: Callable[..., Path]) -> None:
-    run_cli("customer", "import", str(EXAMPLES / "customers.toml"))
+    run_cli("customer", "import", str(JSON_CUSTOMERS))
     good = write_csv(BILLING_HEADER, [billing_row("E-1", 1), billing_row("E-2", 1)])
     unclosed = tmp_path / "unclosed.csv"
     unclosed.write_bytes(good.read_bytes() + b'E-3;2026-11-04;"never closed\r\n')

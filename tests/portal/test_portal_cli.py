@@ -8,11 +8,12 @@ import pytest
 
 from plugins.portal.db import PortalDB
 from plugins.portal.security import token_hash, verify_password
+from tests.conftest import JSON_CUSTOMERS
 
 
 @pytest.fixture
 def cli(run_cli: Any) -> Any:
-    result = run_cli("customer", "import", "examples/customers.toml")
+    result = run_cli("customer", "import", str(JSON_CUSTOMERS))
     assert result.exit_code == 0, result.output
     return run_cli
 

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+from tests.conftest import JSON_CUSTOMERS
 
 
 def gateway(data_dir: Path, *args: str, preexec: Any = None,
@@ -70,7 +70,7 @@ def no_traceback(result: subprocess.CompletedProcess[str]) -> None:
 def test_a_full_disk_stops_cleanly_and_a_rerun_finishes_the_batch(
         tmp_path: Path, invoice_data: dict[str, Any]) -> None:
     data_dir = tmp_path / "data"
-    assert gateway(data_dir, "customer", "import", str(EXAMPLES / "customers.toml")).returncode == 0
+    assert gateway(data_dir, "customer", "import", str(JSON_CUSTOMERS)).returncode == 0
     batch = write_batch(tmp_path / "in", 40, invoice_data)
     size = (data_dir / "gateway.db").stat().st_size
 
@@ -99,7 +99,7 @@ def test_a_full_disk_stops_cleanly_and_a_rerun_finishes_the_batch(
 def test_a_read_only_data_directory_is_refused_and_left_as_it_was(
         tmp_path: Path, invoice_data: dict[str, Any]) -> None:
     data_dir = tmp_path / "data"
-    assert gateway(data_dir, "customer", "import", str(EXAMPLES / "customers.toml")).returncode == 0
+    assert gateway(data_dir, "customer", "import", str(JSON_CUSTOMERS)).returncode == 0
     [first, second] = write_batch(tmp_path / "in", 2, invoice_data)
     assert gateway(data_dir, "push", str(first)).returncode == 0
     before = {p: p.read_bytes() for p in data_dir.rglob("*") if p.is_file()}
@@ -131,7 +131,7 @@ def test_a_read_only_data_directory_is_refused_and_left_as_it_was(
 def test_deliver_with_several_worker_processes_sends_each_once(
         tmp_path: Path, invoice_data: dict[str, Any]) -> None:
     data_dir = tmp_path / "data"
-    assert gateway(data_dir, "customer", "import", str(EXAMPLES / "customers.toml")).returncode == 0
+    assert gateway(data_dir, "customer", "import", str(JSON_CUSTOMERS)).returncode == 0
     batch = write_batch(tmp_path / "in", 30, invoice_data)
     assert gateway(data_dir, "push", "--no-deliver", *map(str, batch)).returncode == 0
     result = gateway(data_dir, "deliver", "--workers", "3")
@@ -152,7 +152,7 @@ def test_a_concurrency_limit_of_one_holds_across_worker_processes(
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     (data_dir / "gateway.toml").write_text("[dispatcher.limits.folder]\nconcurrency = 1\n")
-    assert gateway(data_dir, "customer", "import", str(EXAMPLES / "customers.toml")).returncode == 0
+    assert gateway(data_dir, "customer", "import", str(JSON_CUSTOMERS)).returncode == 0
     batch = write_batch(tmp_path / "in", 24, invoice_data)
     assert gateway(data_dir, "push", "--no-deliver", *map(str, batch)).returncode == 0
     result = gateway(data_dir, "deliver", "--workers", "3")
