@@ -5,6 +5,9 @@ from __future__ import annotations
 import copy
 import json
 import os
+import site
+import sys
+import venv
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +25,23 @@ EXAMPLES = REPO / "examples"
 # Customers that get JSON to a folder (examples/customers.toml shows PDF, UBL and CSV)
 JSON_CUSTOMERS = REPO / "tests" / "fixtures" / "customers-json.toml"
 STANDARDS = Path(os.environ.get("GATEWAY_STANDARDS_DIR", REPO.parent / "shared" / "standards"))
+
+
+def child_venv(env_dir: Path) -> Path:
+    """A fresh virtual environment that sees every package of the running interpreter.
+
+    ``--system-site-packages`` is not enough when the tests themselves run in a virtual
+    environment (the README's ``.venv``): it exposes the base interpreter's packages, not
+    this environment's. A ``.pth`` line that calls ``site.addsitedir`` adds ours, with their
+    own ``.pth`` files (the editable gateway among them). Returns the new ``python``.
+    """
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    outer = [p for p in site.getsitepackages() if Path(p).is_dir()]
+    lines = "".join(f"import site; site.addsitedir({p!r})\n" for p in outer)
+    (env_dir / "lib" / version / "site-packages" / "_outer_env.pth").write_text(lines)
+    return python
 
 
 @pytest.fixture(scope="session")

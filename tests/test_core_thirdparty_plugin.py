@@ -1,7 +1,7 @@
 """A third-party package adds a format and a channel without any change to the core.
 
 The example package in tests/fixtures/gateway-plugin-example is installed with pip into a
-fresh virtual environment (which sees the gateway through --system-site-packages); the
+fresh virtual environment (which sees the gateway's environment, see ``child_venv``); the
 gateway then finds it through the ``invoice_gateway`` entry-point group, exactly as it
 finds its built-in plugins.
 """
@@ -12,21 +12,18 @@ import json
 import os
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, REPO
+from tests.conftest import EXAMPLES, REPO, child_venv
 
 FIXTURE = REPO / "tests" / "fixtures" / "gateway-plugin-example"
 
 
 @pytest.fixture(scope="module")
 def plugin_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    env_dir = tmp_path_factory.mktemp("venv") / "env"
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
-    python = env_dir / "bin" / "python"
+    python = child_venv(tmp_path_factory.mktemp("venv") / "env")
     # pip from the outer interpreter, pointed at the venv: no download, no build isolation.
     subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
