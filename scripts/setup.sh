@@ -23,6 +23,7 @@ APT_PACKAGES=(
   libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core fonts-liberation
   poppler-utils openssh-server openssh-client chromium
   libreoffice-calc-nogui  # CSV plugin: proves Calc opens the export with numbers as numbers
+  dnsmasq  # peppol plugin: the SML's DNS (NAPTR records) in tests
 )
 
 : >"$LOG"

@@ -256,13 +256,18 @@ class Gateway:
     # ------------------------------------------------------------------ push
 
     def push(self, invoice: Invoice, *, source: str = "-",
-             customer_id: str | None = None) -> PushResult:
+             customer_id: str | None = None, received: Document | None = None) -> PushResult:
         """Accept one invoice: check, render, archive and queue its deliveries.
+
+        ``received`` is the document an incoming invoice arrived as (e.g. the UBL from a
+        Peppol access point): it is archived and delivered as it is, instead of a
+        rendering of the same format, so the customer gets the original bytes.
 
         Never raises for a problem with the invoice; the result says what happened.
         """
         try:
-            return self._push(invoice, source=source, customer_id=customer_id)
+            return self._push(invoice, source=source, customer_id=customer_id,
+                              received=received)
         except (InvoiceRejected, DuplicateInvoice, ConfigError, PluginError) as exc:
             if isinstance(exc, InvoiceRejected) and exc.source is None:
                 exc.source = source
@@ -271,7 +276,8 @@ class Gateway:
                                                    "error": str(exc)})
             return PushResult("rejected", invoice.number, source, error=exc)
 
-    def _push(self, invoice: Invoice, *, source: str, customer_id: str | None) -> PushResult:
+    def _push(self, invoice: Invoice, *, source: str, customer_id: str | None,
+              received: Document | None = None) -> PushResult:
         completed = complete(invoice, source=source)
         seller_key = completed.seller_key
         digest = content_hash(completed)
@@ -292,9 +298,12 @@ class Gateway:
         documents: list[Document] = []
         used_names: set[str] = set()
         for name in wanted:
-            doc = self.render(completed, name, language=customer.language,
-                              options=customer.format_options.get(name),
-                              customer_id=customer.id)
+            if received is not None and received.format == name:
+                doc = received
+            else:
+                doc = self.render(completed, name, language=customer.language,
+                                  options=customer.format_options.get(name),
+                                  customer_id=customer.id)
             if doc.filename in used_names:  # two formats with the same extension
                 stem, _, ext = doc.filename.rpartition(".")
                 doc = Document(doc.format, doc.media_type, f"{stem}-{doc.format}.{ext}",

@@ -9,8 +9,8 @@ import httpx
 from plugins.peppol.identifiers import ParticipantId
 from plugins.peppol.pki import Trust
 from plugins.peppol.settings import PeppolSettings
-from plugins.peppol.smp import Endpoint, endpoint_from, fetch, metadata_url, verify_signed
 from plugins.peppol.sml import find_smp
+from plugins.peppol.smp import Endpoint, endpoint_from, fetch, metadata_url, verify_signed
 
 
 def lookup(participant: ParticipantId, document_type: str, process: str, *,

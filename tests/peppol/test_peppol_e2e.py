@@ -1,0 +1,65 @@
+"""End to end on 127.0.0.1: gateway A sends an invoice over Peppol, gateway B receives
+it and delivers it to its customer's folder; A keeps B's verified receipt."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+from gateway.core.dispatcher import Dispatcher
+from gateway.core.model import Invoice
+from plugins.peppol.store import PeppolStore
+from tests.peppol.conftest import business_invoice
+
+
+def wait_for(predicate: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if result := predicate():
+            return result
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting")
+
+
+def erp_files(b_dir: Path) -> list[Path]:
+    return sorted((b_dir / "erp-inbox" / "ceptuve").glob("*")) \
+        if (b_dir / "erp-inbox" / "ceptuve").exists() else []
+
+
+def test_a_sends_b_receives_and_delivers(two_gateways: dict[str, Any]) -> None:
+    a, a_dir, b_dir = two_gateways["a"], two_gateways["a_dir"], two_gateways["b_dir"]
+    result = a.push(Invoice.model_validate(business_invoice()), source="test")
+    assert result.status == "accepted", result.error
+    summary = Dispatcher(a).run()
+    assert summary.delivered == 1, summary
+    (delivery,) = a.store.deliveries(invoice_id=result.invoice_id)
+    assert delivery.status == "delivered" and delivery.receipt_id.startswith("peppol:")
+    assert "PLV000002" in delivery.receipt["detail"]
+    # The receipt B signed is kept, and it is the one B has on record for the message.
+    digest = delivery.receipt["recipients"]["9939:LV40103987654"].removeprefix(
+        "receipt sha256:")
+    receipt = (a_dir / "peppol" / "receipts" / f"{digest}.xml").read_bytes()
+    message_id = delivery.receipt_id.removeprefix("peppol:")
+    files = wait_for(lambda: erp_files(b_dir))
+    b_store = PeppolStore(b_dir / "peppol.db")
+    try:
+        (record,) = b_store.inbox()
+        assert record.message_id == message_id and record.receipt == receipt
+        assert record.status == "accepted", record.error
+        assert record.sender == "9939:LV40003000001" and record.c1_country == "LV"
+        assert record.sending_ap == "PLV000001"
+        assert isinstance(record.finding_list, list)
+    finally:
+        b_store.close()
+    # B's customer gets the UBL that A rendered: the same XML (the SBD envelope
+    # re-serialises it, so the comparison is canonical XML).
+    (sent_doc,) = [d for d in a.store.documents(result.invoice_id) if d.format == "ubl"]
+    assert [f.name for f in files] == [sent_doc.filename]
+    assert c14n(files[0].read_bytes()) == c14n(a.archive.get(sent_doc.sha256))
+
+
+def c14n(data: bytes) -> bytes:
+    return etree.tostring(etree.fromstring(data), method="c14n", exclusive=True)
