@@ -1,0 +1,162 @@
+"""What B answers to a replay, a tampered message, a wrong or expired certificate, and
+what A does with an unknown, unserviced or unreachable participant: the right answer,
+and nothing lost or delivered twice."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway import complete
+from gateway.core.dispatcher import Dispatcher
+from gateway.core.model import Invoice
+from plugins.peppol.identifiers import BILLING_PROCESS, BIS_INVOICE
+from plugins.peppol.pki import Credentials
+from plugins.peppol.store import PeppolStore
+from plugins.peppol.testkit import Issued
+from plugins.peppol.transport import (
+    NOT_SERVICED,
+    Outgoing,
+    SendFailed,
+    build,
+    message_id_for,
+    post,
+    verify_receipt,
+)
+from tests.peppol.conftest import BUYER, SELLER, business_invoice
+from tests.peppol.network import free_port
+from tests.peppol.test_peppol_e2e import erp_files, wait_for
+
+
+def _inbox(b_dir: Path) -> list[Any]:
+    store = PeppolStore(b_dir / "peppol.db")
+    try:
+        return store.inbox()
+    finally:
+        store.close()
+
+
+def _sent(two: dict[str, Any]) -> tuple[Outgoing, bytes]:
+    """Send one invoice A → B through the dispatcher; A's stored message and receipt."""
+    a = two["a"]
+    result = a.push(Invoice.model_validate(business_invoice()), source="test")
+    assert Dispatcher(a).run().delivered == 1
+    (delivery,) = a.store.deliveries(invoice_id=result.invoice_id)
+    message_id = delivery.receipt_id.removeprefix("peppol:")
+    path = two["a_dir"] / "peppol" / "outbox" / f"{message_id.split('@')[0]}.json"
+    outgoing = Outgoing.from_json(path.read_text())
+    digest = delivery.receipt["recipients"][BUYER].removeprefix("receipt sha256:")
+    return outgoing, (two["a_dir"] / "peppol" / "receipts" / f"{digest}.xml").read_bytes()
+
+
+def _message(two: dict[str, Any], ap: Issued, key: str) -> tuple[Outgoing, Credentials]:
+    credentials = Credentials(ap.certificate, ap.key)
+    invoice = complete(Invoice.model_validate(business_invoice()))
+    ubl = two["a"].render(invoice, "ubl", validate=False).content
+    outgoing = build(ubl, credentials=credentials, url=two["url"],
+                     receiver_certificate=two["network"].pki.access_point(
+                         "PLV000002").certificate,
+                     sender=SELLER, receiver=BUYER, document_type=BIS_INVOICE,
+                     process=BILLING_PROCESS, c1_country="LV",
+                     message_id=message_id_for(key))
+    return outgoing, credentials
+
+
+def test_replay_gets_the_original_receipt_and_no_second_delivery(
+        two_gateways: dict[str, Any]) -> None:
+    outgoing, receipt = _sent(two_gateways)
+    wait_for(lambda: erp_files(two_gateways["b_dir"]))
+    answer = post(outgoing, timeout=10)
+    assert answer == receipt  # the very receipt B gave the first time
+    pki = two_gateways["network"].pki
+    ap = pki.access_point("PLV000001")
+    verify_receipt(outgoing, answer, Credentials(ap.certificate, ap.key))
+    time.sleep(1)  # give B's worker the chance to do something wrong
+    assert len(erp_files(two_gateways["b_dir"])) == 1
+    assert len(_inbox(two_gateways["b_dir"])) == 1
+
+
+def test_tampered_message_is_refused(two_gateways: dict[str, Any]) -> None:
+    ap = two_gateways["network"].pki.access_point("PLV000001")
+    outgoing, credentials = _message(two_gateways, ap, "tampered")
+    assert b"-conv@" in outgoing.body
+    forged = Outgoing(outgoing.message_id, outgoing.url, outgoing.headers,
+                      outgoing.body.replace(b"-conv@", b"-cONv@", 1), outgoing.exchange,
+                      outgoing.receiver_certificate)
+    signal = post(forged, timeout=10)
+    with pytest.raises(SendFailed) as failed:
+        verify_receipt(forged, signal, credentials)
+    assert not failed.value.retryable and "EBMS:0101" in str(failed.value)
+    assert _inbox(two_gateways["b_dir"]) == []
+    # The genuine message still goes through afterwards: nothing was burnt.
+    verify_receipt(outgoing, post(outgoing, timeout=10), credentials)
+    assert len(_inbox(two_gateways["b_dir"])) == 1
+
+
+@pytest.mark.parametrize("which", ["wrong", "expired"])
+def test_untrusted_sender_certificate_is_refused(two_gateways: dict[str, Any],
+                                                 which: str) -> None:
+    pki = two_gateways["network"].pki
+    ap = pki.rogue_access_point("PLV000001") if which == "wrong" else \
+        pki.access_point("PLV000009", expired=True)
+    outgoing, credentials = _message(two_gateways, ap, which)
+    signal = post(outgoing, timeout=10)
+    with pytest.raises(SendFailed) as failed:
+        verify_receipt(outgoing, signal, credentials)
+    assert not failed.value.retryable and "EBMS:0101" in str(failed.value)
+    assert _inbox(two_gateways["b_dir"]) == []
+
+
+def _customer_for(two: dict[str, Any], participant: str) -> str:
+    from tests.peppol.conftest import add_customer
+
+    add_customer(two["a"], id="other", name="Other SIA", formats=["ubl"], match=["OTHER-1"],
+                 channels=[{"channel": "peppol", "fallback": "folder",
+                            "settings": {"participant": participant}}])
+    data = business_invoice()
+    data["number"] = f"E-{participant}"
+    data["buyer"]["identifiers"] = [{"value": "OTHER-1"}]
+    result = two["a"].push(Invoice.model_validate(data), source="test", customer_id="other")
+    assert result.status == "accepted", result.error
+    Dispatcher(two["a"]).run()
+    return result.invoice_id
+
+
+def test_unknown_participant_fails_permanently_and_the_fallback_delivers(
+        two_gateways: dict[str, Any]) -> None:
+    invoice_id = _customer_for(two_gateways, "0218:00000000000")
+    deliveries = {d.channel: d for d in two_gateways["a"].store.deliveries(invoice_id=invoice_id)}
+    assert deliveries["peppol"].status == "failed"
+    assert "not registered in the SML" in deliveries["peppol"].last_error
+    assert deliveries["folder"].status == "delivered"
+    assert deliveries["folder"].fallback_for == deliveries["peppol"].id
+
+
+def test_not_serviced_participant_fails_permanently(two_gateways: dict[str, Any]) -> None:
+    net = two_gateways["network"]
+    # Registered in the network at B, but B has no customer for it.
+    net.register("0218:11111111111", two_gateways["url"],
+                 net.pki.access_point("PLV000002").certificate)
+    invoice_id = _customer_for(two_gateways, "0218:11111111111")
+    deliveries = {d.channel: d for d in two_gateways["a"].store.deliveries(invoice_id=invoice_id)}
+    assert deliveries["peppol"].status == "failed"
+    assert NOT_SERVICED in deliveries["peppol"].last_error
+    assert deliveries["folder"].status == "delivered"
+    assert _inbox(two_gateways["b_dir"]) == []
+
+
+def test_unreachable_endpoint_is_retried_with_the_same_message(
+        two_gateways: dict[str, Any]) -> None:
+    net = two_gateways["network"]
+    dead = f"http://127.0.0.1:{free_port()}/as4"
+    net.register("0218:22222222222", dead, net.pki.access_point("PLV000002").certificate)
+    invoice_id = _customer_for(two_gateways, "0218:22222222222")
+    (delivery,) = [d for d in two_gateways["a"].store.deliveries(invoice_id=invoice_id)]
+    assert delivery.status == "retry" and "ConnectError" in delivery.last_error
+    message_id = delivery.state["message_id"]
+    assert message_id == message_id_for(delivery.idempotency_key)
+    assert (two_gateways["a_dir"] / "peppol" / "outbox"
+            / f"{message_id.split('@')[0]}.json").exists()
