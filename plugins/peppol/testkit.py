@@ -81,6 +81,8 @@ def issue(cn: str, issuer: Issued | None, *, ca: bool, days: int = 365,
 class TestPKI:
     """Root, AP CA and SMP CA, and certificates issued under them on demand."""
 
+    __test__ = False  # a fixture helper, not a pytest test class
+
     root: Issued
     ap_ca: Issued
     smp_ca: Issued

@@ -4,6 +4,7 @@ and nothing lost or delivered twice."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -52,10 +53,13 @@ def _sent(two: dict[str, Any]) -> tuple[Outgoing, bytes]:
     return outgoing, (two["a_dir"] / "peppol" / "receipts" / f"{digest}.xml").read_bytes()
 
 
-def _message(two: dict[str, Any], ap: Issued, key: str) -> tuple[Outgoing, Credentials]:
+def _message(two: dict[str, Any], ap: Issued, key: str,
+             edit: Any = None) -> tuple[Outgoing, Credentials]:
     credentials = Credentials(ap.certificate, ap.key)
     invoice = complete(Invoice.model_validate(business_invoice()))
     ubl = two["a"].render(invoice, "ubl", validate=False).content
+    if edit is not None:
+        ubl = edit(ubl)
     outgoing = build(ubl, credentials=credentials, url=two["url"],
                      receiver_certificate=two["network"].pki.access_point(
                          "PLV000002").certificate,
@@ -160,3 +164,21 @@ def test_unreachable_endpoint_is_retried_with_the_same_message(
     assert message_id == message_id_for(delivery.idempotency_key)
     assert (two_gateways["a_dir"] / "peppol" / "outbox"
             / f"{message_id.split('@')[0]}.json").exists()
+
+
+def test_invalid_invoice_is_receipted_kept_with_findings_and_not_delivered(
+        two_gateways: dict[str, Any]) -> None:
+    """Transport and business are separate: B receipts the message (it arrived intact),
+    keeps it with the official rules' findings, and delivers nothing to the ERP."""
+    ap = two_gateways["network"].pki.access_point("PLV000001")
+    outgoing, credentials = _message(
+        two_gateways, ap, "invalid",
+        edit=lambda ubl: re.sub(rb'(<cbc:PayableAmount currencyID="EUR">)[^<]*',
+                                rb"\g<1>1.00", ubl))
+    verify_receipt(outgoing, post(outgoing, timeout=10), credentials)
+    (record,) = wait_for(lambda: [r for r in _inbox(two_gateways["b_dir"])
+                                  if r.status != "stored"])
+    assert record.status == "rejected" and "BR-CO-16" in (record.error or "")
+    rules = {f["rule"] for f in record.finding_list}
+    assert "BR-CO-16" in rules  # from the official schematron, kept with the message
+    assert erp_files(two_gateways["b_dir"]) == []
