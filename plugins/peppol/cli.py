@@ -115,7 +115,6 @@ def report_cmd(app: Any, month: str, out: Path | None) -> None:
     from plugins.peppol.reports import monthly_reports
 
     gw = app.gateway
-    settings = settings_of(gw)
     ap = _ap(gw)
     reports = monthly_reports(ap.store, month, reporter=ap.credentials.seat_id,
                               sent_deliveries=gw.store.deliveries(statuses=["delivered"]))
@@ -127,7 +126,6 @@ def report_cmd(app: Any, month: str, out: Path | None) -> None:
             path = out / f"{name}-{month}.xml"
             atomic_write(path, report.xml)
             click.echo(f"  written to {path}")
-    del settings
 
 
 @click.command("peppol")
@@ -135,8 +133,11 @@ def report_cmd(app: Any, month: str, out: Path | None) -> None:
 @click.option("--port", default=8443, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--deliver/--no-deliver", default=True, show_default=True,
               help="Deliver received invoices to customers at once")
+@click.option("--process/--no-process", default=True, show_default=True,
+              help="Push received messages through the pipeline at once (else they wait "
+              "for 'gateway peppol process')")
 @click.pass_obj
-def serve_peppol(app: Any, host: str, port: int, deliver: bool) -> None:
+def serve_peppol(app: Any, host: str, port: int, deliver: bool, process: bool) -> None:
     """Receive AS4 messages at http://HOST:PORT/as4 (put TLS in front of it)."""
     import uvicorn
 
@@ -148,15 +149,17 @@ def serve_peppol(app: Any, host: str, port: int, deliver: bool) -> None:
     ap = _ap(gw)
     config = gw.config
     processor = Processor(lambda: Gateway(load_config(config.data_dir, app.config_file),
-                                          app.plugins), ap, deliver=deliver)
-    processor.start()
+                                          app.plugins), ap, deliver=deliver) if process else None
+    if processor is not None:
+        processor.start()
     click.echo(f"Peppol AS4 endpoint http://{host}:{port}/as4 as {ap.credentials.seat_id}",
                err=True)
     try:
         uvicorn.run(create_app(gw, ap, processor=processor), host=host, port=port,
                     log_level="warning", access_log=False)
     finally:
-        processor.stop()
+        if processor is not None:
+            processor.stop()
 
 
 def register(cli: click.Group) -> None:

@@ -87,10 +87,13 @@ class Network:
 
     def serve(self, data_dir: Path) -> str:
         """``gateway serve peppol`` under uvicorn in its own process; its AS4 URL."""
+        return self.serve_args(data_dir)
+
+    def serve_args(self, data_dir: Path, *args: str) -> str:
         port = free_port()
         log = (data_dir / "server.log").open("ab")
         proc = subprocess.Popen([GATEWAY, "--data-dir", str(data_dir), "--log-level", "info",
-                                 "serve", "peppol", "--port", str(port)],
+                                 "serve", "peppol", "--port", str(port), *args],
                                 stdout=log, stderr=subprocess.STDOUT, cwd=self.root,
                                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.servers.append(proc)

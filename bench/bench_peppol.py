@@ -1,0 +1,185 @@
+"""Peppol AS4 throughput on loopback: messages sent and received per second, CPU per
+message, peak memory.
+
+    nice python3 bench/bench_peppol.py               # 300 messages
+    nice python3 bench/bench_peppol.py --messages 50 # a quick look
+
+Three measurements in one run, on the same invoice (a 3-line UBL BIS 3.0 electricity
+bill, ~10 KB) and the same test PKI (RSA 2048):
+
+1. the ``as4`` package alone, in one process, no network: build (SBDH, sign, gzip,
+   encrypt) → parse (verify, decrypt) → signed receipt → receipt verified. The floor
+   for any Python AS4 stack on ``cryptography``; the gateway's overhead is measured
+   against it.
+2. sending: ``gateway deliver`` for N pushed invoices whose customer's channel is
+   ``peppol``: per message an SML lookup in dnsmasq, the SMP's signed metadata over
+   HTTP (signature and chain checked), AS4 build, POST, receipt verification, outbox
+   and receipt files written, delivery recorded. CPU of the sending process.
+3. receiving: ``gateway serve peppol --no-process`` under uvicorn in its own process:
+   verify, decrypt, duplicate check, payload fsynced and recorded, signed receipt. CPU
+   and peak RSS read from /proc for that process.
+
+CPU seconds, not wall time, are the fair figures on a shared machine. Writes
+bench/results/peppol.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from gateway.core.dispatcher import Dispatcher  # noqa: E402
+from gateway.core.model import Invoice  # noqa: E402
+from plugins.peppol.identifiers import BILLING_PROCESS, BIS_INVOICE  # noqa: E402
+from plugins.peppol.testkit import TestPKI  # noqa: E402
+from tests.peppol.conftest import (  # noqa: E402
+    BUYER,
+    SELLER,
+    ZONE,
+    Network,
+    add_customer,
+    business_invoice,
+)
+from tests.peppol.network import Dnsmasq, SmpServer  # noqa: E402
+
+
+def proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def proc_peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def bench_library(pki: TestPKI, payload: bytes, n: int) -> dict[str, float]:
+    from as4 import AS4LocalPrivateKey, AS4References
+    from as4.peppol import (
+        BusdoxDocidQnsDocumentIdentifier,
+        PeppolAS4MessageBuilderArgs,
+        PeppolAS4Profile,
+        PeppolSendingExchange,
+        create_peppol_external_party,
+        create_peppol_internal_party,
+        parse_peppol_message,
+        peppol_security_policy,
+    )
+
+    a, b = pki.access_point("PLV000001"), pki.access_point("PLV000002")
+    la = create_peppol_internal_party("PLV000001", a.certificate, AS4LocalPrivateKey(a.key))
+    lb = create_peppol_internal_party("PLV000002", b.certificate, AS4LocalPrivateKey(b.key))
+    rb = create_peppol_external_party("PLV000002", b.certificate)
+    policy = peppol_security_policy(pki.root.certificate, intermediates=[pki.ap_ca.certificate])
+    args = PeppolAS4MessageBuilderArgs(
+        sender=SELLER, recipient=BUYER,
+        document_type_identifier=BusdoxDocidQnsDocumentIdentifier.from_identifier_value(
+            BIS_INVOICE),
+        document_identification_instance_identifier="x", process_identifier=BILLING_PROCESS,
+        c1_country_id="LV")
+    build_cpu = parse_cpu = 0.0
+    wall = time.perf_counter()
+    for i in range(n):
+        t0 = time.process_time()
+        ex = PeppolSendingExchange(profile=PeppolAS4Profile, local_party=la, remote_party=rb,
+                                   identifiers=AS4References(message_id=f"m{i}@bench"))
+        headers, body = ex.build(payload, args)
+        t1 = time.process_time()
+        received = parse_peppol_message(headers, body, lb, security_policy=policy)
+        _, signal = received.build_signal()
+        t2 = time.process_time()
+        ex.receive_signal(signal)
+        t3 = time.process_time()
+        assert received.successful and ex.successful
+        build_cpu += (t1 - t0) + (t3 - t2)
+        parse_cpu += t2 - t1
+    wall = time.perf_counter() - wall
+    return {"messages": n, "round_trips_per_s": round(n / wall, 1),
+            "send_side_cpu_ms": round(1000 * build_cpu / n, 2),
+            "receive_side_cpu_ms": round(1000 * parse_cpu / n, 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--messages", type=int, default=300)
+    parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" /
+                        "peppol.json")
+    args = parser.parse_args()
+    n = args.messages
+    pki = TestPKI.create()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        dnsmasq, smp = Dnsmasq(root, ZONE), SmpServer()
+        dnsmasq.start()
+        net = Network(root, pki, dnsmasq, smp)
+        try:
+            b_dir = net.data_dir("PLV000002")
+            b = net.gateway(b_dir)
+            add_customer(b, id="ceptuve", name="Ziemeļu Ceptuve SIA", formats=["ubl"],
+                         match=[BUYER], channels=[{"channel": "folder"}])
+            b.close()
+            url = net.serve_args(b_dir, "--no-process")
+            server = net.servers[-1]
+            net.register(BUYER, url, pki.access_point("PLV000002").certificate)
+            a_dir = net.data_dir("PLV000001")
+            a = net.gateway(a_dir)
+            add_customer(a, id="ceptuve", name="Ziemeļu Ceptuve SIA", formats=["ubl"],
+                         match=["LV40103987654"], channels=[{"channel": "peppol"}])
+            invoice = business_invoice()
+            print(f"pushing {n} invoices (UBL rendered and validated; not timed)...",
+                  file=sys.stderr)
+            for i in range(n):
+                invoice["number"] = f"B-{i:06d}"
+                assert a.push(Invoice.model_validate(invoice), source="bench").status == \
+                    "accepted"
+            payload = a.archive.get(next(d.sha256 for d in a.store.documents(
+                a.store.invoices_by_number("B-000000")[0].id) if d.format == "ubl"))
+            print("as4 alone...", file=sys.stderr)
+            library = bench_library(pki, payload, n)
+            print("gateway deliver over loopback...", file=sys.stderr)
+            server_cpu0 = proc_cpu(server.pid)
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            summary = Dispatcher(a).run()
+            wall = time.perf_counter() - wall0
+            cpu = time.process_time() - cpu0
+            server_cpu = proc_cpu(server.pid) - server_cpu0
+            assert summary.delivered == n, summary
+            results = {
+                "machine": f"{platform.machine()}, {os.cpu_count()} cores, shared",
+                "python": platform.python_version(),
+                "payload_bytes": len(payload),
+                "as4_alone": library,
+                "gateway_loopback": {
+                    "messages": n,
+                    "messages_per_s": round(n / wall, 1),
+                    "sender_cpu_ms_per_message": round(1000 * cpu / n, 2),
+                    "receiver_cpu_ms_per_message": round(1000 * server_cpu / n, 2),
+                    "sender_peak_rss_mib": round(
+                        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+                    "receiver_peak_rss_mib": round(proc_peak_rss_mib(server.pid), 1),
+                },
+            }
+            a.close()
+        finally:
+            net.close()
+            dnsmasq.stop()
+            smp.close()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
