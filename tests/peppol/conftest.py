@@ -138,8 +138,7 @@ def add_customer(gw: Gateway, **data: Any) -> Customer:
     return customer
 
 
-@pytest.fixture
-def two_gateways(network: Network) -> Iterator[dict[str, Any]]:
+def make_pair(network: Network, *serve_args: str) -> dict[str, Any]:
     """A (seat PLV000001) sends for the seller; B (PLV000002) serves the buyer, whose
     invoices go to a folder. B's server runs; A is an in-process gateway."""
     b_dir = network.data_dir("PLV000002")
@@ -148,14 +147,20 @@ def two_gateways(network: Network) -> Iterator[dict[str, Any]]:
                  match=[BUYER], channels=[{"channel": "folder", "name": "erp",
                                            "settings": {"path": "erp-inbox/{customer}"}}])
     b.close()
-    url = network.serve(b_dir)
+    url = network.serve_args(b_dir, *serve_args)
     network.register(BUYER, url, network.pki.access_point("PLV000002").certificate)
     a_dir = network.data_dir("PLV000001")
     a = network.gateway(a_dir)
     add_customer(a, id="ceptuve", name="Ziemeļu Ceptuve SIA", formats=["ubl"],
                  match=["LV40103987654"],
                  channels=[{"channel": "peppol", "fallback": "folder"}])
+    return {"a": a, "a_dir": a_dir, "b_dir": b_dir, "url": url, "network": network}
+
+
+@pytest.fixture
+def two_gateways(network: Network) -> Iterator[dict[str, Any]]:
+    pair = make_pair(network)
     try:
-        yield {"a": a, "a_dir": a_dir, "b_dir": b_dir, "url": url, "network": network}
+        yield pair
     finally:
-        a.close()
+        pair["a"].close()

@@ -3,6 +3,7 @@ it and delivers it to its customer's folder; A keeps B's verified receipt."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from lxml import etree
 from gateway.core.dispatcher import Dispatcher
 from gateway.core.model import Invoice
 from plugins.peppol.store import PeppolStore
-from tests.peppol.conftest import business_invoice
+from tests.peppol.conftest import GATEWAY, business_invoice, make_pair
 
 
 def wait_for(predicate: Any, timeout: float = 60.0) -> Any:
@@ -63,3 +64,29 @@ def test_a_sends_b_receives_and_delivers(two_gateways: dict[str, Any]) -> None:
 
 def c14n(data: bytes) -> bytes:
     return etree.tostring(etree.fromstring(data), method="c14n", exclusive=True)
+
+
+def test_stored_but_unprocessed_messages_are_processed_after_a_restart(
+        network: Any) -> None:
+    """B receipts and stores, then stops before its worker ran (here: --no-process);
+    'gateway peppol process' later delivers every stored invoice, once."""
+    pair = make_pair(network, "--no-process")
+    a, b_dir = pair["a"], pair["b_dir"]
+    try:
+        assert a.push(Invoice.model_validate(business_invoice()), source="t").status == \
+            "accepted"
+        assert Dispatcher(a).run().delivered == 1
+    finally:
+        a.close()
+    network.close()  # B is down now; its message is stored and receipted
+    assert erp_files(b_dir) == []
+    for _ in range(2):  # a second run finds nothing left to do
+        run = subprocess.run([GATEWAY, "--data-dir", str(b_dir), "peppol", "process"],
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+    assert len(erp_files(b_dir)) == 1
+    store = PeppolStore(b_dir / "peppol.db")
+    try:
+        assert [r.status for r in store.inbox()] == ["accepted"]
+    finally:
+        store.close()
