@@ -26,8 +26,11 @@ def wait_for(predicate: Any, timeout: float = 60.0) -> Any:
 
 
 def erp_files(b_dir: Path) -> list[Path]:
-    return sorted((b_dir / "erp-inbox" / "ceptuve").glob("*")) \
-        if (b_dir / "erp-inbox" / "ceptuve").exists() else []
+    """The files the ERP sees (not the folder channel's .tmp- files being written)."""
+    directory = b_dir / "erp-inbox" / "ceptuve"
+    if not directory.exists():
+        return []
+    return sorted(p for p in directory.iterdir() if not p.name.startswith("."))
 
 
 def test_a_sends_b_receives_and_delivers(two_gateways: dict[str, Any]) -> None:
