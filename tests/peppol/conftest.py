@@ -138,10 +138,10 @@ def add_customer(gw: Gateway, **data: Any) -> Customer:
     return customer
 
 
-def make_pair(network: Network, *serve_args: str) -> dict[str, Any]:
+def make_pair(network: Network, *serve_args: str, **b_settings: Any) -> dict[str, Any]:
     """A (seat PLV000001) sends for the seller; B (PLV000002) serves the buyer, whose
     invoices go to a folder. B's server runs; A is an in-process gateway."""
-    b_dir = network.data_dir("PLV000002")
+    b_dir = network.data_dir("PLV000002", **b_settings)
     b = network.gateway(b_dir)
     add_customer(b, id="ceptuve", name="Ziemeļu Ceptuve SIA", formats=["ubl"],
                  match=[BUYER], channels=[{"channel": "folder", "name": "erp",

@@ -182,3 +182,30 @@ def test_invalid_invoice_is_receipted_kept_with_findings_and_not_delivered(
     rules = {f["rule"] for f in record.finding_list}
     assert "BR-CO-16" in rules  # from the official schematron, kept with the message
     assert erp_files(two_gateways["b_dir"]) == []
+
+
+def test_5xx_without_a_signal_is_retried(two_gateways: dict[str, Any]) -> None:
+    """An endpoint that answers 501 (here: the SMP's HTTP server, which has no POST) is
+    an access point having trouble: retried later, nothing given up."""
+    net = two_gateways["network"]
+    net.register("0218:33333333333", f"{net.smp.url}/as4",
+                 net.pki.access_point("PLV000002").certificate)
+    invoice_id = _customer_for(two_gateways, "0218:33333333333")
+    (delivery,) = two_gateways["a"].store.deliveries(invoice_id=invoice_id)
+    assert delivery.status == "retry"
+    assert "HTTP 501 without an AS4 signal" in delivery.last_error
+
+
+def test_oversized_message_is_refused_before_parsing(network: Any) -> None:
+    from tests.peppol.conftest import make_pair
+
+    pair = make_pair(network, max_message_bytes=2048)  # a real message is larger
+    try:
+        ap = network.pki.access_point("PLV000001")
+        outgoing, _ = _message(pair, ap, "big")
+        with pytest.raises(SendFailed) as failed:
+            post(outgoing, timeout=10)
+        assert "HTTP 413" in str(failed.value) and not failed.value.retryable
+        assert _inbox(pair["b_dir"]) == []
+    finally:
+        pair["a"].close()
