@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import subprocess
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from plugins.peppol.pki import load_credentials
 from plugins.peppol.reports import EUSR_NS, TSR_NS, monthly_reports
 from plugins.peppol.settings import PeppolSettings
 from plugins.peppol.store import PeppolStore
-from tests.peppol.conftest import business_invoice
+from tests.peppol.conftest import GATEWAY, business_invoice
 from tests.peppol.test_peppol_e2e import erp_files, wait_for
 
 
@@ -66,6 +67,22 @@ def test_reports_count_what_was_sent_and_received(two_gateways: dict[str, Any]) 
     assert _text(eusr_a, "r:Subset[@type='PerEUC']/r:Key", EUSR_NS) == ["LV"]
     assert _text(etree.fromstring(earlier["transaction-statistics"].xml),
                  "r:Total/r:Outgoing", TSR_NS) == ["0"]
+
+    # The same through the command line, on B's data directory.
+    def gateway(*args: str) -> str:
+        run = subprocess.run([GATEWAY, "--data-dir", str(b_dir), *args], capture_output=True,
+                             text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        return run.stdout + run.stderr
+
+    inbox = gateway("peppol", "inbox")
+    assert inbox.count(" accepted ") == 2 and "from 9939:LV40003000001 (PLV000001)" in inbox
+    out = b_dir.parent / "reports"
+    printed = gateway("peppol", "report", month, "--out", str(out))
+    assert "transaction-statistics: 2 received, 0 sent" in printed
+    written = etree.parse(str(out / f"transaction-statistics-{month}.xml")).getroot()
+    assert _text(written, "r:Total/r:Incoming", TSR_NS) == ["2"]
+    assert (out / f"end-user-statistics-{month}.xml").exists()
 
 
 def test_key_from_the_environment_is_never_shown(tmp_path: Any, pki: Any,
