@@ -77,26 +77,25 @@ class ParticipantId:
 
 def receiver_of(invoice: Invoice, configured: str | None = None) -> ParticipantId:
     """The buyer's participant id: the channel setting when given, else BT-49 + scheme."""
-    if configured:
-        return ParticipantId.parse(configured)
-    address = invoice.buyer.electronic_address
-    if address is None:
-        raise IdentifierError(
-            f"invoice {invoice.number}: the buyer has no electronic address (BT-49) and the "
-            "customer's peppol channel names no participant; set BT-49 with its scheme "
-            "(e.g. 0218 with the registration number) or the channel's 'participant'")
-    return ParticipantId.parse(f"{address.scheme}:{address.value}")
+    return _party_id(invoice, "buyer", configured)
 
 
 def sender_of(invoice: Invoice, configured: str | None = None) -> ParticipantId:
     """The seller's participant id: the configured one, else BT-34 + scheme."""
+    return _party_id(invoice, "seller", configured)
+
+
+def _party_id(invoice: Invoice, role: str, configured: str | None) -> ParticipantId:
     if configured:
         return ParticipantId.parse(configured)
-    address = invoice.seller.electronic_address
+    address = getattr(invoice, role).electronic_address
     if address is None:
+        term, where = ("BT-49", "the customer's peppol channel 'participant'") \
+            if role == "buyer" else ("BT-34", "[plugins.peppol] 'sender'")
         raise IdentifierError(
-            f"invoice {invoice.number}: the seller has no electronic address (BT-34) and "
-            "[plugins.peppol] names no 'sender'")
+            f"invoice {invoice.number}: the {role} has no electronic address ({term}) and "
+            f"{where} is not set; set {term} with its scheme (e.g. 0218 with the "
+            "registration number)")
     return ParticipantId.parse(f"{address.scheme}:{address.value}")
 
 

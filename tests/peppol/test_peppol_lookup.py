@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -136,3 +137,13 @@ def test_lookup_command_prints_what_the_network_says(network: Network) -> None:
                                        "0218:1"], obj=plugins)
     assert missing.exit_code == 1
     assert "not registered" in missing.output and "Traceback" not in missing.output
+
+
+def test_an_invoice_without_a_buyer_address_names_what_to_set(load_example: Any) -> None:
+    from gateway.core.model import Invoice
+    from plugins.peppol.identifiers import receiver_of
+
+    household = Invoice.model_validate(load_example("electricity-household.json"))
+    with pytest.raises(IdentifierError, match=r"no electronic address \(BT-49\)"):
+        receiver_of(household)
+    assert str(receiver_of(household, "0218:40003009497")) == "0218:40003009497"
