@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from as4 import ParticipantNotServicedError
-from as4.peppol import parse_peppol_message
+from as4 import BaseProfileLevelException, ParticipantNotServicedError
+from as4.peppol import PeppolAS4Profile, parse_peppol_message
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -36,6 +36,12 @@ from plugins.peppol.transport import common_name, local_party
 
 log = logging.getLogger("gateway.peppol.server")
 SIGNAL_TYPE = "application/soap+xml;charset=utf-8"
+
+
+class Misaddressed(BaseProfileLevelException):
+    """EBMS:0004: the message's PartyInfo/To is not this access point."""
+
+    description = "The message is addressed to another access point"
 
 
 class Receiver:
@@ -71,6 +77,13 @@ class Receiver:
                 "message_id": getattr(message, "message_id", ""),
                 "error": f"{getattr(error, 'error_code', '')} {error}"})
             return signal, None
+        addressed = message.addressed_to.party_id if message.addressed_to else ""
+        if addressed != self.ap.credentials.seat_id:
+            # Encrypted for our key yet addressed to another access point: the sender's
+            # SMP data and its message disagree; refuse rather than guess (the as4
+            # package leaves this check to the caller).
+            return self._refuse(message, f"PartyInfo/To names {addressed!r}, not this "
+                                         f"access point ({self.ap.credentials.seat_id})"), None
         earlier = self.ap.store.received(message.message_id)
         if earlier is not None:
             log.info("AS4 duplicate answered with its original receipt",
@@ -99,6 +112,16 @@ class Receiver:
                                                "sender": record.sender,
                                                "receiver": record.receiver})
         return signal, message.message_id
+
+
+    def _refuse(self, message: Any, detail: str) -> bytes:
+        log.warning("AS4 message refused", extra={"message_id": message.message_id,
+                                                   "error": detail})
+        error = Misaddressed(detail=detail)
+        signal = PeppolAS4Profile.receipt_class().create_error_signal_from_exception(
+            exception=error, local_party=self.party, referenced_message_id=message.message_id,
+            referenced_messaging_id=message.messaging_id)
+        return signal.get_request_data()[1]
 
 
 class Processor:
@@ -152,9 +175,9 @@ def create_app(gw: Any, ap: AccessPoint, *, processor: Processor | None = None) 
         headers = {"Content-Type": request.headers.get("content-type", "")}
         try:
             signal, stored = await run_in_threadpool(receiver.handle, headers, b"".join(chunks))
-        except Exception:
+        except Exception as exc:
             # Nothing was stored and no receipt given: the sender retries.
-            log.exception("AS4 message could not be handled")
+            log.exception("AS4 message could not be handled: %s: %s", type(exc).__name__, exc)
             return PlainTextResponse("internal error; try again", status_code=503)
         if stored and processor is not None:
             processor.queue.put(stored)
