@@ -246,3 +246,19 @@ def test_message_addressed_to_another_access_point_is_refused(
         verify_receipt(outgoing, post(outgoing, timeout=10), Credentials(a.certificate, a.key))
     assert "PLV000099" in str(failed.value) and not failed.value.retryable
     assert _inbox(two_gateways["b_dir"]) == []
+
+
+def test_concurrent_copies_of_one_message_are_stored_once(
+        two_gateways: dict[str, Any]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    ap = two_gateways["network"].pki.access_point("PLV000001")
+    outgoing, credentials = _message(two_gateways, ap, "concurrent")
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: post(outgoing, timeout=30), range(4)))
+    assert len(set(answers)) == 1  # every copy gets the one receipt that was stored
+    verify_receipt(outgoing, answers[0], credentials)
+    wait_for(lambda: erp_files(two_gateways["b_dir"]))
+    time.sleep(1)
+    assert len(_inbox(two_gateways["b_dir"])) == 1
+    assert len(erp_files(two_gateways["b_dir"])) == 1
