@@ -105,8 +105,21 @@ def fetch(url: str, *, timeout: float, client: httpx.Client | None = None) -> by
             client.close()
 
 
-def verify_signed(data: bytes, trust: Trust, source: str) -> tuple[etree._Element, str]:
-    """The signed ServiceMetadata element and the signer's subject, or BadMetadata."""
+@dataclass(frozen=True)
+class SignedMetadata:
+    """The part of an SMP answer its signature covers, and who signed it."""
+
+    signed: etree._Element
+    certificate: x509.Certificate
+    subject_name: str  # ds:X509SubjectName when given, else the certificate's subject
+
+    @property
+    def signer(self) -> str:
+        return self.certificate.subject.rfc4514_string()
+
+
+def verify_signed(data: bytes, trust: Trust, source: str) -> SignedMetadata:
+    """The signed SignedServiceMetadata and its signer, or BadMetadata."""
     from signxml import InvalidInput, InvalidSignature, XMLVerifier
     from signxml.exceptions import InvalidCertificate, InvalidDigest
 
@@ -114,8 +127,8 @@ def verify_signed(data: bytes, trust: Trust, source: str) -> tuple[etree._Elemen
         root = etree.fromstring(data, _PARSER)
     except etree.XMLSyntaxError as exc:
         raise BadMetadata(f"{source}: not well-formed XML ({exc})") from None
-    cert_text = root.findtext("ds:Signature/ds:KeyInfo/ds:X509Data/ds:X509Certificate",
-                              namespaces=NS)
+    x509_data = "ds:Signature/ds:KeyInfo/ds:X509Data"
+    cert_text = root.findtext(f"{x509_data}/ds:X509Certificate", namespaces=NS)
     if not cert_text:
         raise BadMetadata(f"{source}: the service metadata is not signed (no ds:Signature "
                           "with an X509Certificate)")
@@ -135,7 +148,18 @@ def verify_signed(data: bytes, trust: Trust, source: str) -> tuple[etree._Elemen
     signed = result.signed_xml
     if signed is None or etree.QName(signed).localname != "SignedServiceMetadata":
         raise BadMetadata(f"{source}: the signature does not cover SignedServiceMetadata")
-    return signed, cert.subject.rfc4514_string()
+    subject = root.findtext(f"{x509_data}/ds:X509SubjectName", namespaces=NS)
+    return SignedMetadata(signed, cert, " ".join((subject or cert.subject.rfc4514_string())
+                                                 .split()))
+
+
+def redirect_of(signed: etree._Element) -> tuple[str, str] | None:
+    """``(href, CertificateUID)`` when the SMP redirects to another SMP."""
+    redirect = signed.find("smp:ServiceMetadata/smp:Redirect", NS)
+    if redirect is None:
+        return None
+    return (redirect.get("href") or "").strip(), \
+        " ".join((redirect.findtext("smp:CertificateUID", "", NS) or "").split())
 
 
 def _date(text: str | None) -> dt.datetime | None:
@@ -150,9 +174,6 @@ def endpoint_from(signed: etree._Element, *, participant: ParticipantId, documen
                   allow_http: bool = False) -> Endpoint:
     info = signed.find("smp:ServiceMetadata/smp:ServiceInformation", NS)
     if info is None:
-        if signed.find("smp:ServiceMetadata/smp:Redirect", NS) is not None:
-            raise BadMetadata(f"{smp_url}: the SMP answers with a redirect, which this gateway "
-                              "does not follow yet")
         raise BadMetadata(f"{smp_url}: no ServiceInformation in the service metadata")
     named = ParticipantId.parse(info.findtext("ids:ParticipantIdentifier", "", NS))
     doc = info.findtext("ids:DocumentIdentifier", "", NS).strip()

@@ -184,3 +184,14 @@ def sign_metadata(document: bytes, signer: Issued) -> bytes:
                        c14n_algorithm=CanonicalizationMethod.CANONICAL_XML_1_0).sign(
         root, key=signer.key_pem, cert=[signer.cert_pem.decode()])
     return etree.tostring(signed, xml_declaration=True, encoding="UTF-8")
+
+
+def redirect_metadata(href: str, certificate_uid: str) -> bytes:
+    """An unsigned SMP answer that sends the client to another SMP (``Redirect``)."""
+    from lxml import etree
+
+    root = etree.Element(f"{{{SMP_NS}}}SignedServiceMetadata", nsmap={"smp": SMP_NS})
+    redirect = etree.SubElement(etree.SubElement(root, f"{{{SMP_NS}}}ServiceMetadata"),
+                                f"{{{SMP_NS}}}Redirect", href=href)
+    etree.SubElement(redirect, f"{{{SMP_NS}}}CertificateUID").text = certificate_uid
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")

@@ -8,6 +8,7 @@ import hashlib
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from click.testing import CliRunner
@@ -147,3 +148,30 @@ def test_an_invoice_without_a_buyer_address_names_what_to_set(load_example: Any)
     with pytest.raises(IdentifierError, match=r"no electronic address \(BT-49\)"):
         receiver_of(household)
     assert str(receiver_of(household, "0218:40003009497")) == "0218:40003009497"
+
+
+@pytest.mark.parametrize("uid_matches", [True, False])
+def test_one_smp_redirect_is_followed_to_the_named_certificate(network: Network,
+                                                               uid_matches: bool) -> None:
+    from plugins.peppol.smp import metadata_url
+    from plugins.peppol.testkit import redirect_metadata
+
+    pki = network.pki
+    ap = pki.access_point("PLV000002")
+    new_smp = pki.smp("TEST SMP NEW")
+    real = sign_metadata(service_metadata(PID, BIS_INVOICE, BILLING_PROCESS,
+                                          "http://127.0.0.1:3/as4", ap.certificate), new_smp)
+    href = f"{network.smp.url}/new{metadata_url('', ParticipantId.parse(PID), BIS_INVOICE)}"
+    network.smp.documents[unquote(urlsplit(href).path)] = real  # the other SMP
+    uid = new_smp.certificate.subject.rfc4514_string() if uid_matches else "CN=SOMEONE ELSE"
+    _publish(network, sign_metadata(redirect_metadata(href, uid), pki.smp()))
+    trust = Trust.load(settings(network), network.root)
+    if not uid_matches:
+        with pytest.raises(BadMetadata, match="requires certificate"):
+            lookup(ParticipantId.parse(PID), BIS_INVOICE, BILLING_PROCESS,
+                   settings=settings(network), trust=trust)
+        return
+    endpoint = lookup(ParticipantId.parse(PID), BIS_INVOICE, BILLING_PROCESS,
+                      settings=settings(network), trust=trust)
+    assert endpoint.url == "http://127.0.0.1:3/as4"
+    assert endpoint.smp_signer.startswith("CN=TEST SMP NEW")
