@@ -94,6 +94,12 @@ def load_credentials(settings: PeppolSettings, data_dir: Path) -> Credentials:
     if key.public_key().public_numbers() != cert.public_key().public_numbers():  # type: ignore[union-attr]
         raise ConfigError("[plugins.peppol]: the private key does not belong to the "
                           "certificate")
+    now = dt.datetime.now(dt.UTC)
+    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+        # Every access point would refuse our signature (EBMS:0101): say so once, here.
+        raise ConfigError(f"[plugins.peppol]: the AP certificate {cert.subject.rfc4514_string()} "
+                          f"is valid only from {cert.not_valid_before_utc:%Y-%m-%d} to "
+                          f"{cert.not_valid_after_utc:%Y-%m-%d}; renew it")
     return Credentials(cert, key)
 
 

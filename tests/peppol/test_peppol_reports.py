@@ -105,3 +105,10 @@ def test_key_from_the_environment_is_never_shown(tmp_path: Any, pki: Any,
     monkeypatch.delenv("AP_KEY")
     with pytest.raises(ConfigError, match="AP_KEY"):
         load_credentials(PeppolSettings(certificate_env="AP_CERT", key_env="AP_KEY"), tmp_path)
+
+
+def test_an_expired_ap_certificate_is_a_configuration_error(tmp_path: Any, pki: Any) -> None:
+    cert, key = pki.access_point("PLV000008", expired=True).write(tmp_path, "ap")
+    with pytest.raises(ConfigError, match="renew it"):
+        load_credentials(PeppolSettings(certificate_file=str(cert), key_file=str(key)),
+                         tmp_path)
