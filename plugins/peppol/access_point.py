@@ -21,7 +21,7 @@ from plugins.peppol.store import PeppolStore
 AP_FIELDS = ("network", "sml_zone", "dns_server", "sender", "certificate_file",
              "certificate_env", "key_file", "key_env", "key_password_env", "root_ca_file",
              "ap_ca_file", "smp_ca_file", "smp_url", "timeout", "max_message_bytes",
-             "allow_http")
+             "receive_concurrency", "allow_http")
 
 
 @dataclass

@@ -11,6 +11,7 @@ pipeline and delivers it to the customer by its own channels.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import queue
@@ -161,8 +162,14 @@ class Processor:
 def create_app(gw: Any, ap: AccessPoint, *, processor: Processor | None = None) -> Starlette:
     receiver = Receiver(gw, ap)
     limit = ap.settings.max_message_bytes
+    # Bounded memory: at most this many messages are in memory (read, verified) at once.
+    slots = asyncio.Semaphore(ap.settings.receive_concurrency)
 
     async def as4(request: Request) -> Response:
+        async with slots:
+            return await _as4(request)
+
+    async def _as4(request: Request) -> Response:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             return PlainTextResponse(f"message larger than {limit} bytes", status_code=413)

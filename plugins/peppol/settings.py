@@ -53,6 +53,9 @@ class PeppolSettings(BaseModel):
     timeout: float = Field(30.0, gt=0, le=600, description="Seconds per network exchange")
     max_message_bytes: int = Field(
         100 * 1024 * 1024, gt=0, description="Largest AS4 message received or sent")
+    receive_concurrency: int = Field(
+        4, ge=1, le=64, description="Messages read and verified at once by 'serve peppol' "
+        "(each may hold up to max_message_bytes in memory)")
     allow_http: bool = Field(
         False, description="Accept http:// endpoints (tests on 127.0.0.1; production is "
         "TLS only)")
