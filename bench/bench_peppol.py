@@ -58,11 +58,19 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def proc_peak_rss_mib(pid: int) -> float:
+def _status_mib(pid: int, field: str) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def proc_peak_rss_mib(pid: int) -> float:
+    return _status_mib(pid, "VmHWM")
+
+
+def proc_rss_mib(pid: int) -> float:
+    return _status_mib(pid, "VmRSS")
 
 
 def bench_library(pki: TestPKI, payload: bytes, n: int) -> dict[str, float]:
@@ -151,11 +159,14 @@ def main() -> None:
             print("gateway deliver over loopback...", file=sys.stderr)
             server_cpu0 = proc_cpu(server.pid)
             cpu0, wall0 = time.process_time(), time.perf_counter()
-            summary = Dispatcher(a).run()
+            delivered, rss_by_count = 0, {}
+            for _ in range(3):  # in thirds, to see whether the server's memory stays flat
+                delivered += Dispatcher(a).run(limit=-(-n // 3)).delivered
+                rss_by_count[delivered] = round(proc_rss_mib(server.pid), 1)
             wall = time.perf_counter() - wall0
             cpu = time.process_time() - cpu0
             server_cpu = proc_cpu(server.pid) - server_cpu0
-            assert summary.delivered == n, summary
+            assert delivered == n, delivered
             results = {
                 "machine": f"{platform.machine()}, {os.cpu_count()} cores, shared",
                 "python": platform.python_version(),
@@ -169,6 +180,7 @@ def main() -> None:
                     "sender_peak_rss_mib": round(
                         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                     "receiver_peak_rss_mib": round(proc_peak_rss_mib(server.pid), 1),
+                    "receiver_rss_mib_after": rss_by_count,
                 },
             }
             a.close()
