@@ -7,7 +7,8 @@ channel, the receiving server and the commands.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from plugins.peppol.store import PeppolStore
 AP_FIELDS = ("network", "sml_zone", "dns_server", "sender", "certificate_file",
              "certificate_env", "key_file", "key_env", "key_password_env", "root_ca_file",
              "ap_ca_file", "smp_ca_file", "smp_url", "timeout", "max_message_bytes",
-             "receive_concurrency", "allow_http")
+             "receive_concurrency", "allow_http", "lookup_cache_seconds")
 
 
 @dataclass
@@ -31,6 +32,28 @@ class AccessPoint:
     credentials: Credentials
     trust: Trust
     store: PeppolStore
+    _endpoints: dict[tuple[str, ...], tuple[float, Any]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # SMP answers, reused for ``lookup_cache_seconds``. Only successful lookups are kept;
+    # the channel forgets an entry as soon as its endpoint refuses or cannot be reached.
+    def cached_endpoint(self, key: tuple[str, ...]) -> Any:
+        with self._lock:
+            entry = self._endpoints.get(key)
+            if entry is None or entry[0] < time.monotonic():
+                self._endpoints.pop(key, None)
+                return None
+            return entry[1]
+
+    def remember_endpoint(self, key: tuple[str, ...], endpoint: Any) -> None:
+        if self.settings.lookup_cache_seconds > 0:
+            with self._lock:
+                self._endpoints[key] = (time.monotonic() + self.settings.lookup_cache_seconds,
+                                        endpoint)
+
+    def forget_endpoint(self, key: tuple[str, ...]) -> None:
+        with self._lock:
+            self._endpoints.pop(key, None)
 
     @property
     def directory(self) -> Path:

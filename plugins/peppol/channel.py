@@ -29,11 +29,17 @@ from pydantic import BaseModel
 from gateway import Bundle, DeliveryError, DeliveryState, Receipt, atomic_write
 from gateway.errors import GatewayError
 from plugins.peppol.access_point import AccessPoint, access_point
-from plugins.peppol.identifiers import IdentifierError, doctype_for, receiver_of, sender_of
+from plugins.peppol.identifiers import (
+    IdentifierError,
+    ParticipantId,
+    doctype_for,
+    receiver_of,
+    sender_of,
+)
 from plugins.peppol.lookup import lookup
 from plugins.peppol.settings import PeppolSettings
 from plugins.peppol.sml import LookupFailed, NotRegistered
-from plugins.peppol.smp import BadMetadata
+from plugins.peppol.smp import BadMetadata, Endpoint
 from plugins.peppol.transport import (
     Outgoing,
     SendFailed,
@@ -84,6 +90,18 @@ class PeppolChannel:
         except GatewayError as exc:
             raise DeliveryError(str(exc), retryable=False) from None
 
+    def _lookup(self, receiver: ParticipantId, document_type: str, settings: PeppolSettings,
+                ap: AccessPoint) -> Endpoint:
+        try:
+            return lookup(receiver, document_type, settings.process, settings=settings,
+                          trust=ap.trust, client=self._client)
+        except (NotRegistered, BadMetadata) as exc:
+            raise DeliveryError(f"peppol lookup of {receiver}: {exc}",
+                                retryable=False) from None
+        except LookupFailed as exc:
+            raise DeliveryError(f"peppol lookup of {receiver}: {exc}",
+                                retryable=True) from None
+
     def deliver(self, bundle: Bundle, settings: Any, state: DeliveryState) -> Receipt:
         done = state.get("receipt")
         if done:  # sent and verified; only the dispatcher's record was missing
@@ -102,19 +120,17 @@ class PeppolChannel:
         message_id = message_id_for(bundle.idempotency_key)
         path = ap.outbox_dir / f"{message_id.split('@', 1)[0]}.json"
         document_type = settings.document_type or doctype_for(_root_name(doc.content))
+        key = (receiver.key, document_type, settings.process)
         if path.exists():
             outgoing = Outgoing.from_json(path.read_text(encoding="utf-8"))
             log.info("peppol resend", extra={"message_id": message_id, "url": outgoing.url})
+            cached = False
         else:
-            try:
-                endpoint = lookup(receiver, document_type, settings.process,
-                                  settings=settings, trust=ap.trust, client=self._client)
-            except (NotRegistered, BadMetadata) as exc:
-                raise DeliveryError(f"peppol lookup of {receiver}: {exc}",
-                                    retryable=False) from None
-            except LookupFailed as exc:
-                raise DeliveryError(f"peppol lookup of {receiver}: {exc}",
-                                    retryable=True) from None
+            endpoint = ap.cached_endpoint(key)
+            cached = endpoint is not None
+            if endpoint is None:
+                endpoint = self._lookup(receiver, document_type, settings, ap)
+                ap.remember_endpoint(key, endpoint)
             outgoing = build(doc.content, credentials=ap.credentials, url=endpoint.url,
                              receiver_certificate=endpoint.certificate, sender=str(sender),
                              receiver=str(receiver), document_type=document_type,
@@ -124,12 +140,27 @@ class PeppolChannel:
             # Durable before the first byte leaves: a retry must repeat these bytes.
             atomic_write(path, outgoing.to_json().encode())
             state.set("message_id", message_id)
+        posted_before = bool(state.get("posted"))
+        if not posted_before:
+            state.set("posted", True)
         try:
             signal = post(outgoing, timeout=settings.timeout, client=self._client)
             ack = verify_receipt(outgoing, signal, ap.credentials)
         except SendFailed as exc:
+            retryable = exc.retryable
+            if exc.unsent or exc.refused:
+                ap.forget_endpoint(key)
+            # A message that never reached anyone may be rebuilt for a fresh lookup (the
+            # participant may have moved); one that may have arrived is only ever resent
+            # byte for byte, so that its receipt proves it.
+            never_arrived = not posted_before and (exc.unsent or exc.refused)
+            if never_arrived and (exc.unsent or cached):
+                path.unlink(missing_ok=True)
+                state.set("posted", False)
+                if exc.refused:  # refused by an endpoint from the cache: look up again
+                    retryable = True
             raise DeliveryError(f"peppol to {receiver} ({outgoing.url}): {exc}",
-                                retryable=exc.retryable) from None
+                                retryable=retryable) from None
         digest = hashlib.sha256(ack.receipt).hexdigest()
         receipt_path = ap.receipts_dir / f"{digest}.xml"
         if not receipt_path.exists():

@@ -53,6 +53,9 @@ class PeppolSettings(BaseModel):
     timeout: float = Field(30.0, gt=0, le=600, description="Seconds per network exchange")
     max_message_bytes: int = Field(
         100 * 1024 * 1024, gt=0, description="Largest AS4 message received or sent")
+    lookup_cache_seconds: float = Field(
+        300.0, ge=0, le=86400, description="How long an SML/SMP answer is reused for the "
+        "next invoices to the same participant (0: ask every time)")
     receive_concurrency: int = Field(
         4, ge=1, le=64, description="Messages read and verified at once by 'serve peppol' "
         "(each may hold up to max_message_bytes in memory)")

@@ -39,10 +39,16 @@ MAX_SIGNAL_BYTES = 2 * 1024 * 1024
 
 
 class SendFailed(Exception):
-    def __init__(self, message: str, *, retryable: bool, code: str | None = None) -> None:
+    """``refused``: the receiver answered with an ebMS error (it did not take the message);
+    ``unsent``: the connection failed before any byte of the message left."""
+
+    def __init__(self, message: str, *, retryable: bool, code: str | None = None,
+                 refused: bool = False, unsent: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.code = code
+        self.refused = refused
+        self.unsent = unsent
 
 
 def message_id_for(idempotency_key: str) -> str:
@@ -134,8 +140,9 @@ def post(outgoing: Outgoing, *, timeout: float, client: httpx.Client | None = No
             data = b"".join(chunks)
             status = response.status_code
     except httpx.HTTPError as exc:
-        raise SendFailed(f"{outgoing.url}: {type(exc).__name__}: {exc}",
-                         retryable=True) from None
+        raise SendFailed(f"{outgoing.url}: {type(exc).__name__}: {exc}", retryable=True,
+                         unsent=isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                         ) from None
     finally:
         if own:
             client.close()
@@ -163,7 +170,8 @@ def verify_receipt(outgoing: Outgoing, signal: bytes, credentials: Credentials) 
         described = error.description.value if error.description else ""
         code = NOT_SERVICED if detail == NOT_SERVICED else error.error_code
         raise SendFailed(f"{error.error_code} {error.short_description or ''}: "
-                         f"{detail or described}".strip(), retryable=False, code=code)
+                         f"{detail or described}".strip(), retryable=False, code=code,
+                         refused=True)
     receipt = exchange.receipt
     envelope = receipt.soap_envelope if receipt else None
     signal_info = envelope.header.messaging.signal_message.message_info \

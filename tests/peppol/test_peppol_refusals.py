@@ -4,7 +4,6 @@ and nothing lost or delivered twice."""
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -152,36 +151,61 @@ def test_not_serviced_participant_fails_permanently(two_gateways: dict[str, Any]
     assert _inbox(two_gateways["b_dir"]) == []
 
 
-def test_unreachable_endpoint_is_retried_with_the_same_message(
+def test_unreachable_endpoint_is_retried_and_looked_up_again(
         two_gateways: dict[str, Any]) -> None:
-    net = two_gateways["network"]
+    """Connection refused: nothing left, so the next attempt asks the SMP again (the
+    participant may have moved) and sends under the same MessageId."""
+    net, a = two_gateways["network"], two_gateways["a"]
     dead = f"http://127.0.0.1:{free_port()}/as4"
-    net.register("0218:22222222222", dead, net.pki.access_point("PLV000002").certificate)
+    b_cert = net.pki.access_point("PLV000002").certificate
+    net.register("0218:22222222222", dead, b_cert)
     invoice_id = _customer_for(two_gateways, "0218:22222222222")
-    (delivery,) = [d for d in two_gateways["a"].store.deliveries(invoice_id=invoice_id)]
+    (delivery,) = a.store.deliveries(invoice_id=invoice_id)
     assert delivery.status == "retry" and "ConnectError" in delivery.last_error
     message_id = delivery.state["message_id"]
     assert message_id == message_id_for(delivery.idempotency_key)
-    assert (two_gateways["a_dir"] / "peppol" / "outbox"
-            / f"{message_id.split('@')[0]}.json").exists()
+    assert not (two_gateways["a_dir"] / "peppol" / "outbox"
+                / f"{message_id.split('@')[0]}.json").exists()
+    # The participant moves to B; B serves it now. The retry finds B.
+    from tests.peppol.conftest import add_customer as add_b_customer
+
+    b = net.gateway(two_gateways["b_dir"])
+    add_b_customer(b, id="other", name="Other SIA", formats=["ubl"],
+                   match=["0218:22222222222"], channels=[{"channel": "folder"}])
+    b.close()
+    net.register("0218:22222222222", two_gateways["url"], b_cert)
+    a.store.requeue([delivery.id])
+    Dispatcher(a).run(delivery_id=delivery.id)
+    done = a.store.get_delivery(delivery.id)
+    assert done.status == "delivered" and done.receipt_id == f"peppol:{message_id}"
 
 
-def test_invalid_invoice_is_receipted_kept_with_findings_and_not_delivered(
+def test_a_cached_endpoint_is_reused_and_forgotten_when_it_refuses(
         two_gateways: dict[str, Any]) -> None:
-    """Transport and business are separate: B receipts the message (it arrived intact),
-    keeps it with the official rules' findings, and delivers nothing to the ERP."""
-    ap = two_gateways["network"].pki.access_point("PLV000001")
-    outgoing, credentials = _message(
-        two_gateways, ap, "invalid",
-        edit=lambda ubl: re.sub(rb'(<cbc:PayableAmount currencyID="EUR">)[^<]*',
-                                rb"\g<1>1.00", ubl))
-    verify_receipt(outgoing, post(outgoing, timeout=10), credentials)
-    (record,) = wait_for(lambda: [r for r in _inbox(two_gateways["b_dir"])
-                                  if r.status != "stored"])
-    assert record.status == "rejected" and "BR-CO-16" in (record.error or "")
-    rules = {f["rule"] for f in record.finding_list}
-    assert "BR-CO-16" in rules  # from the official schematron, kept with the message
-    assert erp_files(two_gateways["b_dir"]) == []
+    net, a = two_gateways["network"], two_gateways["a"]
+    for number in ("C-1", "C-2"):
+        data = business_invoice()
+        data["number"] = number
+        assert a.push(Invoice.model_validate(data), source="t").status == "accepted"
+    smp_requests = len(net.smp.requests)
+    assert Dispatcher(a).run().delivered == 2
+    assert len(net.smp.requests) == smp_requests + 1  # the second invoice used the cache
+    # B stops serving the participant; the cached endpoint now refuses.
+    b = net.gateway(two_gateways["b_dir"])
+    customer = b.store.get_customer("ceptuve").model_copy(update={"match": ["nobody"]})
+    b.store.put_customer(customer, actor="test")
+    b.close()
+    data = business_invoice()
+    data["number"] = "C-3"
+    invoice_id = a.push(Invoice.model_validate(data), source="t").invoice_id
+    Dispatcher(a).run()
+    (first,) = [d for d in a.store.deliveries(invoice_id=invoice_id) if d.channel == "peppol"]
+    assert first.status == "retry" and NOT_SERVICED in first.last_error  # ask again
+    a.store.requeue([first.id])
+    Dispatcher(a).run(delivery_id=first.id)
+    again = a.store.get_delivery(first.id)
+    assert again.status == "failed" and NOT_SERVICED in again.last_error  # fresh answer
+    assert len(net.smp.requests) == smp_requests + 2
 
 
 def test_5xx_without_a_signal_is_retried(two_gateways: dict[str, Any]) -> None:
