@@ -261,7 +261,7 @@ class Gateway:
 
         ``received`` is the document an incoming invoice arrived as (e.g. the UBL from a
         Peppol access point): it is archived and delivered as it is, instead of a
-        rendering of the same format, so the customer gets the original bytes.
+        rendering of the same format, so the customer gets the document as it arrived.
 
         Never raises for a problem with the invoice; the result says what happened.
         """

@@ -114,7 +114,6 @@ class Receiver:
                                                "receiver": record.receiver})
         return signal, message.message_id
 
-
     def _refuse(self, message: Any, detail: str) -> bytes:
         log.warning("AS4 message refused", extra={"message_id": message.message_id,
                                                    "error": detail})
