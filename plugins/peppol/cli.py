@@ -71,6 +71,39 @@ def lookup_cmd(app: Any, participant: str, doctype: str, process: str | None,
             click.echo(f"{key:<{width}}  {value}")
 
 
+@peppol.command("receipt")
+@click.argument("message_id")
+@click.pass_obj
+def receipt_cmd(app: Any, message_id: str) -> None:
+    """Prove a sent message: check its stored receipt again against what was signed."""
+    import hashlib
+
+    from plugins.peppol.transport import Outgoing, SendFailed, verify_receipt
+
+    gw = app.gateway
+    ap = _ap(gw)
+    path = ap.outbox_dir / f"{message_id.split('@', 1)[0]}.json"
+    if not path.exists():
+        raise GatewayError(f"no sent message {message_id} in {ap.outbox_dir}")
+    outgoing = Outgoing.from_json(path.read_text(encoding="utf-8"))
+    record = next((d for d in gw.store.deliveries(statuses=["delivered"])
+                   if d.receipt_id == f"peppol:{outgoing.message_id}"), None)
+    if record is None:
+        raise GatewayError(f"message {message_id} has no recorded receipt (not delivered yet)")
+    digest = next(iter(record.receipt["recipients"].values())).removeprefix("receipt sha256:")
+    receipt = (ap.receipts_dir / f"{digest}.xml").read_bytes()
+    if hashlib.sha256(receipt).hexdigest() != digest:
+        raise GatewayError(f"the stored receipt {digest} does not match its digest")
+    try:
+        ack = verify_receipt(outgoing, receipt, ap.credentials)
+    except SendFailed as exc:
+        raise GatewayError(f"the stored receipt does not prove delivery: {exc}") from None
+    click.echo(f"message {outgoing.message_id} (invoice {record.invoice_id}, delivery "
+               f"{record.id}) to {outgoing.url}: receipt {ack.receipt_message_id} signed by "
+               f"the receiving access point acknowledges everything that was signed "
+               f"(sha256 {digest})")
+
+
 @peppol.command("inbox")
 @click.option("--status", type=click.Choice(["stored", "accepted", "rejected"]),
               help="Only messages in this state")

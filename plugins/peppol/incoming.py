@@ -23,7 +23,7 @@ from plugins.peppol.access_point import AccessPoint
 
 log = logging.getLogger("gateway.peppol")
 SBDH_NS = "http://www.unece.org/cefact/namespaces/StandardBusinessDocumentHeader"
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
 
 @dataclasses.dataclass(frozen=True)

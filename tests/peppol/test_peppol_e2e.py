@@ -63,6 +63,16 @@ def test_a_sends_b_receives_and_delivers(two_gateways: dict[str, Any]) -> None:
     (sent_doc,) = [d for d in a.store.documents(result.invoice_id) if d.format == "ubl"]
     assert [f.name for f in files] == [sent_doc.filename]
     assert c14n(files[0].read_bytes()) == c14n(a.archive.get(sent_doc.sha256))
+    # Later, the proof is checked again from what A keeps.
+    proof = subprocess.run([GATEWAY, "--data-dir", str(a_dir), "peppol", "receipt",
+                            message_id], capture_output=True, text=True, timeout=60)
+    assert proof.returncode == 0, proof.stderr
+    assert "acknowledges everything that was signed" in proof.stdout
+    receipt_file = a_dir / "peppol" / "receipts" / f"{digest}.xml"
+    receipt_file.write_bytes(receipt.replace(b"RefToMessageId", b"RefToMessageID", 1))
+    broken = subprocess.run([GATEWAY, "--data-dir", str(a_dir), "peppol", "receipt",
+                             message_id], capture_output=True, text=True, timeout=60)
+    assert broken.returncode == 1 and "does not match its digest" in broken.stderr
 
 
 def c14n(data: bytes) -> bytes:
