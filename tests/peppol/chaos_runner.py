@@ -1,5 +1,7 @@
-"""``gateway`` with a fault: SIGKILL itself right after the AS4 POST got its answer,
-before the receipt is verified or recorded (``PEPPOL_KILL_AFTER_POST=1``)."""
+"""``gateway`` with a fault: SIGKILL itself at one point of a Peppol delivery, chosen by
+``PEPPOL_KILL_AT``: ``before-post`` (message built and stored, nothing sent),
+``after-post`` (the receiver answered; nothing verified or recorded) or
+``after-verify`` (receipt verified; not yet stored or recorded)."""
 
 from __future__ import annotations
 
@@ -10,17 +12,31 @@ from typing import Any
 
 from plugins.peppol import channel
 
-_post = channel.post
+_post, _verify = channel.post, channel.verify_receipt
+POINT = os.environ.get("PEPPOL_KILL_AT", "")
 
 
-def post_then_die(*args: Any, **kwargs: Any) -> bytes:
+def _die() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def post(*args: Any, **kwargs: Any) -> bytes:
+    if POINT == "before-post":
+        _die()
     answer = _post(*args, **kwargs)
-    if os.environ.get("PEPPOL_KILL_AFTER_POST") == "1":
-        os.kill(os.getpid(), signal.SIGKILL)
+    if POINT == "after-post":
+        _die()
     return answer
 
 
-channel.post = post_then_die
+def verify_receipt(*args: Any, **kwargs: Any) -> Any:
+    result = _verify(*args, **kwargs)
+    if POINT == "after-verify":
+        _die()
+    return result
+
+
+channel.post, channel.verify_receipt = post, verify_receipt
 
 if __name__ == "__main__":
     from gateway.cli import main
