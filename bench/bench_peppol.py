@@ -75,35 +75,22 @@ def proc_rss_mib(pid: int) -> float:
 
 
 def bench_library(pki: TestPKI, payload: bytes, n: int) -> dict[str, float]:
-    from as4 import AS4LocalPrivateKey, AS4References
-    from as4.peppol import (
-        BusdoxDocidQnsDocumentIdentifier,
-        PeppolAS4MessageBuilderArgs,
-        PeppolAS4Profile,
-        PeppolSendingExchange,
-        create_peppol_external_party,
-        create_peppol_internal_party,
-        parse_peppol_message,
-        peppol_security_policy,
-    )
+    from as4.peppol import parse_peppol_message, peppol_security_policy
+
+    from plugins.peppol.pki import Credentials
+    from plugins.peppol.transport import builder_args, local_party, sending_exchange
 
     a, b = pki.access_point("PLV000001"), pki.access_point("PLV000002")
-    la = create_peppol_internal_party("PLV000001", a.certificate, AS4LocalPrivateKey(a.key))
-    lb = create_peppol_internal_party("PLV000002", b.certificate, AS4LocalPrivateKey(b.key))
-    rb = create_peppol_external_party("PLV000002", b.certificate)
+    sender = Credentials(a.certificate, a.key)
+    lb = local_party(Credentials(b.certificate, b.key))
     policy = peppol_security_policy(pki.root.certificate, intermediates=[pki.ap_ca.certificate])
-    args = PeppolAS4MessageBuilderArgs(
-        sender=SELLER, recipient=BUYER,
-        document_type_identifier=BusdoxDocidQnsDocumentIdentifier.from_identifier_value(
-            BIS_INVOICE),
-        document_identification_instance_identifier="x", process_identifier=BILLING_PROCESS,
-        c1_country_id="LV")
+    args = builder_args(sender=SELLER, receiver=BUYER, document_type=BIS_INVOICE,
+                        process=BILLING_PROCESS, c1_country="LV", instance_id="x")
     build_cpu = parse_cpu = 0.0
     wall = time.perf_counter()
     for i in range(n):
         t0 = time.process_time()
-        ex = PeppolSendingExchange(profile=PeppolAS4Profile, local_party=la, remote_party=rb,
-                                   identifiers=AS4References(message_id=f"m{i}@bench"))
+        ex = sending_exchange(sender, b.certificate, f"m{i}@bench")
         headers, body = ex.build(payload, args)
         t1 = time.process_time()
         received = parse_peppol_message(headers, body, lb, security_policy=policy)

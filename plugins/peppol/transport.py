@@ -92,24 +92,38 @@ class Outgoing:
                    base64.b64decode(data["receiver_certificate"]))
 
 
+def sending_exchange(credentials: Credentials, receiver_certificate: x509.Certificate,
+                     message_id: str, *, receiver_party_id: str | None = None) -> Any:
+    """An ``as4`` sending exchange from our AP to the one holding ``receiver_certificate``
+    (its party id is the certificate's CN, as Peppol issues them)."""
+    remote = create_peppol_external_party(receiver_party_id or common_name(receiver_certificate),
+                                          receiver_certificate)
+    return PeppolSendingExchange(
+        profile=PeppolAS4Profile, local_party=local_party(credentials), remote_party=remote,
+        identifiers=AS4References(message_id=message_id,
+                                  conversation_id=message_id.replace("@", "-conv@", 1)))
+
+
+def builder_args(*, sender: str, receiver: str, document_type: str, process: str,
+                 c1_country: str, instance_id: str) -> PeppolAS4MessageBuilderArgs:
+    """The SBDH and message properties of one Peppol business message."""
+    return PeppolAS4MessageBuilderArgs(
+        sender=sender, recipient=receiver,
+        document_type_identifier=BusdoxDocidQnsDocumentIdentifier.from_identifier_value(
+            document_type),
+        document_identification_instance_identifier=instance_id,
+        process_identifier=process, c1_country_id=c1_country)
+
+
 def build(payload: bytes, *, credentials: Credentials, url: str,
           receiver_certificate: x509.Certificate, sender: str, receiver: str,
           document_type: str, process: str, c1_country: str, message_id: str) -> Outgoing:
     """Wrap ``payload`` in the SBDH, sign, compress, encrypt for the receiver's AP."""
-    remote = create_peppol_external_party(common_name(receiver_certificate),
-                                          receiver_certificate)
-    exchange = PeppolSendingExchange(
-        profile=PeppolAS4Profile, local_party=local_party(credentials), remote_party=remote,
-        identifiers=AS4References(message_id=message_id,
-                                  conversation_id=message_id.replace("@", "-conv@", 1)))
-    args = PeppolAS4MessageBuilderArgs(
-        sender=sender, recipient=receiver,
-        document_type_identifier=BusdoxDocidQnsDocumentIdentifier.from_identifier_value(
-            document_type),
-        # The SBDH instance identifier follows the MessageId: stable across retries.
-        document_identification_instance_identifier=message_id.split("@", 1)[0],
-        process_identifier=process, c1_country_id=c1_country)
-    headers, body = exchange.build(payload, args)
+    exchange = sending_exchange(credentials, receiver_certificate, message_id)
+    # The SBDH instance identifier follows the MessageId: stable across retries.
+    headers, body = exchange.build(payload, builder_args(
+        sender=sender, receiver=receiver, document_type=document_type, process=process,
+        c1_country=c1_country, instance_id=message_id.split("@", 1)[0]))
     headers = {k: v for k, v in headers.items() if k.lower() != "user-agent"}
     headers["User-Agent"] = "invoice-gateway (as4)"
     return Outgoing(message_id, url, headers, body, exchange.model_dump_json(),

@@ -237,33 +237,18 @@ def test_oversized_message_is_refused_before_parsing(network: Any) -> None:
 
 def test_message_addressed_to_another_access_point_is_refused(
         two_gateways: dict[str, Any]) -> None:
-    from as4 import AS4LocalPrivateKey, AS4References
-    from as4.peppol import (
-        BusdoxDocidQnsDocumentIdentifier,
-        PeppolAS4MessageBuilderArgs,
-        PeppolAS4Profile,
-        PeppolSendingExchange,
-        create_peppol_external_party,
-        create_peppol_internal_party,
-    )
+    from plugins.peppol.transport import builder_args, sending_exchange
 
     pki = two_gateways["network"].pki
     a, b = pki.access_point("PLV000001"), pki.access_point("PLV000002")
-    exchange = PeppolSendingExchange(
-        profile=PeppolAS4Profile,
-        local_party=create_peppol_internal_party("PLV000001", a.certificate,
-                                                 AS4LocalPrivateKey(a.key)),
-        # B's certificate (so B can decrypt it) but another access point's party id
-        remote_party=create_peppol_external_party("PLV000099", b.certificate),
-        identifiers=AS4References(message_id="misaddressed@test"))
+    # B's certificate (so B can decrypt it) but another access point's party id
+    exchange = sending_exchange(Credentials(a.certificate, a.key), b.certificate,
+                                "misaddressed@test", receiver_party_id="PLV000099")
     ubl = two_gateways["a"].render(complete(Invoice.model_validate(business_invoice())),
                                    "ubl", validate=False).content
-    headers, body = exchange.build(ubl, PeppolAS4MessageBuilderArgs(
-        sender=SELLER, recipient=BUYER,
-        document_type_identifier=BusdoxDocidQnsDocumentIdentifier.from_identifier_value(
-            BIS_INVOICE),
-        document_identification_instance_identifier="x", process_identifier=BILLING_PROCESS,
-        c1_country_id="LV"))
+    headers, body = exchange.build(ubl, builder_args(
+        sender=SELLER, receiver=BUYER, document_type=BIS_INVOICE, process=BILLING_PROCESS,
+        c1_country="LV", instance_id="x"))
     outgoing = Outgoing("misaddressed@test", two_gateways["url"], headers, body,
                         exchange.model_dump_json(), b"")
     with pytest.raises(SendFailed) as failed:
