@@ -38,6 +38,7 @@ DEFAULT_STRATEGY: Strategy = "per-invoice"
 _renderer: Renderer | None = None
 _pool: ProcessPoolExecutor | None = None
 _pool_size = 0
+_pool_engine = ""
 _pool_lock = threading.Lock()
 
 
@@ -50,8 +51,13 @@ def _local_renderer() -> Renderer:
     return _renderer
 
 
-def _warm() -> None:
-    """Pool initializer: load weasyprint, the fonts and the stylesheets before work."""
+def _warm(engine: str = "weasyprint") -> None:
+    """Pool initializer: load the engine, the fonts and the templates before work."""
+    if engine == "typst":
+        from .formats import typst_renderer
+
+        typst_renderer().stage(None, None)  # the compiler finds and indexes the fonts
+        return
     r = _local_renderer()
     weasyprint = r._weasy()
     weasyprint.HTML(string="<p>Rēķins 0,00 € Invoice</p>").write_pdf(
@@ -60,10 +66,12 @@ def _warm() -> None:
 
 def _render_chunk(jobs: Sequence[tuple[Invoice, str]], settings: PdfSettings,
                   strategy: str, variant: str | None) -> list[bytes]:
-    r = _local_renderer()
     if strategy == "per-invoice" or len(jobs) == 1:
-        return [r.pdf(invoice, language, settings, variant=variant)
+        from .formats import render_pdf
+
+        return [render_pdf(invoice, language, settings, variant=variant)
                 for invoice, language in jobs]
+    r = _local_renderer()
     documents = [r.layout(invoice, language, settings) for invoice, language in jobs]
     return split_combined(documents)
 
@@ -96,10 +104,10 @@ def split_combined(documents: Sequence[Any]) -> list[bytes]:
     return out
 
 
-def _pool_for(processes: int) -> ProcessPoolExecutor:
-    global _pool, _pool_size
+def _pool_for(processes: int, engine: str = "weasyprint") -> ProcessPoolExecutor:
+    global _pool, _pool_size, _pool_engine
     with _pool_lock:
-        if _pool is None or _pool_size != processes:
+        if _pool is None or _pool_size != processes or _pool_engine != engine:
             if _pool is not None:
                 _pool.shutdown(wait=True)
             # forkserver: workers are forked from a clean server process, never from a
@@ -107,8 +115,8 @@ def _pool_for(processes: int) -> ProcessPoolExecutor:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["plugins.pdf.render"])
             _pool = ProcessPoolExecutor(max_workers=processes, mp_context=context,
-                                        initializer=_warm)
-            _pool_size = processes
+                                        initializer=_warm, initargs=(engine,))
+            _pool_size, _pool_engine = processes, engine
         return _pool
 
 
@@ -149,10 +157,12 @@ def render_many(items: Iterable[tuple[Invoice, str]], *, settings: PdfSettings |
         raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
     if strategy == "combined" and variant is not None:
         raise ValueError("the combined strategy writes plain PDFs only (no PDF/A variant)")
+    settings = settings or PdfSettings()
+    if strategy == "combined" and settings.engine != "weasyprint":
+        raise ValueError("the combined strategy is a weasyprint strategy")
     jobs = list(items)
     if not jobs:
         return []
-    settings = settings or PdfSettings()
     if processes is None:
         processes = settings.processes
     processes = processes or os.cpu_count() or 1
@@ -161,7 +171,7 @@ def render_many(items: Iterable[tuple[Invoice, str]], *, settings: PdfSettings |
     if processes == 1:
         results = [_render_chunk(chunk, settings, strategy, variant) for chunk in chunks]
     else:
-        executor: Executor = _pool_for(processes)
+        executor: Executor = _pool_for(processes, settings.engine or "typst")
         futures = [executor.submit(_render_chunk, chunk, settings, strategy, variant)
                    for chunk in chunks]
         results = [future.result() for future in futures]

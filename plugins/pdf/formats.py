@@ -13,6 +13,7 @@ from gateway import Finding, InputError, Invoice, PluginError, RenderContext
 
 from .health import check_once
 from .render import PdfSettings, Renderer, parse_settings
+from .typst_engine import TypstRenderer
 
 log = logging.getLogger("gateway.pdf")
 
@@ -22,14 +23,32 @@ EMBEDDED_NAMES = (FACTURX_FILENAME, "zugferd-invoice.xml", "xrechnung.xml", "ZUG
 MAX_PDF_BYTES = 64 * 1024 * 1024
 
 _renderer: Renderer | None = None
+_typst: TypstRenderer | None = None
 
 
 def renderer() -> Renderer:
-    """The process-wide renderer: fonts, stylesheets and templates are loaded once."""
+    """The process-wide weasyprint renderer: fonts, stylesheets, templates loaded once."""
     global _renderer
     if _renderer is None:
         _renderer = Renderer()
     return _renderer
+
+
+def typst_renderer() -> TypstRenderer:
+    """The process-wide Typst renderer: fonts and template sets are loaded once."""
+    global _typst
+    if _typst is None:
+        _typst = TypstRenderer()
+    return _typst
+
+
+def render_pdf(invoice: Invoice, language: str, settings: PdfSettings, *,
+               variant: str | None = None) -> bytes:
+    """One invoice as PDF with the engine the settings choose."""
+    if settings.engine != "weasyprint":  # None: settings made in code, not parsed
+        return typst_renderer().pdf(invoice, language, settings, variant=variant)
+    check_once()
+    return renderer().pdf(invoice, language, settings, variant=variant)
 
 
 class PdfFormat:
@@ -37,7 +56,7 @@ class PdfFormat:
     media_type: ClassVar[str] = "application/pdf"
     extension: ClassVar[str] = "pdf"
     description: ClassVar[str] = ("Readable A4 invoice (Latvian/English labels, EPC payment "
-                                  "QR code), rendered with weasyprint")
+                                  "QR code), typeset by Typst or weasyprint")
     can_parse: ClassVar[bool] = False
     can_validate: ClassVar[bool] = False
     variant: ClassVar[str | None] = None
@@ -49,12 +68,13 @@ class PdfFormat:
         self._option_cache: dict[str, PdfSettings] = {}
 
     def configure(self, settings: Mapping[str, Any], data_dir: Path) -> None:
-        check_once()
         self.data_dir = data_dir
         self.raw_settings = dict(settings)
         self.settings = parse_settings(settings, data_dir=data_dir,
                                        where=f"[plugins.{self.name}]")
         self._option_cache.clear()
+        if self.settings.engine == "weasyprint":  # the harfbuzz check is weasyprint's
+            check_once()
 
     def settings_for(self, options: Mapping[str, Any] | None) -> PdfSettings:
         """The configured settings with a customer's ``format_options`` on top."""
@@ -70,9 +90,8 @@ class PdfFormat:
         return cached
 
     def render(self, invoice: Invoice, context: RenderContext) -> bytes:
-        check_once()
-        return renderer().pdf(invoice, context.language, self.settings_for(context.options),
-                              variant=self.variant)
+        return render_pdf(invoice, context.language, self.settings_for(context.options),
+                          variant=self.variant)
 
     def sniff(self, head: bytes, filename: str) -> bool:
         return False

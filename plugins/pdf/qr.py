@@ -7,6 +7,7 @@ structured ISO 11649 creditor reference (``RF…``) or free remittance text, nev
 
 from __future__ import annotations
 
+import io
 import re
 from decimal import Decimal
 
@@ -60,7 +61,19 @@ def epc_payload(*, name: str, iban: str, amount: Decimal, currency: str,
     return payload
 
 
-def qr_svg_data_uri(payload: str) -> str:
-    """The QR code of ``payload`` (error correction M, as EPC069-12 asks) as an SVG URI."""
-    qr = segno.make(payload, error="m", micro=False, boost_error=False, encoding="utf-8")
-    return qr.svg_data_uri(scale=4, border=0, dark="#000", nl=False)
+def qr_code(payload: str) -> segno.QRCode:
+    """The QR code of ``payload`` (error correction M, as EPC069-12 asks). Encoding is
+    the costly part (choosing the mask): make it once, then write it as needed."""
+    return segno.make(payload, error="m", micro=False, boost_error=False, encoding="utf-8")
+
+
+def qr_svg_data_uri(code: segno.QRCode) -> str:
+    """The code as an SVG data URI (for HTML templates)."""
+    return code.svg_data_uri(scale=4, border=0, dark="#000", nl=False)
+
+
+def qr_svg(code: segno.QRCode) -> str:
+    """The code as SVG text (handed to Typst as data, not markup)."""
+    buffer = io.BytesIO()
+    code.save(buffer, kind="svg", scale=4, border=0, dark="#000", xmldecl=False, nl=False)
+    return buffer.getvalue().decode()

@@ -37,9 +37,10 @@ class PdfSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    engine: Literal["typst", "weasyprint"] = Field(
-        "weasyprint", description="Typesetter of the built-in or overriding template: "
-        "'typst' (invoice.typ) or 'weasyprint' (invoice.html + invoice.css)")
+    engine: Literal["typst", "weasyprint"] | None = Field(
+        None, description="Typesetter: 'typst' (templates invoice.typ) or 'weasyprint' "
+        "(invoice.html + invoice.css). Default: typst, unless template_dir holds an "
+        "invoice.html and no invoice.typ (a user's HTML design is used, not ignored)")
     template_dir: Path | None = Field(
         None, description="Directory with an invoice.html (may extend "
         "'default/invoice.html'), an optional invoice.css applied after the default one, "
@@ -73,10 +74,27 @@ def parse_settings(raw: Mapping[str, Any], *, data_dir: Path | None,
             if not path.exists():
                 raise ConfigError(f"{where}: {key}: {path} does not exist")
             updates[key] = path
-    if settings.template_dir is not None and "template_dir" in updates and \
-            not updates["template_dir"].is_dir():
-        raise ConfigError(f"{where}: template_dir: {updates['template_dir']} is not a directory")
+    template_dir = updates.get("template_dir")
+    if template_dir is not None and not template_dir.is_dir():
+        raise ConfigError(f"{where}: template_dir: {template_dir} is not a directory")
+    updates["engine"] = _engine(settings.engine, template_dir, where)
     return settings.model_copy(update=updates)
+
+
+def _engine(chosen: str | None, template_dir: Path | None, where: str) -> str:
+    html = template_dir is not None and (template_dir / "invoice.html").exists()
+    typ = template_dir is not None and (template_dir / "invoice.typ").exists()
+    if chosen is None:
+        return "weasyprint" if html and not typ else "typst"
+    if chosen == "typst" and html and not typ:
+        raise ConfigError(f"{where}: engine: template_dir {template_dir} has an "
+                          "invoice.html for weasyprint but no invoice.typ for Typst; "
+                          'set engine = "weasyprint" or add an invoice.typ')
+    if chosen == "weasyprint" and typ and not html:
+        raise ConfigError(f"{where}: engine: template_dir {template_dir} has an "
+                          "invoice.typ for Typst but no invoice.html for weasyprint; "
+                          'set engine = "typst" or add an invoice.html')
+    return chosen
 
 
 @functools.lru_cache(maxsize=16)

@@ -14,7 +14,7 @@ from typing import Any
 from gateway import Invoice
 
 from .i18n import Messages, note_markers
-from .qr import epc_payload, qr_svg_data_uri
+from .qr import epc_payload, qr_code, qr_svg, qr_svg_data_uri
 
 
 @dataclass(frozen=True)
@@ -60,11 +60,12 @@ class InvoiceView:
     bic: str
     reference: str
     payment_hint: str
-    qr: str | None
+    qr: str | None  # an SVG data URI, for HTML
     notes: list[str]
     payment_terms: str
     currency: str
     extra: dict[str, Any] = field(default_factory=dict)
+    qr_svg: str | None = None  # the same code as SVG text, for Typst
 
 
 def _address(party: Any) -> list[str]:
@@ -165,11 +166,13 @@ def build_view(invoice: Invoice, t: Messages, extra: dict[str, Any] | None = Non
         (transfer.account_name if transfer and transfer.account_name else None) or \
         invoice.seller.name
     reference = invoice.payment_reference or invoice.number
-    qr = None
+    qr = svg = None
     if transfer and not credit:
         payload = epc_payload(name=payee, iban=transfer.account_id, amount=totals.amount_due,
                               currency=cur, reference=reference, bic=transfer.bic)
-        qr = qr_svg_data_uri(payload) if payload else None
+        if payload:
+            code = qr_code(payload)
+            svg, qr = qr_svg(code), qr_svg_data_uri(code)
     if credit:
         hint = t.payment.credit_hint
     elif invoice.contract_reference:
@@ -190,7 +193,7 @@ def build_view(invoice: Invoice, t: Messages, extra: dict[str, Any] | None = Non
         payee=payee, iban=_group_iban(transfer.account_id) if transfer else "",
         bic=(transfer.bic or "") if transfer else "", reference=reference,
         payment_hint=hint, qr=qr, notes=notes, payment_terms=invoice.payment_terms or "",
-        currency=cur, extra=dict(extra or {}))
+        currency=cur, extra=dict(extra or {}), qr_svg=svg)
 
 
 def _same_sentence(note: str, hints: set[str]) -> bool:

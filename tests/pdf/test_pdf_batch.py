@@ -81,14 +81,17 @@ def test_pool_of_two_processes_keeps_order_and_content(
 
 def test_combined_strategy_splits_into_exactly_one_invoice_each(
         pool: None, mixed: list[tuple[Invoice, str]]) -> None:
-    combined = batch.render_many(mixed, processes=1, strategy="combined", chunk_size=5)
-    single = batch.render_many(mixed, processes=1)
+    weasy = PdfSettings(engine="weasyprint")
+    combined = batch.render_many(mixed, settings=weasy, processes=1, strategy="combined",
+                                 chunk_size=5)
+    single = batch.render_many(mixed, settings=weasy, processes=1)
     assert_each_holds_only_its_own(mixed, combined)
     assert [page_count(p) for p in combined] == [page_count(p) for p in single]
     # Same text, page by page, as rendering each invoice alone.
     assert [page_texts(p) for p in combined] == [page_texts(p) for p in single]
     # In the pool each chunk is combined and split in a worker.
-    pooled = batch.render_many(mixed, processes=2, strategy="combined", chunk_size=3)
+    pooled = batch.render_many(mixed, settings=weasy, processes=2, strategy="combined",
+                               chunk_size=3)
     assert_each_holds_only_its_own(mixed, pooled)
     assert [page_texts(p) for p in pooled] == [page_texts(p) for p in single]
 
@@ -98,4 +101,6 @@ def test_bad_arguments_are_refused(mixed: list[tuple[Invoice, str]]) -> None:
         batch.render_many(mixed, strategy="fast")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="plain PDFs only"):
         batch.render_many(mixed, strategy="combined", variant="pdf/a-3b")
+    with pytest.raises(ValueError, match="a weasyprint strategy"):
+        batch.render_many(mixed, strategy="combined")
     assert batch.render_many([], processes=2) == []

@@ -1,0 +1,175 @@
+"""Invoice → PDF with Typst (the ``typst`` package: the Rust typesetter, in process).
+
+The invoice reaches Typst only as data: the view of :mod:`.view` and the message
+catalogue go in as JSON strings through ``sys.inputs``, the QR code as SVG text. The
+template source is never built from invoice text, so a buyer called ``#set page(..)``
+prints as written.
+
+The template can read only its own folder: each template set (the built-in one, or a
+``template_dir`` laid over it) is staged once into a private directory that is the
+compiler's root. It holds the template's files, the built-in layout under ``default/``
+and the configured logo — nothing else on the disk is reachable from a template. Typst
+packages (``@preview/...``) would be downloaded from the internet: the gateway refuses
+a template that names one, before compiling, with the file and line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import re
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any
+
+from gateway import Invoice, PluginError
+
+from .i18n import Messages, load_messages
+from .view import InvoiceView, build_view
+
+TYPST_TEMPLATES = Path(__file__).with_name("templates") / "typst"
+MAIN = "invoice.typ"
+LOGO_NAME = "_logo"
+# A string literal that starts with "@": how Typst names a package ("@preview/x:1.0.0").
+_PACKAGE = re.compile(r"""["']@([\w-]+/[\w.:-]+)""")
+
+
+class TemplateError(PluginError):
+    """A Typst template that cannot be used (names a package, fails to compile)."""
+
+
+def _check_no_packages(stage: Path, origin: dict[Path, Path]) -> None:
+    for path in sorted(stage.rglob("*.typ")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for number, line in enumerate(text.splitlines(), start=1):
+            code = line.split("//", 1)[0]
+            if match := _PACKAGE.search(code):
+                where = origin.get(path, path)
+                raise TemplateError(
+                    f"pdf: Typst template {where}, line {number}: imports the package "
+                    f"@{match.group(1)}; the gateway renders offline and never downloads "
+                    "Typst packages — copy the package's .typ files into the template "
+                    "folder and import them by relative path")
+
+
+class _Stage:
+    """A private compile root for one template set and logo."""
+
+    def __init__(self, template_dir: Path | None, logo: Path | None) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="gateway-typst-")
+        root = Path(self._tmp.name)
+        origin: dict[Path, Path] = {}
+        shutil.copytree(TYPST_TEMPLATES, root, dirs_exist_ok=True)
+        shutil.copytree(TYPST_TEMPLATES, root / "default")
+        if template_dir is not None:
+            for source in sorted(template_dir.rglob("*")):
+                relative = source.relative_to(template_dir)
+                target = root / relative
+                if source.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                elif source.is_file() and relative.parts[0] not in ("default", "messages"):
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.copyfile(source, target)
+                    origin[target] = source
+        self.logo: str | None = None
+        if logo is not None:
+            name = LOGO_NAME + logo.suffix.lower()
+            shutil.copyfile(logo, root / name)
+            self.logo = "/" + name  # root-relative: also right from default/layout.typ
+        _check_no_packages(root, origin)
+        self.root = root
+        empty = root / ".no-packages"
+        empty.mkdir()
+        import typst
+
+        self.compiler = typst.Compiler(str(root / MAIN), root=str(root),
+                                       package_path=str(empty),
+                                       package_cache_path=str(empty))
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [_plain(x) for x in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(x) for k, x in value.items()}
+    return value
+
+
+def view_data(view: InvoiceView, *, brand: str, style: dict[str, str]) -> dict[str, Any]:
+    """The view as plain JSON data: what the Typst template reads as ``d``."""
+    data = {f.name: _plain(getattr(view, f.name)) for f in dataclasses.fields(view)
+            if f.name not in ("t", "qr", "qr_svg")}
+    data.update(lang=view.t.html_lang, brand=brand, style=style)
+    return data
+
+
+class TypstRenderer:
+    """Renders invoices with Typst; one per process, reused for every invoice."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stages: dict[tuple[Path | None, Path | None], _Stage] = {}
+        self._messages: dict[int, str] = {}
+
+    def stage(self, template_dir: Path | None, logo: Path | None) -> _Stage:
+        key = (template_dir, logo)
+        stage = self._stages.get(key)
+        if stage is None:
+            if template_dir is not None and not (template_dir / MAIN).exists():
+                template_dir_typ = None  # an HTML-only override: built-in Typst layout
+            else:
+                template_dir_typ = template_dir
+            stage = self._stages[key] = _Stage(template_dir_typ, logo)
+        return stage
+
+    def _messages_json(self, t: Messages) -> str:
+        # load_messages is cached, so a catalogue object lives as long as the process.
+        key = id(t)
+        text = self._messages.get(key)
+        if text is None:
+            text = self._messages[key] = json.dumps(t.data, ensure_ascii=False)
+        return text
+
+    def inputs(self, invoice: Invoice, language: str, settings: Any,
+               stage: _Stage) -> dict[str, str]:
+        t = load_messages(language, str(settings.template_dir) if settings.template_dir
+                          else None)
+        view = build_view(invoice, t)
+        style = {k: v for k, v in (("accent", settings.accent_color),
+                                   ("accent-light", settings.accent_light),
+                                   ("text", settings.text_color),
+                                   ("muted", settings.muted_color)) if v}
+        brand = settings.brand or invoice.seller.trading_name or invoice.seller.name
+        inputs = {"invoice": json.dumps(view_data(view, brand=brand, style=style),
+                                        ensure_ascii=False),
+                  "messages": self._messages_json(t)}
+        if view.qr_svg:
+            inputs["qr"] = view.qr_svg
+        if stage.logo:
+            inputs["logo"] = stage.logo
+        return inputs
+
+    def pdf(self, invoice: Invoice, language: str, settings: Any, *,
+            variant: str | None = None) -> bytes:
+        import typst
+
+        stage = self.stage(settings.template_dir, settings.logo)
+        inputs = self.inputs(invoice, language, settings, stage)
+        # The issue date, not the clock: the same invoice gives the same bytes.
+        when = dt.datetime.combine(invoice.issue_date, dt.time(), tzinfo=dt.UTC)
+        standards = ["a-3b"] if variant == "pdf/a-3b" else []
+        try:
+            with self._lock:  # one compiler per template set, not safe to share
+                return bytes(stage.compiler.compile(sys_inputs=inputs, format="pdf",
+                                                    timestamp=when,
+                                                    pdf_standards=standards))
+        except typst.TypstError as exc:
+            hints = "; ".join(getattr(exc, "hints", []) or [])
+            raise TemplateError(f"pdf: Typst template failed on invoice {invoice.number}: "
+                                f"{getattr(exc, 'message', exc)}"
+                                + (f" (hint: {hints})" if hints else "")) from None
