@@ -209,7 +209,7 @@ def _settle(data: bytes, invoice: Invoice) -> bytes:
 
     The factur-x library stamps the clock into the XMP, the document information and
     the embedded file, and names pypdf as producer in the XMP while the information
-    dictionary says WeasyPrint; PDF/A wants the two to agree. Dating everything by the
+    dictionary names the typesetter; PDF/A wants the two to agree. Dating everything by the
     issue date makes the same invoice give the same bytes, as the plain PDF does.
     """
     import pikepdf
@@ -218,7 +218,9 @@ def _settle(data: bytes, invoice: Invoice) -> bytes:
     pdf_date = f"D:{stamp}000000+00'00'"
     xmp_date = invoice.issue_date.isoformat() + "T00:00:00+00:00"
     with pikepdf.open(io.BytesIO(data)) as pdf:
-        producer = f"{pdf.docinfo.get('/Producer', 'WeasyPrint')}; factur-x"
+        # weasyprint names itself as /Producer, Typst as /Creator.
+        engine = pdf.docinfo.get("/Producer") or pdf.docinfo.get("/Creator") or "invoice-gateway"
+        producer = f"{engine}; factur-x"
         with pdf.open_metadata(set_pikepdf_as_editor=False, update_docinfo=False) as meta:
             meta["pdf:Producer"] = producer
             # PDF/A: every information-dictionary entry must be mirrored in the XMP.
