@@ -87,15 +87,21 @@ def push(app: Any, files: tuple[Path, ...], customer: str | None, no_deliver: bo
     results: list[PushResult] = []
     with progress_bar("push") as bar:
         task = bar.add_task("push", total=len(paths), current="")
-        for path in paths:
-            bar.update(task, current=path.name)
-            for item in read_invoices(gw, path):
-                if isinstance(item, Invoice):
-                    results.append(gw.push(item, source=str(path), customer_id=customer))
-                else:
-                    number = item.invoice if isinstance(item, InvoiceRejected) else None
-                    results.append(PushResult("rejected", number, str(path), error=item))
-            bar.advance(task)
+
+        def readable() -> Iterator[tuple[Invoice, str]]:
+            # Invoices go on to push_many, which renders a batch of them at a time in
+            # the formats' process pools; unreadable ones are reported here.
+            for path in paths:
+                bar.update(task, current=path.name)
+                for item in read_invoices(gw, path):
+                    if isinstance(item, Invoice):
+                        yield item, str(path)
+                    else:
+                        number = item.invoice if isinstance(item, InvoiceRejected) else None
+                        results.append(PushResult("rejected", number, str(path), error=item))
+                bar.advance(task)
+
+        results.extend(gw.push_many(readable(), customer_id=customer))
     summary = None
     if not no_deliver:
         due = gw.store.count_due()

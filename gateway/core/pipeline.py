@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,26 +153,16 @@ class Gateway:
 
     def render(self, invoice: Invoice, format_name: str, *, language: str = "en",
                options: dict[str, Any] | None = None, customer_id: str | None = None,
-               validate: bool | None = None) -> Document:
-        """Render a completed invoice in one format, validating the output if the format can."""
-        cache: dict[str, bytes] = {}
+               validate: bool | None = None,
+               rendered: dict[str, bytes] | None = None) -> Document:
+        """Render a completed invoice in one format, validating the output if the format can.
 
-        def render_bytes(name: str) -> bytes:
-            if name not in cache:
-                fmt = self.plugins.formats.get(name)
-                ctx = RenderContext(language=language, options=self._format_options(
-                    name, options if name == format_name else None),
-                    customer_id=customer_id, render_format=render_bytes)
-                try:
-                    cache[name] = fmt.render(invoice, ctx)
-                except GatewayError:
-                    raise
-                except Exception as exc:  # a plugin bug must name the plugin and invoice
-                    log.exception("format %s failed on invoice %s", name, invoice.number)
-                    raise PluginError(f"format {name!r} failed to render invoice "
-                                      f"{invoice.number}: {exc}") from exc
-            return cache[name]
-
+        ``rendered``: bytes already rendered for this invoice and customer by format name
+        (see :meth:`push_many`); used instead of rendering again, still validated.
+        """
+        render_bytes = self._renderer(invoice, format_name, language=language,
+                                      options=options, customer_id=customer_id,
+                                      cache=dict(rendered or {}))
         fmt = self.plugins.formats.get(format_name)
         content = render_bytes(format_name)
         should_validate = self.config.gateway.validate_rendered if validate is None else validate
@@ -184,6 +174,34 @@ class Gateway:
         return Document(format=fmt.name, media_type=fmt.media_type,
                         filename=f"{safe_filename(invoice.number)}.{fmt.extension}",
                         content=content)
+
+    def _renderer(self, invoice: Invoice, format_name: str, *, language: str,
+                  options: dict[str, Any] | None, customer_id: str | None,
+                  cache: dict[str, bytes]) -> Callable[[str], bytes]:
+        """Render one invoice in any format by name, each at most once (``cache``)."""
+
+        def render_bytes(name: str) -> bytes:
+            if name not in cache:
+                fmt = self.plugins.formats.get(name)
+                try:
+                    cache[name] = fmt.render(invoice, self._context(
+                        name, format_name, language, options, customer_id, render_bytes))
+                except GatewayError:
+                    raise
+                except Exception as exc:  # a plugin bug must name the plugin and invoice
+                    log.exception("format %s failed on invoice %s", name, invoice.number)
+                    raise PluginError(f"format {name!r} failed to render invoice "
+                                      f"{invoice.number}: {exc}") from exc
+            return cache[name]
+
+        return render_bytes
+
+    def _context(self, name: str, format_name: str, language: str,
+                 options: dict[str, Any] | None, customer_id: str | None,
+                 render_bytes: Callable[[str], bytes]) -> RenderContext:
+        return RenderContext(language=language, options=self._format_options(
+            name, options if name == format_name else None), customer_id=customer_id,
+            render_format=render_bytes)
 
     def _format_options(self, name: str, given: dict[str, Any] | None) -> dict[str, Any]:
         return {**self.config.plugin_settings(name), **(given or {})}
@@ -256,7 +274,8 @@ class Gateway:
     # ------------------------------------------------------------------ push
 
     def push(self, invoice: Invoice, *, source: str = "-",
-             customer_id: str | None = None, received: Document | None = None) -> PushResult:
+             customer_id: str | None = None, received: Document | None = None,
+             rendered: dict[str, dict[str, bytes]] | None = None) -> PushResult:
         """Accept one invoice: check, render, archive and queue its deliveries.
 
         ``received`` is the document an incoming invoice arrived as (e.g. the UBL from a
@@ -264,10 +283,12 @@ class Gateway:
         rendering of the same format, so the customer gets the document as it arrived.
 
         Never raises for a problem with the invoice; the result says what happened.
+        ``rendered``: documents rendered ahead by :meth:`push_many`, by format name of
+        the customer's format, then by format name of the bytes.
         """
         try:
             return self._push(invoice, source=source, customer_id=customer_id,
-                              received=received)
+                              received=received, rendered=rendered or {})
         except (InvoiceRejected, DuplicateInvoice, ConfigError, PluginError) as exc:
             if isinstance(exc, InvoiceRejected) and exc.source is None:
                 exc.source = source
@@ -277,7 +298,8 @@ class Gateway:
             return PushResult("rejected", invoice.number, source, error=exc)
 
     def _push(self, invoice: Invoice, *, source: str, customer_id: str | None,
-              received: Document | None = None) -> PushResult:
+              received: Document | None = None,
+              rendered: dict[str, dict[str, bytes]] | None = None) -> PushResult:
         completed = complete(invoice, source=source)
         seller_key = completed.seller_key
         digest = content_hash(completed)
@@ -303,7 +325,8 @@ class Gateway:
             else:
                 doc = self.render(completed, name, language=customer.language,
                                   options=customer.format_options.get(name),
-                                  customer_id=customer.id)
+                                  customer_id=customer.id,
+                                  rendered=(rendered or {}).get(name))
             if doc.filename in used_names:  # two formats with the same extension
                 stem, _, ext = doc.filename.rpartition(".")
                 doc = Document(doc.format, doc.media_type, f"{stem}-{doc.format}.{ext}",
@@ -336,6 +359,75 @@ class Gateway:
             self.plugins.hook.gateway_document_rendered(invoice_id=invoice_id, document=doc)
         return PushResult("accepted", completed.number, source, invoice_id, customer.id,
                           documents=tuple(d.filename for d in documents))
+
+    def push_many(self, items: Iterable[tuple[Invoice, str]], *,
+                  customer_id: str | None = None, batch_size: int = 64,
+                  on_result: Callable[[PushResult], None] | None = None,
+                  ) -> Iterator[PushResult]:
+        """Push (invoice, source) pairs as :meth:`push` does, a batch at a time.
+
+        A format may offer ``render_batch(items) -> list[bytes | Exception]`` for a list
+        of (completed invoice, RenderContext): the PDF plugin renders them in a warm
+        process pool. Each batch's documents are rendered ahead that way, then every
+        invoice is pushed one by one with its documents ready (still validated, archived
+        and committed one invoice per transaction). A failed batch render is rendered
+        again by the push of its invoice, which reports the error as push does. At most
+        ``batch_size`` invoices' documents are held at once.
+        """
+        batch: list[tuple[Invoice, str]] = []
+        for item in items:
+            batch.append(item)
+            if len(batch) >= batch_size:
+                yield from self._push_batch(batch, customer_id, on_result)
+                batch = []
+        if batch:
+            yield from self._push_batch(batch, customer_id, on_result)
+
+    def _push_batch(self, batch: list[tuple[Invoice, str]], customer_id: str | None,
+                    on_result: Callable[[PushResult], None] | None) -> Iterator[PushResult]:
+        ready = self._render_ahead(batch, customer_id)
+        for index, (invoice, source) in enumerate(batch):
+            result = self.push(invoice, source=source, customer_id=customer_id,
+                               rendered=ready.get(index))
+            if on_result is not None:
+                on_result(result)
+            yield result
+
+    def _render_ahead(self, batch: list[tuple[Invoice, str]],
+                      customer_id: str | None) -> dict[int, dict[str, dict[str, bytes]]]:
+        jobs: dict[str, list[tuple[int, Invoice, RenderContext, dict[str, bytes]]]] = {}
+        for index, (invoice, source) in enumerate(batch):
+            try:
+                completed = complete(invoice, source=source)
+                if self.store.find_invoice(completed.seller_key, completed.number):
+                    continue  # unchanged or a duplicate: push decides without rendering
+                customer = self.resolve_customer(completed, customer_id)
+            except GatewayError:
+                continue  # push reports it
+            for name in _wanted_formats(customer):
+                fmt = self.plugins.formats.get(name)
+                if not callable(getattr(fmt, "render_batch", None)):
+                    continue
+                options = customer.format_options.get(name)
+                cache: dict[str, bytes] = {}
+                render_bytes = self._renderer(completed, name, language=customer.language,
+                                              options=options, customer_id=customer.id,
+                                              cache=cache)
+                ctx = self._context(name, name, customer.language, options, customer.id,
+                                    render_bytes)
+                jobs.setdefault(name, []).append((index, completed, ctx, cache))
+        ready: dict[int, dict[str, dict[str, bytes]]] = {}
+        for name, entries in jobs.items():
+            fmt = self.plugins.formats.get(name)
+            try:
+                results = fmt.render_batch([(inv, ctx) for _, inv, ctx, _ in entries])
+            except Exception:  # push renders each again and names the failing invoice
+                log.exception("format %s failed to render a batch", name)
+                continue
+            for (index, _, _, cache), content in zip(entries, results, strict=True):
+                if isinstance(content, bytes):
+                    ready.setdefault(index, {})[name] = {**cache, name: content}
+        return ready
 
     def _new_delivery(self, customer: Customer, pref: ChannelPreference, invoice_id: str,
                       *, fallback_for: int | None = None, reason: str | None = None,

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import Any, Literal
 
-from gateway import Invoice
+from gateway import Invoice, PluginError
 
 from .render import PdfSettings, Renderer
 
@@ -137,6 +137,45 @@ def worker_pids() -> list[int]:
     with _pool_lock:
         # ProcessPoolExecutor has no public list of its processes.
         return sorted(_pool._processes) if _pool is not None else []
+
+
+Job = tuple[str, Invoice, str, PdfSettings, "bytes | None"]
+
+
+def _render_jobs(jobs: Sequence[Job | Exception]) -> list[bytes | Exception]:
+    from .formats import render_document
+
+    out: list[bytes | Exception] = []
+    for job in jobs:
+        if isinstance(job, Exception):
+            out.append(job)
+            continue
+        try:
+            out.append(render_document(*job))
+        except Exception as exc:  # sent back by value: one invoice's failure, not the batch's
+            out.append(PluginError(f"{job[0]}: invoice {job[1].number}: "
+                                   f"{type(exc).__name__}: {exc}"))
+    return out
+
+
+def render_jobs(jobs: Sequence[Job | Exception], *, processes: int = 0,
+                chunk_size: int = 0) -> list[bytes | Exception]:
+    """Render documents of the ``pdf``/``facturx`` formats, in order, in the warm pool.
+
+    A job is (format name, invoice, language, settings, embedded XML or None). The bytes
+    are those the format renders one at a time: a worker holds no state that changes
+    what it writes, so which worker rendered a document (and what before) does not show.
+    """
+    processes = min(processes or os.cpu_count() or 1, len(jobs))
+    if processes <= 1:
+        return _render_jobs(jobs)
+    # Small chunks keep both workers busy to the end; up to 8 keep the hand-over cheap.
+    chunk_size = chunk_size or max(1, min(8, len(jobs) // (processes * 4)))
+    engines = {job[3].engine or "typst" for job in jobs if not isinstance(job, Exception)}
+    engine = "typst" if "typst" in engines else "weasyprint"
+    executor: Executor = _pool_for(processes, engine)
+    futures = [executor.submit(_render_jobs, chunk) for chunk in _chunks(jobs, chunk_size)]
+    return [result for future in futures for result in future.result()]
 
 
 def _chunks(items: Sequence[Any], size: int) -> list[Sequence[Any]]:

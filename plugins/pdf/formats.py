@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -51,6 +51,32 @@ def render_pdf(invoice: Invoice, language: str, settings: PdfSettings, *,
     return renderer().pdf(invoice, language, settings, variant=variant)
 
 
+def facturx_pdf(invoice: Invoice, language: str, settings: PdfSettings, xml: bytes) -> bytes:
+    """The invoice as PDF/A-3b with ``xml`` embedded as factur-x.xml (EN 16931 profile)."""
+    import facturx
+
+    pdf = render_pdf(invoice, language, settings, variant=FacturXFormat.variant)
+    metadata = {
+        "author": invoice.seller.name,
+        "keywords": "Factur-X, Invoice",
+        "title": f"{invoice.seller.name}: {invoice.number}",
+        "subject": f"Factur-X {invoice.number}",
+    }
+    lang = "lv-LV" if language.startswith("lv") else "en-GB"
+    out = facturx.generate_from_binary(pdf, xml, flavor="factur-x", level="en16931",
+                                       check_xsd=False, pdf_metadata=metadata, lang=lang)
+    return _settle(bytes(out), invoice)
+
+
+def render_document(format_name: str, invoice: Invoice, language: str,
+                    settings: PdfSettings, xml: bytes | None) -> bytes:
+    """What :meth:`PdfFormat.render` / :meth:`FacturXFormat.render` return, from plain
+    arguments (so that a worker process can do it)."""
+    if xml is not None:
+        return facturx_pdf(invoice, language, settings, xml)
+    return render_pdf(invoice, language, settings)
+
+
 class PdfFormat:
     name: ClassVar[str] = "pdf"
     media_type: ClassVar[str] = "application/pdf"
@@ -93,6 +119,25 @@ class PdfFormat:
         return render_pdf(invoice, context.language, self.settings_for(context.options),
                           variant=self.variant)
 
+    def embedded(self, context: RenderContext) -> bytes | None:
+        """The XML this format embeds (none in a plain PDF)."""
+        return None
+
+    def render_batch(self, items: Sequence[tuple[Invoice, RenderContext]],
+                     ) -> list[bytes | Exception]:
+        """Many invoices at once in the warm process pool (``processes``), in order; an
+        invoice that fails gets its exception in its place."""
+        from .batch import render_jobs
+
+        jobs: list[Any] = []
+        for invoice, context in items:
+            try:
+                jobs.append((self.name, invoice, context.language,
+                             self.settings_for(context.options), self.embedded(context)))
+            except Exception as exc:  # e.g. the CII XML could not be rendered
+                jobs.append(exc)
+        return render_jobs(jobs, processes=self.settings.processes)
+
     def sniff(self, head: bytes, filename: str) -> bool:
         return False
 
@@ -129,25 +174,16 @@ class FacturXFormat(PdfFormat):
         inherited = dict(self.base.raw_settings) if self.base is not None else {}
         super().configure({**inherited, **settings}, data_dir)
 
-    def render(self, invoice: Invoice, context: RenderContext) -> bytes:
-        import facturx
-
+    def embedded(self, context: RenderContext) -> bytes | None:
         try:
-            xml = context.render_other("cii")
+            return context.render_other("cii")
         except LookupError:
             raise PluginError("facturx needs the 'cii' format to embed the XML, and no "
                               "renderer for other formats was given") from None
-        pdf = super().render(invoice, context)
-        t_lang = "lv-LV" if context.language.startswith("lv") else "en-GB"
-        metadata = {
-            "author": invoice.seller.name,
-            "keywords": "Factur-X, Invoice",
-            "title": f"{invoice.seller.name}: {invoice.number}",
-            "subject": f"Factur-X {invoice.number}",
-        }
-        out = facturx.generate_from_binary(pdf, xml, flavor="factur-x", level="en16931",
-                                           check_xsd=False, pdf_metadata=metadata, lang=t_lang)
-        return _settle(bytes(out), invoice)
+
+    def render(self, invoice: Invoice, context: RenderContext) -> bytes:
+        return facturx_pdf(invoice, context.language, self.settings_for(context.options),
+                           self.embedded(context))
 
     def sniff(self, head: bytes, filename: str) -> bool:
         return head.lstrip()[:5] == b"%PDF-"
