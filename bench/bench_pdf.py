@@ -6,7 +6,9 @@ are rendered by:
 * the yardstick: plain weasyprint, ``HTML(string=page).write_pdf(stylesheets=[css])``
   for the very same HTML page our template produced (template work not counted), as an
   integrator calling weasyprint directly would do;
-* the gateway, ``plugins.pdf.batch.render_many``:
+* the gateway's Typst engine (the default), ``render_many`` with ``engine="typst"``:
+  the same invoices, the same design, with 1 process and 2 processes;
+* the gateway's weasyprint engine, ``plugins.pdf.batch.render_many``:
   - ``per-invoice``: each invoice laid out and written as its own PDF;
   - ``combined``: chunks of 8 invoices laid out, written as one PDF, split per
     invoice with pikepdf;
@@ -50,6 +52,8 @@ EXAMPLES = [("electricity-household.json", "lv"), ("electricity-business.json", 
             ("electricity-paper.json", "lv"), ("credit-note.json", "lv")]
 CONFIGS = {
     "weasyprint": "yardstick: plain weasyprint HTML(string).write_pdf(), same page",
+    "typst-1": "gateway render_many, Typst engine, 1 process",
+    "typst-2": "gateway render_many, Typst engine, 2 processes",
     "per-invoice-1": "gateway render_many, per-invoice, 1 process",
     "per-invoice-2": "gateway render_many, per-invoice, 2 processes",
     "combined-1": "gateway render_many, combined + pikepdf split, 1 process",
@@ -137,7 +141,8 @@ def run_one(config: str, count: int) -> dict[str, Any]:
 
     items = invoices(count)
     warm = items[:4]
-    settings = PdfSettings()
+    engine = "typst" if config.startswith("typst") else "weasyprint"
+    settings = PdfSettings(engine=engine)
     started = time.perf_counter()
     if config == "weasyprint":
         import weasyprint
@@ -166,13 +171,15 @@ def run_one(config: str, count: int) -> dict[str, Any]:
         workers = []
     else:
         strategy, processes = config.rsplit("-", 1)
-        batch.render_many(warm * int(processes), processes=int(processes),
+        if strategy == "typst":
+            strategy = "per-invoice"
+        batch.render_many(warm * int(processes), settings=settings, processes=int(processes),
                           strategy=strategy, chunk_size=4)  # type: ignore[arg-type]
         start_s = time.perf_counter() - started
         workers = batch.worker_pids()
         cpu0 = _self_cpu() + sum(_proc_cpu(p) for p in workers)
         t0 = time.perf_counter()
-        pdfs = batch.render_many(items, processes=int(processes),
+        pdfs = batch.render_many(items, settings=settings, processes=int(processes),
                                  strategy=strategy)  # type: ignore[arg-type]
         wall = time.perf_counter() - t0
         cpu = _self_cpu() + sum(_proc_cpu(p) for p in workers) - cpu0
@@ -225,6 +232,8 @@ def main() -> None:
         print(f"  {config}: {best['ms_per_invoice']} ms/invoice", file=sys.stderr)
 
     yard = results[0]
+    by_name = {row["name"]: row for row in results}
+    typst_cpu = by_name["typst-1"]["cpu_ms_per_invoice"]
     for row in results:
         row["vs_weasyprint_wall"] = round(row["seconds"] / yard["seconds"], 3)
         row["vs_weasyprint_cpu"] = round(row["cpu_ms_per_invoice"]
@@ -237,6 +246,9 @@ def main() -> None:
         print(f"{row['name']:<16} {row['ms_per_invoice']:>8} {row['pages_per_s']:>8} "
               f"{row['cpu_ms_per_invoice']:>10} {row['vs_weasyprint_wall']:>8} "
               f"{row['warm_up_s']:>9} {row['peak_rss_mb']:>8} {row['worker_peak_rss_mb']:>9}")
+    print(f"\nTypst uses {by_name['per-invoice-1']['cpu_ms_per_invoice'] / typst_cpu:.1f}x "
+          f"less CPU per invoice than the weasyprint engine, "
+          f"{yard['cpu_ms_per_invoice'] / typst_cpu:.1f}x less than plain weasyprint")
     load = os.getloadavg()
     print(f"\n{args.invoices} invoices, {os.cpu_count()} CPUs, load average "
           f"{load[0]:.1f} (wall times are only comparable on a quiet machine; CPU ms are "
