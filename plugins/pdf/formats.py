@@ -63,8 +63,11 @@ def facturx_pdf(invoice: Invoice, language: str, settings: PdfSettings, xml: byt
         "subject": f"Factur-X {invoice.number}",
     }
     lang = "lv-LV" if language.startswith("lv") else "en-GB"
+    # "Alternative": the XML is an equivalent representation of the invoice (Factur-X
+    # 1.0.07 for the EN 16931 profile), not just data accompanying a PDF.
     out = facturx.generate_from_binary(pdf, xml, flavor="factur-x", level="en16931",
-                                       check_xsd=False, pdf_metadata=metadata, lang=lang)
+                                       check_xsd=False, pdf_metadata=metadata, lang=lang,
+                                       afrelationship="alternative")
     return _settle(bytes(out), invoice)
 
 

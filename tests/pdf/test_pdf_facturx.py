@@ -80,7 +80,7 @@ def test_pdf_declares_pdfa3b_and_the_associated_file(household_facturx: bytes) -
         intent = pdf.Root.OutputIntents[0]
         assert intent.S == "/GTS_PDFA1" and "/DestOutputProfile" in intent
         spec = pdf.Root.AF[0]
-        assert str(spec.F) == "factur-x.xml" and spec.AFRelationship == "/Data"
+        assert str(spec.F) == "factur-x.xml" and spec.AFRelationship == "/Alternative"
         assert spec.EF.F.Subtype == "/text/xml"
         assert str(pdf.Root.Lang) == "lv-LV"
         # Information dictionary and XMP agree (PDF/A 6.7.3).
