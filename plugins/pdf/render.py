@@ -16,6 +16,7 @@ import functools
 import mimetypes
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,8 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from gateway import Invoice, first_error
 from gateway.errors import ConfigError
 
-from .i18n import load_messages
-from .view import build_view
+from .i18n import Messages, load_messages
+from .view import InvoiceView, build_view
 
 TEMPLATES_DIR = Path(__file__).with_name("templates")
 HEX_COLOUR = r"^#(?:[0-9a-fA-F]{3}){1,2}$"
@@ -167,18 +168,11 @@ class Renderer:
     # -------------------------------------------------------------- rendering
 
     def html(self, invoice: Invoice, language: str, settings: PdfSettings) -> str:
-        t = load_messages(language, str(settings.template_dir) if settings.template_dir
-                          else None)
-        view = build_view(invoice, t)
-        style = {k: v for k, v in (("accent", settings.accent_color),
-                                   ("accent-light", settings.accent_light),
-                                   ("text", settings.text_color),
-                                   ("muted", settings.muted_color)) if v}
+        page = Page.of(invoice, language, settings)
         template = self.environment(settings.template_dir).get_template("invoice.html")
         return template.render(
-            v=view, t=t, style=style,
-            logo=_data_uri(settings.logo) if settings.logo else None,
-            brand=settings.brand or invoice.seller.trading_name or invoice.seller.name,
+            v=page.view, t=page.t, style=page.style,
+            logo=_data_uri(settings.logo) if settings.logo else None, brand=page.brand,
             # The issue date, not the clock: the same invoice gives the same bytes.
             created=invoice.issue_date.isoformat() + "T00:00:00Z",
             anchor=_anchor(invoice.number), invoice=invoice)
@@ -202,6 +196,28 @@ class Renderer:
         document = self.layout(invoice, language, settings, **options)
         with self._lock:
             return document.write_pdf(**options)
+
+
+@dataclass(frozen=True)
+class Page:
+    """What either engine's template gets: the catalogue, the formatted invoice, the
+    configured colours and the header brand."""
+
+    t: Messages
+    view: InvoiceView
+    style: dict[str, str]
+    brand: str
+
+    @classmethod
+    def of(cls, invoice: Invoice, language: str, settings: PdfSettings) -> Page:
+        t = load_messages(language, str(settings.template_dir) if settings.template_dir
+                          else None)
+        style = {k: v for k, v in (("accent", settings.accent_color),
+                                   ("accent-light", settings.accent_light),
+                                   ("text", settings.text_color),
+                                   ("muted", settings.muted_color)) if v}
+        return cls(t, build_view(invoice, t), style,
+                   settings.brand or invoice.seller.trading_name or invoice.seller.name)
 
 
 def _anchor(number: str) -> str:

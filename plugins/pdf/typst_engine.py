@@ -27,8 +27,9 @@ from typing import Any
 
 from gateway import Invoice, PluginError
 
-from .i18n import Messages, load_messages
-from .view import InvoiceView, build_view
+from .i18n import Messages
+from .render import Page
+from .view import InvoiceView
 
 TYPST_TEMPLATES = Path(__file__).with_name("templates") / "typst"
 MAIN = "invoice.typ"
@@ -137,19 +138,12 @@ class TypstRenderer:
 
     def inputs(self, invoice: Invoice, language: str, settings: Any,
                stage: _Stage) -> dict[str, str]:
-        t = load_messages(language, str(settings.template_dir) if settings.template_dir
-                          else None)
-        view = build_view(invoice, t)
-        style = {k: v for k, v in (("accent", settings.accent_color),
-                                   ("accent-light", settings.accent_light),
-                                   ("text", settings.text_color),
-                                   ("muted", settings.muted_color)) if v}
-        brand = settings.brand or invoice.seller.trading_name or invoice.seller.name
-        inputs = {"invoice": json.dumps(view_data(view, brand=brand, style=style),
-                                        ensure_ascii=False),
-                  "messages": self._messages_json(t)}
-        if view.qr_svg:
-            inputs["qr"] = view.qr_svg
+        page = Page.of(invoice, language, settings)
+        inputs = {"invoice": json.dumps(view_data(page.view, brand=page.brand,
+                                                  style=page.style), ensure_ascii=False),
+                  "messages": self._messages_json(page.t)}
+        if page.view.qr_svg:
+            inputs["qr"] = page.view.qr_svg
         if stage.logo:
             inputs["logo"] = stage.logo
         return inputs
