@@ -9,13 +9,22 @@ group. Environment variables steer loading without touching code:
     comma-separated entry-point names to block (e.g. ``email``).
 ``GATEWAY_TRACE_PLUGINS``
     set to ``1`` to log every hook call.
+``GATEWAY_STRICT_PLUGINS``
+    set to ``1`` to make a broken plugin fatal (CI); the CLI flag is ``--strict-plugins``.
+
+A broken installed plugin (it does not import, a hook has a wrong signature or an
+unknown name, or its register hook raises) is skipped with one line naming its
+distribution and the reason, and ``gateway plugins`` lists it as broken: one bad
+package never takes the command line down. Plugins registered in code (``extra``) are
+the caller's own and fail loudly.
 """
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any, Generic, TypeVar
@@ -28,6 +37,9 @@ from gateway.hookspecs import Channel, Format, Source
 
 log = logging.getLogger("gateway.plugins")
 ENTRY_POINT_GROUP = hookspecs.PROJECT
+STRICT_ENV = "GATEWAY_STRICT_PLUGINS"
+REGISTER_HOOKS = ("gateway_register_formats", "gateway_register_channels",
+                  "gateway_register_sources")
 
 T = TypeVar("T")
 
@@ -64,6 +76,11 @@ class Registry(Generic[T]):
             )
         self.items[name] = Registered(obj, plugin)
 
+    def drop_plugin(self, plugin: str) -> None:
+        """Forget everything ``plugin`` registered (it turned out to be broken)."""
+        for name in [n for n, r in self.items.items() if r.plugin == plugin]:
+            del self.items[name]
+
     def get(self, name: str) -> T:
         try:
             return self.items[name].obj
@@ -81,6 +98,21 @@ class Registry(Generic[T]):
         return sorted(self.items)
 
 
+@dataclass(frozen=True)
+class BrokenPlugin:
+    """An installed plugin that was skipped, and why."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    reason: str
+
+    def line(self) -> str:
+        dist = (f"distribution {self.distribution} {self.version or ''}".rstrip()
+                if self.distribution else "no distribution")
+        return f"plugin {self.name!r} ({dist}) skipped: {self.reason}"
+
+
 @dataclass
 class Plugins:
     """The loaded plugin manager and what the plugins registered."""
@@ -91,13 +123,55 @@ class Plugins:
     sources: Registry[Source]
     #: plugin name → (distribution, version, how it was loaded)
     origins: dict[str, tuple[str | None, str | None, str]] = field(default_factory=dict)
+    broken: list[BrokenPlugin] = field(default_factory=list)
+    strict: bool = False
+    report: Callable[[str], None] = field(default=log.warning)
 
     @property
     def hook(self) -> Any:
         return self.pm.hook
 
+    @property
+    def registries(self) -> tuple[Registry[Any], ...]:
+        return (self.formats, self.channels, self.sources)
+
+    def fail(self, name: str, reason: str) -> None:
+        """Skip the entry-point plugin ``name``: forget what it registered and report it
+        in one line (raise instead in strict mode, or for a plugin registered in code)."""
+        dist, version, origin = self.origins.get(name, (None, None, "registered in code"))
+        plugin = self.pm.get_plugin(name)
+        if not origin.startswith("entry point"):
+            raise PluginError(f"plugin {name!r}: {reason}")
+        for registry in self.registries:
+            registry.drop_plugin(name)
+        if plugin is not None:
+            self.pm.unregister(plugin)
+        broken = BrokenPlugin(name, dist, version, reason)
+        self.broken.append(broken)
+        if not self.strict:
+            self.report(broken.line())
+
+    def raise_if_strict(self) -> None:
+        if self.strict and self.broken:
+            lines = "; ".join(b.line() for b in self.broken)
+            raise PluginError(f"broken plugins (strict mode, {STRICT_ENV}): {lines}")
+
+    def register_commands(self, cli: Any) -> None:
+        """Call ``gateway_register_commands`` plugin by plugin; a plugin whose hook raises
+        is skipped and the commands it added half-way are taken back."""
+        for impl in self.pm.hook.gateway_register_commands.get_hookimpls():
+            name = self.pm.get_name(impl.plugin) or "?"
+            before = _command_tree(cli)
+            try:
+                impl.function(**{a: cli for a in impl.argnames})
+            except Exception as exc:
+                _restore_command_tree(cli, before)
+                self.fail(name, f"gateway_register_commands raised {_one_line(exc)}")
+        self.raise_if_strict()
+
     def describe(self) -> list[dict[str, Any]]:
-        """What ``gateway plugins`` prints: every plugin with kind, name, version, origin."""
+        """What ``gateway plugins`` prints: every plugin with kind, name, version, origin,
+        status (``ok`` or ``broken``, with the error)."""
         rows = []
         for name, plugin in self.pm.list_name_plugin():
             if plugin is None:
@@ -105,22 +179,39 @@ class Plugins:
             dist, version, origin = self.origins.get(name, (None, None, "registered in code"))
             provides = [
                 {"kind": reg.kind, "name": n}
-                for reg in (self.formats, self.channels, self.sources)
+                for reg in self.registries
                 for n, r in reg.items.items()
                 if r.plugin == name
             ]
-            rows.append(
-                {
-                    "name": name,
-                    "module": getattr(plugin, "__name__", type(plugin).__name__),
-                    "distribution": dist,
-                    "version": version,
-                    "origin": origin,
-                    "hooks": sorted(h.name for h in self.pm.get_hookcallers(plugin) or []),
-                    "provides": provides,
-                }
-            )
+            rows.append({
+                "name": name,
+                "module": getattr(plugin, "__name__", type(plugin).__name__),
+                "distribution": dist, "version": version, "origin": origin,
+                "hooks": sorted(h.name for h in self.pm.get_hookcallers(plugin) or []),
+                "provides": provides, "status": "ok", "error": None,
+            })
+        for b in self.broken:
+            origin = self.origins.get(b.name, (None, None, "?"))[2]
+            rows.append({"name": b.name, "module": None, "distribution": b.distribution,
+                         "version": b.version, "origin": origin, "hooks": [], "provides": [],
+                         "status": "broken", "error": b.reason})
         return rows
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _command_tree(cli: Any) -> dict[str, Any]:
+    groups = [cli, *(c for c in cli.commands.values() if hasattr(c, "commands"))]
+    return {id(g): (g, dict(g.commands)) for g in groups}
+
+
+def _restore_command_tree(cli: Any, before: dict[str, Any]) -> None:
+    for group, commands in before.values():
+        group.commands.clear()
+        group.commands.update(commands)
 
 
 def _names_from_env(var: str) -> set[str] | None:
@@ -130,43 +221,83 @@ def _names_from_env(var: str) -> set[str] | None:
     return {n.strip() for n in value.split(",") if n.strip()}
 
 
+def strict_from_env() -> bool:
+    return os.environ.get(STRICT_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def _entry_points() -> Iterable[metadata.EntryPoint]:
     return metadata.entry_points(group=ENTRY_POINT_GROUP)
 
 
+def _unknown_hooks(pm: pluggy.PluginManager, plugin: object) -> list[str]:
+    """Hook implementations of ``plugin`` that match no spec: misspelt names."""
+    known = [n for n, c in vars(pm.hook).items() if isinstance(c, pluggy.HookCaller)
+             and c.has_spec()]
+    problems = []
+    for caller in pm.get_hookcallers(plugin) or []:
+        if caller.has_spec():
+            continue
+        impls = [i for i in caller.get_hookimpls() if i.plugin is plugin]
+        if all(i.optionalhook for i in impls):
+            continue
+        near = difflib.get_close_matches(caller.name, known, n=1)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        problems.append(f"unknown hook {caller.name!r}{hint}")
+    return problems
+
+
 def get_plugin_manager(
-    *, extra: Iterable[tuple[str, object]] = (), load_entry_points: bool = True
+    *, extra: Iterable[tuple[str, object]] = (), load_entry_points: bool = True,
+    strict: bool | None = None, report: Callable[[str], None] | None = None,
+    cli: Any = None,
 ) -> Plugins:
     """Build a plugin manager, load the entry points and collect registrations.
 
     ``extra`` registers further plugin objects by name (tests and embedding apps use
-    it); they go through exactly the same registration as entry-point plugins.
+    it); they go through exactly the same registration as entry-point plugins, but an
+    error in one of them raises. ``strict`` (default: ``GATEWAY_STRICT_PLUGINS``) makes a
+    broken entry-point plugin raise :class:`PluginError` too; ``report`` receives the one
+    line per skipped plugin (default: a warning log record). With ``cli`` (a click
+    group) the plugins' commands are added too, so that strict mode names every broken
+    plugin at once.
     """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
-    origins: dict[str, tuple[str | None, str | None, str]] = {}
     pm.add_hookspecs(hookspecs)
+    plugins = Plugins(
+        pm,
+        Registry("format", Format, ("name", "media_type", "extension", "render")),
+        Registry("channel", Channel, ("name", "Settings", "deliver")),
+        Registry("source", Source, ("name", "invoices")),
+        strict=strict_from_env() if strict is None else strict,
+        report=report or log.warning,
+    )
     allow = _names_from_env("GATEWAY_LOAD_PLUGINS")
     for name in _names_from_env("GATEWAY_DISABLE_PLUGINS") or ():
         pm.set_blocked(name)
 
-    if load_entry_points:
-        for ep in _entry_points():
-            if allow is not None and ep.name not in allow:
-                continue
-            if pm.is_blocked(ep.name) or pm.get_plugin(ep.name) is not None:
-                continue
-            try:
-                plugin = ep.load()
-            except Exception as exc:  # a broken plugin must not take the CLI down
-                log.error("plugin %s could not be loaded: %s", ep.name, exc)
-                continue
+    for ep in _entry_points() if load_entry_points else ():
+        if allow is not None and ep.name not in allow:
+            continue
+        if pm.is_blocked(ep.name) or pm.get_plugin(ep.name) is not None:
+            continue
+        dist = ep.dist
+        plugins.origins[ep.name] = (dist.metadata["name"] if dist else None,
+                                    dist.version if dist else None, f"entry point {ep.value}")
+        try:
+            plugin = ep.load()
+        except BaseException as exc:  # also SystemExit from a bad import
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            plugins.fail(ep.name, f"import of {ep.value} failed: {_one_line(exc)}")
+            continue
+        try:
             pm.register(plugin, name=ep.name)
-            dist = ep.dist
-            origins[ep.name] = (
-                dist.metadata["name"] if dist else None,
-                dist.version if dist else None,
-                f"entry point {ep.value}",
-            )
+        except pluggy.PluginValidationError as exc:
+            plugins.fail(ep.name, f"bad hook signature: {_one_line(exc)}")
+            continue
+        unknown = _unknown_hooks(pm, plugin)
+        if unknown:
+            plugins.fail(ep.name, "; ".join(unknown))
     for name, plugin in extra:
         if not pm.is_blocked(name):
             pm.register(plugin, name=name)
@@ -175,25 +306,23 @@ def get_plugin_manager(
         pm.trace.root.setwriter(lambda msg: log.info("hook %s", msg.rstrip()))
         pm.enable_tracing()
 
-    plugins = Plugins(
-        pm,
-        Registry("format", Format, ("name", "media_type", "extension", "render")),
-        Registry("channel", Channel, ("name", "Settings", "deliver")),
-        Registry("source", Source, ("name", "invoices")),
-        origins,
-    )
-    for hook_name, registry in (
-        ("gateway_register_formats", plugins.formats),
-        ("gateway_register_channels", plugins.channels),
-        ("gateway_register_sources", plugins.sources),
-    ):
-        caller = getattr(pm.hook, hook_name)
-        for impl in caller.get_hookimpls():
-            plugin_name = pm.get_name(impl.plugin) or "?"
+    for hook_name, registry in zip(REGISTER_HOOKS, plugins.registries, strict=True):
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            plugin_name = pm.get_name(impl.plugin)
+            if plugin_name is None:  # skipped as broken by an earlier hook
+                continue
 
             def register(obj: Any, _registry: Registry[Any] = registry,
                          _name: str = plugin_name) -> None:
                 _registry.register(obj, _name)
 
-            impl.function(**{a: register for a in impl.argnames})
+            try:
+                impl.function(**{a: register for a in impl.argnames})
+            except Exception as exc:
+                if plugin_name not in plugins.origins:
+                    raise
+                plugins.fail(plugin_name, f"{hook_name} raised {_one_line(exc)}")
+    if cli is not None:
+        plugins.register_commands(cli)
+    plugins.raise_if_strict()
     return plugins

@@ -11,33 +11,23 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import EXAMPLES, REPO, child_venv
+from tests.conftest import EXAMPLES, REPO
+from tests.plugin_venv import run_gateway, venv_with
 
 FIXTURE = REPO / "tests" / "fixtures" / "gateway-plugin-example"
 
 
 @pytest.fixture(scope="module")
 def plugin_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    python = child_venv(tmp_path_factory.mktemp("venv") / "env")
-    # pip from the outer interpreter, pointed at the venv: no download, no build isolation.
-    subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
-         "--no-deps", "--no-build-isolation", "--no-index", str(FIXTURE)],
-        check=True, capture_output=True, text=True,
-    )
-    return python
+    return venv_with(tmp_path_factory.mktemp("venv") / "env", FIXTURE)
 
 
 def gateway(python: Path, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "GATEWAY_DATA_DIR": str(data_dir)}
-    env.pop("GATEWAY_LOAD_PLUGINS", None)
-    return subprocess.run([str(python), "-m", "gateway", *args], capture_output=True,
-                          text=True, env=env, cwd=REPO)
+    return run_gateway(python, data_dir, *args)
 
 
 def test_third_party_plugin_is_listed_with_its_distribution(plugin_venv: Path,

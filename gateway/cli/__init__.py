@@ -16,7 +16,7 @@ import click
 
 from gateway.errors import GatewayError
 from gateway.logs import setup_logging
-from gateway.plugins import Plugins, get_plugin_manager
+from gateway.plugins import Plugins, get_plugin_manager, strict_from_env
 
 
 class AppContext:
@@ -73,10 +73,13 @@ class GatewayGroup(click.Group):
               type=click.Choice(["debug", "info", "warning", "error"]), show_default=True)
 @click.option("--log-format", default="text", envvar="GATEWAY_LOG_FORMAT",
               type=click.Choice(["text", "json"]), show_default=True)
+@click.option("--strict-plugins", is_flag=True, envvar="GATEWAY_STRICT_PLUGINS",
+              help="Fail when an installed plugin is broken instead of skipping it "
+              "[env GATEWAY_STRICT_PLUGINS=1]")
 @click.version_option(package_name="invoice-gateway")
 @click.pass_context
 def cli(ctx: click.Context, data_dir: Path | None, config_file: Path | None, log_level: str,
-        log_format: str) -> None:
+        log_format: str, strict_plugins: bool) -> None:
     """Invoice gateway: check invoices, render every format a customer wants, archive them
     and deliver them by every channel the customer chose."""
     setup_logging(log_level, log_format)
@@ -102,15 +105,19 @@ _register_builtin_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
-    # Plugins are loaded before click parses, so their commands show up in --help.
+    # Plugins are loaded before click parses, so their commands show up in --help; a
+    # broken one is skipped with one line on stderr unless --strict-plugins is given.
+    args = sys.argv[1:] if argv is None else argv
+    strict = "--strict-plugins" in args or strict_from_env()
     try:
-        plugins = get_plugin_manager()
+        plugins = get_plugin_manager(
+            strict=strict, report=lambda line: click.echo(f"gateway: {line}", err=True),
+            cli=cli)
     except GatewayError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(1)
-    plugins.hook.gateway_register_commands(cli=cli)
     if not plugins.hook.gateway_register_commands.get_hookimpls() and not serve.commands:
         serve.help = (serve.help or "") + "\n\nNo server plugins are installed."
-    cli.main(args=argv, prog_name="gateway", obj=plugins,
+    cli.main(args=args, prog_name="gateway", obj=plugins,
              auto_envvar_prefix=None, standalone_mode=True,
              windows_expand_args=os.name == "nt")

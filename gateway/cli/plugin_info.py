@@ -21,13 +21,14 @@ def plugins(app: Any, as_json: bool) -> None:
         click.echo(json.dumps(rows, indent=2))
         return
     table = Table(title="Plugins")
-    for col in ("plugin", "provides", "distribution", "version", "origin"):
+    for col in ("plugin", "status", "provides", "distribution", "version", "origin"):
         table.add_column(col)
     for r in rows:
         provides = ", ".join(f"{p['kind']} {p['name']}" for p in r["provides"]) or \
             ", ".join(h.removeprefix("gateway_") for h in r["hooks"])
-        table.add_row(r["name"], provides, r["distribution"] or "-", r["version"] or "-",
-                      r["origin"])
+        status = "ok" if r["status"] == "ok" else f"broken: {r['error']}"
+        table.add_row(r["name"], status, provides, r["distribution"] or "-",
+                      r["version"] or "-", r["origin"])
     out.print(table)
 
 

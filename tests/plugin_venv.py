@@ -1,0 +1,42 @@
+"""Install plugin packages into a fresh virtual environment, as an integrator would.
+
+The environment sees the gateway (and its dependencies) through
+``--system-site-packages``; pip runs from the outer interpreter, offline and without
+build isolation, so nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def venv_with(env_dir: Path, *packages: Path) -> Path:
+    """Create a virtual environment at ``env_dir`` with ``packages`` installed; return
+    its python."""
+    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    python = env_dir / "bin" / "python"
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
+         "--no-deps", "--no-build-isolation", "--no-index", *map(str, packages)],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    return python
+
+
+def run_gateway(python: Path, data_dir: Path, *args: str,
+                **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -m gateway ARGS`` on ``data_dir``, with every installed plugin loaded."""
+    environ = {**os.environ, "GATEWAY_DATA_DIR": str(data_dir), **env}
+    environ.pop("GATEWAY_LOAD_PLUGINS", None)
+    for name in ("GATEWAY_STRICT_PLUGINS", "GATEWAY_DISABLE_PLUGINS"):
+        if name not in env:
+            environ.pop(name, None)
+    return subprocess.run([str(python), "-m", "gateway", *args], capture_output=True,
+                          text=True, env=environ, cwd=REPO, timeout=300)
