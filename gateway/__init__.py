@@ -12,11 +12,13 @@ from gateway.core import (
     Invoice,
     Receipt,
     RenderContext,
+    RetryPolicy,
     atomic_write,
     complete,
     first_error,
     load_invoice,
     safe_filename,
+    secret_from_env,
 )
 from gateway.errors import (
     DeliveryError,
@@ -33,6 +35,6 @@ __version__ = "0.1.0"
 __all__ = [
     "Bundle", "Channel", "Customer", "DeliveryError", "DeliveryState", "Document", "Finding",
     "Format", "GatewayError", "InputError", "Invoice", "InvoiceRejected", "PluginError",
-    "Receipt", "RenderContext", "Source", "__version__", "atomic_write", "complete", "first_error",
-    "hookimpl", "load_invoice", "safe_filename",
+    "Receipt", "RenderContext", "RetryPolicy", "Source", "__version__", "atomic_write",
+    "complete", "first_error", "hookimpl", "load_invoice", "safe_filename", "secret_from_env",
 ]

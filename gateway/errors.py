@@ -99,7 +99,10 @@ class DeliveryError(GatewayError):
 
     ``retryable`` tells the dispatcher whether to try again later (connection lost,
     4xx SMTP reply) or to give up on this channel and apply the customer's fallback
-    (5xx reply, unknown host key, permission denied).
+    (5xx reply, unknown host key, permission denied). ``retry_after`` (seconds) is the
+    receiving side's own word on when to try again (an HTTP ``Retry-After``, an SMTP
+    greylisting delay): the next attempt is then due no earlier than that, instead of
+    after the channel's backoff. It implies ``retryable``.
     """
 
     def __init__(
@@ -108,8 +111,12 @@ class DeliveryError(GatewayError):
         *,
         retryable: bool,
         recipients: dict[str, str] | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
-        self.retryable = retryable
+        if retry_after is not None and retry_after < 0:
+            raise ValueError("retry_after must be >= 0 seconds")
+        self.retryable = retryable or retry_after is not None
+        self.retry_after = retry_after
         #: per-recipient error text, for a partial failure
         self.recipients = recipients or {}

@@ -20,7 +20,16 @@ Order of calls for one pushed invoice::
     Source.read / Format.parse  (input → Invoice)
     gateway_invoice_accepted    (after validation and idempotency check)
     Format.render, Format.validate  → gateway_document_rendered   (per format)
-    Channel.deliver              → gateway_delivery_succeeded | gateway_delivery_failed
+    Channel.session → Channel.deliver → gateway_delivery_succeeded | gateway_delivery_failed
+
+One word, one meaning: a *channel* is a registered delivery channel type
+(``Channel.name``: ``"email"``, ``"sftp-push"``), which is also what a customer's
+preference names in ``channel = ...``; a *label* is the customer's own name for one of
+their channels (``name = "accounting"``; it defaults to the channel). Hooks about a
+delivery get both.
+
+docs/plugins.md has a reference section per hook, with an example; ``gateway.testing``
+(a pytest plugin) has fixtures and conformance suites for plugin authors.
 """
 
 from __future__ import annotations
@@ -97,24 +106,34 @@ class Channel(Protocol):
     ``Settings`` is a pydantic model of the per-customer settings (addresses, SFTP
     target, ...); the core validates each customer's settings with it when the
     customer is saved, so a typo fails at once and not at delivery time.
+
+    Optional class attributes: ``requires_formats`` (format names the channel cannot
+    work without, e.g. ``("ubl",)``; a customer whose formats for this channel lack one
+    is refused when saved) and ``retry`` (a :class:`~gateway.core.documents.RetryPolicy`
+    over the ``[dispatcher]`` defaults; ``[dispatcher.retry.<name>]`` overrides it).
     """
 
     name: ClassVar[str]
     description: ClassVar[str]
     Settings: ClassVar[type[BaseModel]]
 
-    def deliver(self, bundle: Bundle, settings: Any, state: DeliveryState) -> Receipt:
+    def deliver(self, bundle: Bundle, settings: Any, state: DeliveryState,
+                session: Any = None) -> Receipt:
         """Deliver the bundle; return a :class:`Receipt` with a stable id.
 
         Must be idempotent: the dispatcher may call it again for the same bundle after
         a crash. Use ``state`` to remember per-recipient progress durably. Raise
         :class:`~gateway.errors.DeliveryError` with ``retryable=True`` for a temporary
-        failure (it will be retried with backoff) or ``retryable=False`` for a
-        permanent one (the customer's fallback applies)."""
+        failure (it will be retried with backoff, or after ``retry_after`` seconds when
+        given) or ``retryable=False`` for a permanent one (the customer's fallback
+        applies). ``session`` is the value the channel's :meth:`session` context
+        yielded for this dispatcher run; it is passed only when ``deliver`` declares
+        the parameter."""
 
     def session(self) -> AbstractContextManager[Any]:
-        """A context held open around a batch of deliveries, e.g. to reuse connections.
-        Return ``contextlib.nullcontext()`` when there is nothing to share."""
+        """A context held open around a batch of deliveries, e.g. to reuse connections;
+        what it yields reaches :meth:`deliver` as ``session``. Return
+        ``contextlib.nullcontext()`` when there is nothing to share."""
 
 
 @runtime_checkable
@@ -176,12 +195,43 @@ def gateway_document_rendered(invoice_id: str, document: Document) -> None:
 
 
 @hookspec
-def gateway_delivery_succeeded(invoice_id: str, channel: str, receipt: Receipt) -> None:
-    """A delivery was confirmed by its channel."""
+def gateway_delivery_succeeded(invoice_id: str, channel: str, label: str,
+                               receipt: Receipt) -> None:
+    """A delivery was confirmed by its channel.
+
+    :param channel: the channel type (``Channel.name``, e.g. ``"email"``).
+    :param label: the customer's label for this channel (``"accounting"``; the channel
+        type when the customer gave none).
+    :param receipt: what the channel returned, with its structured ``data``.
+    """
 
 
 @hookspec
 def gateway_delivery_failed(
-    invoice_id: str, channel: str, error: str, permanent: bool
+    invoice_id: str, channel: str, label: str, error: str, permanent: bool,
+    retry_at: float | None,
 ) -> None:
-    """A delivery attempt failed; ``permanent`` tells whether it will be retried."""
+    """A delivery attempt failed.
+
+    :param channel: the channel type; :param label: the customer's label for it.
+    :param permanent: True when it will not be retried (the fallback, if any, is queued).
+    :param retry_at: when the next attempt is due (epoch seconds), or None.
+    """
+
+
+# --------------------------------------------------------------------------- extensions
+
+
+@hookspec
+def portal_register_pages(register: Callable[..., None]) -> None:
+    """Add customer pages to the portal (called when the portal's web app is made).
+
+    ``register(path, label, get, post=None, templates=None, texts=None)``, one call per
+    page: ``path`` (``/readings``; not the portal's own, nor under ``/api``, ``/static``
+    or ``/operator``), ``label`` (``(lv, en)``, the navigation tab), ``get`` / ``post``
+    (``handler(request: PageRequest) -> Response``, called after the portal checked the
+    customer's login and, for POST, the CSRF token), ``templates`` (a directory of
+    Jinja2 templates extending ``base.html``) and ``texts`` (``{key: (lv, en)}``).
+    Mark the implementation ``@hookimpl(optionalhook=True)`` when the plugin should also
+    load without the portal's page support.
+    """

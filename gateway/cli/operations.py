@@ -82,7 +82,9 @@ def _invoice_story(gw: Gateway, ref: str, as_json: bool) -> None:
             "amount_due": record.amount_due, "currency": record.currency,
             "documents": [d.__dict__ for d in documents],
             "deliveries": [{"id": d.id, "channel": d.channel, "status": d.status,
+                            "channel_type": d.channel_type,
                             "attempts": d.attempts, "receipt": d.receipt_id,
+                            "receipt_data": d.receipt,
                             "error": d.last_error, "fallback_for": d.fallback_for,
                             "next_attempt_at": d.next_attempt_at if d.status == RETRY else None,
                             "history": [{"started_at": a.started_at,
@@ -116,6 +118,13 @@ def _invoice_story(gw: Gateway, ref: str, as_json: bool) -> None:
                           _when(a.started_at), a.outcome or "(running)",
                           a.receipt_id or (a.error or "")[:90])
     out.print(table)
+    for d in deliveries:
+        data = (d.receipt or {}).get("data") or {}
+        if d.receipt_id and (data or (d.receipt or {}).get("recipients")):
+            details = {**(d.receipt or {}).get("recipients", {}), **data}
+            out.print(f"Receipt of {d.channel} ({d.receipt_id}): "
+                      + ", ".join(f"{k}={_plain(v)}" for k, v in details.items()),
+                      highlight=False, markup=False)
     history = Table(title="History (append-only, hash-chained)")
     for col in ("#", "when", "event", "details"):
         history.add_column(col)
@@ -267,3 +276,10 @@ def verify(app: Any) -> None:
 def register(cli: click.Group) -> None:
     for command in (status, deliver, retry, verify):
         cli.add_command(command)
+
+
+def _plain(value: Any) -> str:
+    """A receipt value on one line: JSON for lists and dicts, text otherwise."""
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return str(value)

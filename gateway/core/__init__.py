@@ -11,6 +11,7 @@ from gateway.core.documents import (
     Document,
     Receipt,
     RenderContext,
+    RetryPolicy,
     safe_filename,
 )
 from gateway.core.fsutil import atomic_write
@@ -45,6 +46,7 @@ from gateway.core.model import (
     VatCategory,
 )
 from gateway.core.pipeline import Gateway, PushResult
+from gateway.core.secrets import secret_from_env
 from gateway.core.storage import SQLiteStore, Store
 from gateway.core.validation import (
     complete,
@@ -59,9 +61,10 @@ __all__ = [
     "DirectDebit", "DispatchSummary", "Dispatcher", "Document", "ElectronicAddress", "Gateway",
     "Identifier", "Invoice", "InvoiceLine", "InvoiceTypeCode", "Item", "ItemAttribute",
     "LineVat", "Note", "Party", "Payee", "PaymentCard", "PaymentInstructions", "Period",
-    "PrecedingInvoice", "Price", "PushResult", "Receipt", "RenderContext", "SQLiteStore",
+    "PrecedingInvoice", "Price", "PushResult", "Receipt", "RenderContext", "RetryPolicy",
+    "SQLiteStore",
     "Store", "SupportingDocument", "TaxRepresentative", "Totals", "VatBreakdown", "VatCategory",
     "atomic_write", "complete", "findings_from_validation_error", "first_error",
     "line_net_amount",
-    "load_config", "load_invoice", "money", "safe_filename",
+    "load_config", "load_invoice", "money", "safe_filename", "secret_from_env",
 ]

@@ -18,6 +18,10 @@
     per_second = 10             # attempts started per second (with a burst of `burst`)
     burst = 5
 
+    [dispatcher.retry.webhook]  # per channel type, over the channel's own policy
+    max_attempts = 20
+    base_delay = 5
+
     [plugins.email]        # defaults for a plugin; customers' settings override them
     host = "smtp.example.lv"
 
@@ -48,6 +52,17 @@ class ChannelLimits(BaseModel):
     burst: int = Field(1, ge=1)
 
 
+class RetrySettings(BaseModel):
+    """``[dispatcher.retry.<channel>]``: an operator's retry policy for one channel type,
+    over the channel's own ``retry`` and the ``[dispatcher]`` defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_attempts: int | None = Field(None, ge=1)
+    base_delay: float | None = Field(None, ge=0)
+    max_delay: float | None = Field(None, ge=0)
+
+
 class DispatcherSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -57,6 +72,7 @@ class DispatcherSettings(BaseModel):
     max_age_hours: float = Field(72.0, gt=0)
     lease_seconds: float = Field(300.0, gt=0)
     limits: dict[str, ChannelLimits] = Field(default_factory=dict)
+    retry: dict[str, RetrySettings] = Field(default_factory=dict)
 
 
 class GatewaySettings(BaseModel):

@@ -9,6 +9,7 @@ Message-IDs, content-checked uploads, per-recipient progress in ``DeliveryState`
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import os
 import random
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.core.documents import Bundle, DeliveryState, Document, Receipt
+from gateway.core.documents import Bundle, DeliveryState, Document, Receipt, RetryPolicy
 from gateway.core.model import Invoice
 from gateway.core.pipeline import Gateway
 from gateway.core.storage import (
@@ -115,7 +116,7 @@ class Dispatcher:
                                                f"cannot open a {record.channel_type} session: "
                                                f"{exc}", retryable=retryable)
                 if outcome is None:
-                    outcome = self.attempt(record)
+                    outcome = self.attempt(record, session=sessions[record.channel_type])
                 setattr(summary, outcome, getattr(summary, outcome) + 1)
                 if on_progress:
                     on_progress(record, outcome)
@@ -178,8 +179,11 @@ class Dispatcher:
         return self.gw.plugins.channels.items[name].obj \
             if name in self.gw.plugins.channels else None
 
-    def attempt(self, record: DeliveryRecord) -> str:
-        """One attempt at a leased delivery; returns delivered/retrying/failed/dead."""
+    def attempt(self, record: DeliveryRecord, session: Any = None) -> str:
+        """One attempt at a leased delivery; returns delivered/retrying/failed/dead.
+
+        ``session`` is what the channel's ``session()`` context yielded for this run; it
+        reaches ``deliver`` when ``deliver`` has a ``session`` parameter."""
         store = self.gw.store
         attempt_id = store.start_attempt(record.id, self.worker)
         try:
@@ -197,14 +201,15 @@ class Dispatcher:
                                      "lease lost before sending", None)
                 log.warning("lease on delivery %s was lost before sending", record.id)
                 return "lost"
+            extra = {"session": session} if _takes_session(channel) else {}
             with self._keep_lease(record):
-                receipt = channel.deliver(bundle, settings, state)
+                receipt = channel.deliver(bundle, settings, state, **extra)
             if not isinstance(receipt, Receipt):
                 raise PluginError(f"channel {record.channel_type!r} returned {receipt!r}, "
                                   "not a Receipt")
         except DeliveryError as exc:
             return self._failed(record, attempt_id, str(exc), retryable=exc.retryable,
-                                recipients=exc.recipients)
+                                recipients=exc.recipients, retry_after=exc.retry_after)
         except (PluginError, ConfigError) as exc:
             # The channel is missing or its settings are wrong: no retry can help until an
             # operator fixes it, so fail now and let the fallback take over.
@@ -216,13 +221,15 @@ class Dispatcher:
             return self._failed(record, attempt_id, f"{type(exc).__name__}: {exc}",
                                 retryable=True)
         store.finish_attempt(attempt_id, "delivered", None, receipt.id)
-        receipt_data = {"detail": receipt.detail, "recipients": dict(receipt.recipients)}
+        receipt_data = {"detail": receipt.detail, "recipients": dict(receipt.recipients),
+                        "data": dict(receipt.data)}
         if not store.mark_delivered(record.id, self.worker, receipt.id, receipt_data):
             log.warning("lease on delivery %s was lost before it was recorded", record.id)
         log.info("delivered", extra={"delivery": record.id, "invoice": record.invoice_id,
                                      "channel": record.channel, "receipt": receipt.id})
         self.gw.plugins.hook.gateway_delivery_succeeded(
-            invoice_id=record.invoice_id, channel=record.channel, receipt=receipt)
+            invoice_id=record.invoice_id, channel=record.channel_type, label=record.channel,
+            receipt=receipt)
         return "delivered"
 
     def _bundle(self, record: DeliveryRecord) -> Bundle:
@@ -251,21 +258,43 @@ class Dispatcher:
             reason=record.reason,
         )
 
-    def backoff(self, attempts: int) -> float:
+    def retry_policy(self, channel_type: str) -> RetryPolicy:
+        """``[dispatcher.retry.<type>]`` over the channel's own ``retry`` over the
+        ``[dispatcher]`` defaults, field by field."""
+        own = getattr(self._channel_or_none(channel_type), "retry", None) or RetryPolicy()
+        operator = self.settings.retry.get(channel_type)
+        def pick(name: str) -> Any:
+            for source in (operator, own):
+                value = getattr(source, name, None)
+                if value is not None:
+                    return value
+            return getattr(self.settings, name)
+        return RetryPolicy(pick("max_attempts"), pick("base_delay"), pick("max_delay"))
+
+    def backoff(self, attempts: int, policy: RetryPolicy | None = None) -> float:
         """Exponential backoff with jitter: base · 2^(n-1), capped, times 0.5…1.0."""
-        delay = min(self.settings.max_delay, self.settings.base_delay * 2 ** max(attempts - 1, 0))
+        base = self.settings.base_delay if policy is None else policy.base_delay
+        cap = self.settings.max_delay if policy is None else policy.max_delay
+        assert base is not None and cap is not None
+        delay = min(cap, base * 2 ** max(attempts - 1, 0))
         return delay * (0.5 + self._rng.random() / 2)
 
     def _failed(self, record: DeliveryRecord, attempt_id: int, error: str, *, retryable: bool,
-                recipients: dict[str, str] | None = None) -> str:
+                recipients: dict[str, str] | None = None,
+                retry_after: float | None = None) -> str:
         store = self.gw.store
         if recipients:
             error = f"{error} ({'; '.join(f'{k}: {v}' for k, v in recipients.items())})"
         store.finish_attempt(attempt_id, "retry" if retryable else "failed", error, None)
         too_old = time.time() - record.queued_since > self.settings.max_age_hours * 3600
-        if retryable and record.attempts < self.settings.max_attempts and not too_old:
+        policy = self.retry_policy(record.channel_type)
+        assert policy.max_attempts is not None
+        if retryable and record.attempts < policy.max_attempts and not too_old:
             status, outcome = RETRY, "retrying"
-            next_at = time.time() + self.backoff(record.attempts)
+            # The receiver's own Retry-After wins over our backoff guess.
+            delay = retry_after if retry_after is not None else \
+                self.backoff(record.attempts, policy)
+            next_at = time.time() + delay
         else:
             status, outcome = (DEAD, "dead") if retryable else (FAILED, "failed")
             next_at = time.time()
@@ -283,6 +312,15 @@ class Dispatcher:
             "delivery": record.id, "invoice": record.invoice_id, "channel": record.channel,
             "attempt": record.attempts, "error": error})
         self.gw.plugins.hook.gateway_delivery_failed(
-            invoice_id=record.invoice_id, channel=record.channel, error=error,
-            permanent=status != RETRY)
+            invoice_id=record.invoice_id, channel=record.channel_type, label=record.channel,
+            error=error, permanent=status != RETRY,
+            retry_at=next_at if status == RETRY else None)
         return outcome
+
+
+def _takes_session(channel: Any) -> bool:
+    """Whether ``channel.deliver`` accepts the session (newer channels) or not (older)."""
+    try:
+        return "session" in inspect.signature(channel.deliver).parameters
+    except (TypeError, ValueError):
+        return False

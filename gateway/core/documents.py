@@ -41,19 +41,25 @@ class Document:
 class RenderContext:
     """What a format may know beyond the invoice while rendering.
 
-    ``render_format`` renders the same invoice in another registered format, so that a
-    Factur-X PDF can embed the CII XML without importing the XML plugin.
+    :meth:`render_other` renders the same invoice in another registered format, so that
+    a Factur-X PDF can embed the CII XML, or an ``xrechnung`` format can start from the
+    ``ubl`` output, without importing the other plugin.
     """
 
     language: str = "en"
     options: Mapping[str, Any] = field(default_factory=dict)
     customer_id: str | None = None
-    render_format: Callable[[str], bytes] | None = None
+    render_format: Callable[..., bytes] | None = None
 
-    def render_other(self, format_name: str) -> bytes:
+    def render_other(self, format_name: str, options: Mapping[str, Any] | None = None) -> bytes:
+        """The invoice rendered by the format ``format_name``, with ``options`` for that
+        format (validated by its ``Options`` model when it has one) over its
+        ``[plugins.<name>]`` settings. Not validated: the caller checks its own output."""
         if self.render_format is None:
             raise LookupError(f"no renderer available for {format_name!r} in this context")
-        return self.render_format(format_name)
+        if options is None:
+            return self.render_format(format_name)
+        return self.render_format(format_name, dict(options))
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,11 +88,27 @@ class Receipt:
 
     ``id`` is stable: the same delivery repeated gives the same receipt id.
     ``recipients`` maps each recipient (address, path, account) to what it said.
+    ``data`` is structured proof for people and programs (an HTTP status and the
+    receiver's own id, an SMTP queue id, a remote path and size): JSON values only
+    (str, int, float, bool, None, lists and string-keyed dicts of them). It is stored
+    with the delivery and shown by ``gateway status``.
     """
 
     id: str
     detail: str = ""
     recipients: Mapping[str, str] = field(default_factory=dict)
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How a channel wants temporary failures retried; ``None`` keeps the dispatcher's
+    ``[dispatcher]`` setting. A channel sets it as the class attribute ``retry``, an
+    operator overrides it per channel type in ``[dispatcher.retry.<channel>]``."""
+
+    max_attempts: int | None = None
+    base_delay: float | None = None
+    max_delay: float | None = None
 
 
 class DeliveryState:

@@ -8,6 +8,7 @@ all) or the whole invoice with its outbox (rerun finds it and sends what is due)
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -177,28 +178,38 @@ class Gateway:
 
     def _renderer(self, invoice: Invoice, format_name: str, *, language: str,
                   options: dict[str, Any] | None, customer_id: str | None,
-                  cache: dict[str, bytes]) -> Callable[[str], bytes]:
-        """Render one invoice in any format by name, each at most once (``cache``)."""
+                  cache: dict[str, bytes]) -> Callable[..., bytes]:
+        """Render one invoice in any format by name, each at most once (``cache``).
 
-        def render_bytes(name: str) -> bytes:
-            if name not in cache:
+        ``render_bytes(name, options)`` is what ``RenderContext.render_other`` calls: with
+        options for that format (checked by its ``Options``), cached apart."""
+
+        def render_bytes(name: str, other: dict[str, Any] | None = None) -> bytes:
+            key = name
+            if other is not None:
+                self.format_options_model(name, other,
+                                          context=f"format {format_name} rendering {name}")
+                key = f"{name}\x1f{json.dumps(other, sort_keys=True, default=str)}"
+            if key not in cache:
                 fmt = self.plugins.formats.get(name)
+                ctx = self._context(name, format_name, language, options, customer_id,
+                                    render_bytes) if other is None else \
+                    self._context(name, name, language, other, customer_id, render_bytes)
                 try:
-                    cache[name] = fmt.render(invoice, self._context(
-                        name, format_name, language, options, customer_id, render_bytes))
+                    cache[key] = fmt.render(invoice, ctx)
                 except GatewayError:
                     raise
                 except Exception as exc:  # a plugin bug must name the plugin and invoice
                     log.exception("format %s failed on invoice %s", name, invoice.number)
                     raise PluginError(f"format {name!r} failed to render invoice "
                                       f"{invoice.number}: {exc}") from exc
-            return cache[name]
+            return cache[key]
 
         return render_bytes
 
     def _context(self, name: str, format_name: str, language: str,
                  options: dict[str, Any] | None, customer_id: str | None,
-                 render_bytes: Callable[[str], bytes]) -> RenderContext:
+                 render_bytes: Callable[..., bytes]) -> RenderContext:
         return RenderContext(language=language, options=self._format_options(
             name, options if name == format_name else None), customer_id=customer_id,
             render_format=render_bytes)
@@ -238,6 +249,13 @@ class Gateway:
                 self.plugins.formats.get(name)
             self.channel_settings(channel, pref.settings, context=f"customer {customer.id}, "
                                   f"channel {pref.label}")
+            missing = [f for f in getattr(channel, "requires_formats", ())
+                       if f not in customer.formats_for(pref)]
+            if missing:
+                raise ConfigError(
+                    f"customer {customer.id}, channel {pref.label}: the {pref.channel} channel "
+                    f"needs the format(s) {', '.join(missing)}; add them to the customer's "
+                    "formats or to this channel's formats")
             if pref.fallback and customer.channel(pref.fallback) is None \
                     and pref.fallback not in self.plugins.channels:
                 raise ConfigError(f"customer {customer.id}, channel {pref.label}: fallback "

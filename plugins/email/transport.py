@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import os
 import smtplib
 import socket
 import ssl
 from dataclasses import dataclass, field
 
-from gateway import DeliveryError
+from gateway import DeliveryError, secret_from_env
 from plugins.email.settings import EmailSettings
 
 
@@ -162,12 +161,8 @@ class Connection:
 def password_for(settings: EmailSettings) -> str | None:
     if settings.password_env is None:
         return None
-    password = os.environ.get(settings.password_env)
-    if password is None:
-        raise DeliveryError(
-            f"SMTP password for user {settings.username!r}: environment variable "
-            f"{settings.password_env} (password_env) is not set", retryable=True)
-    return password
+    return secret_from_env(settings.password_env,
+                           purpose=f"SMTP password for user {settings.username!r}")
 
 
 def tls_context(settings: EmailSettings) -> ssl.SSLContext:

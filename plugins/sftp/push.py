@@ -13,7 +13,6 @@ import contextlib
 import errno
 import hashlib
 import io
-import os
 import posixpath
 import socket
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gateway import Bundle, DeliveryError, DeliveryState, Receipt
+from gateway import Bundle, DeliveryError, DeliveryState, Receipt, secret_from_env
 from plugins.sftp.keys import fingerprint, host_key_types, parse_public_key
 from plugins.sftp.naming import check_pattern, remote_name
 
@@ -300,8 +299,10 @@ class SftpPushChannel:
             path = Path(s.private_key).expanduser()
             if not path.is_absolute():
                 path = self.data_dir / path
-            secret = os.environ.get(s.private_key_passphrase_env or "")
-            passphrase = secret.encode() if secret else None
+            passphrase = secret_from_env(
+                s.private_key_passphrase_env, purpose=f"{where}: passphrase of {path}",
+                setting="private_key_passphrase_env").encode() \
+                if s.private_key_passphrase_env else None
             try:
                 return paramiko.PKey.from_path(path, passphrase)
             except FileNotFoundError:
@@ -316,11 +317,7 @@ class SftpPushChannel:
             except (paramiko.SSHException, OSError, ValueError) as exc:
                 raise DeliveryError(f"{where}: cannot read private key {path}: {exc}",
                                     retryable=False) from None
-        password = os.environ.get(s.password_env or "")
-        if not password:
-            raise DeliveryError(f"{where}: environment variable {s.password_env} (password_env)"
-                                " is not set", retryable=False)
-        return password
+        return secret_from_env(s.password_env or "", purpose=where)
 
 
 class _Missing(Exception):
