@@ -8,17 +8,16 @@ import os
 import site
 import sys
 import venv
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
-from gateway.core.config import load_config
-from gateway.core.customers import Customer
 from gateway.core.pipeline import Gateway
 from gateway.plugins import get_plugin_manager
+from gateway.testing import add_customer
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
@@ -75,46 +74,10 @@ def load_example() -> Callable[[str], dict[str, Any]]:
     return _load_example
 
 
+# gateway_factory, gw, customer, sample_invoice, clock and run_dispatcher come from the
+# gateway's own pytest plugin, gateway.testing (the one plugin authors use).
 GatewayFactory = Callable[..., Gateway]
-
-
-@pytest.fixture
-def gateway_factory(tmp_path: Path) -> Iterator[GatewayFactory]:
-    """Build gateways on ``tmp_path/data``; extra plugins are registered by name."""
-    made: list[Gateway] = []
-
-    def make(*, extra_plugins: tuple[tuple[str, object], ...] = (), config: str = "",
-             data_dir: Path | None = None) -> Gateway:
-        directory = data_dir or tmp_path / "data"
-        directory.mkdir(parents=True, exist_ok=True)
-        if config:
-            (directory / "gateway.toml").write_text(config, encoding="utf-8")
-        plugins = get_plugin_manager(extra=extra_plugins)
-        gw = Gateway(load_config(directory), plugins)
-        made.append(gw)
-        return gw
-
-    yield make
-    for gw in made:
-        gw.close()
-
-
-@pytest.fixture
-def gw(gateway_factory: GatewayFactory) -> Gateway:
-    return gateway_factory()
-
-
-def add_customer(gw: Gateway, **data: Any) -> Customer:
-    """Add a customer; defaults: id 100234567 (the household example), JSON, a folder."""
-    data.setdefault("id", "100234567")
-    data.setdefault("name", "Jānis Bērziņš")
-    data.setdefault("formats", ["json"])
-    data.setdefault("match", ["C-100234567"])
-    data.setdefault("channels", [{"channel": "folder", "name": "mailbox"}])
-    customer = Customer.model_validate(data)
-    gw.check_customer(customer)
-    gw.store.put_customer(customer, actor="test")
-    return customer
+__all__ = ["GatewayFactory", "add_customer"]
 
 
 @pytest.fixture
