@@ -74,6 +74,9 @@ def load_example() -> Callable[[str], dict[str, Any]]:
     return _load_example
 
 
+# pytester runs plugin authors' test files against gateway.testing (test_testing_plugin.py)
+pytest_plugins = ["pytester"]
+
 # gateway_factory, gw, customer, sample_invoice, clock and run_dispatcher come from the
 # gateway's own pytest plugin, gateway.testing (the one plugin authors use).
 GatewayFactory = Callable[..., Gateway]

@@ -15,6 +15,7 @@ from typing import Any
 from gateway import Invoice
 from gateway.core import Gateway
 from gateway.core.pipeline import invoice_id_for
+from gateway.errors import ConfigError
 from plugins.utility.billing import Biller, Plan
 from plugins.utility.dates import Period
 from plugins.utility.store import ISSUED, UtilityError
@@ -187,10 +188,25 @@ def _issue(gw: Gateway, draft: Draft, summary: RunSummary) -> str:
 
 def preview(biller: Biller, options: dict[str, Any],
             paper_of: Callable[[str], bool | None]) -> Iterator[Invoice]:
-    period = options["period"]
-    if isinstance(period, str):
-        period = Period.parse(period)
-    as_of = options.get("as_of") or dt.date.today()
+    period, as_of = _period_and_day(options)
     for draft in drafts(biller, period, as_of, paper_of):
         if draft.invoice is not None:
             yield draft.invoice
+
+
+def _period_and_day(options: dict[str, Any]) -> tuple[Period, dt.date]:
+    """The source's options checked: a bad one is a ConfigError naming it, not a crash."""
+    period: Any = options.get("period")
+    as_of: Any = options.get("as_of") or dt.date.today()
+    try:
+        if period is None:
+            raise ValueError("give the month to bill as period = YYYY-MM")
+        if isinstance(period, str):
+            period = Period.parse(period)
+        if isinstance(as_of, str):
+            as_of = dt.date.fromisoformat(as_of)
+    except ValueError as exc:
+        raise ConfigError(f"utility source options: {exc}") from None
+    if not isinstance(period, Period) or not isinstance(as_of, dt.date):
+        raise ConfigError("utility source options: period is YYYY-MM, as_of a date")
+    return period, as_of

@@ -1,0 +1,95 @@
+"""gateway.testing as plugin authors meet it: a test file in a project of their own,
+run by pytest with nothing but the installed gateway (the pytest11 entry point)."""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+import pytest
+
+from gateway import testing
+
+AUTHOR_TESTS = '''
+import contextlib
+from typing import ClassVar
+
+from pydantic import BaseModel
+
+from gateway import DeliveryError, Receipt, hookimpl
+from gateway.testing import add_customer, check_channel
+
+calls = []
+
+
+class Settings(BaseModel):
+    busy_for: int = 0
+
+
+class Flaky:
+    """Says 'busy, come back in 90 s' until it has been asked busy_for times."""
+
+    name: ClassVar[str] = "flaky"
+    description: ClassVar[str] = "a receiver that is busy at first"
+    Settings: ClassVar[type[BaseModel]] = Settings
+
+    def session(self):
+        return contextlib.nullcontext("the-session")
+
+    def deliver(self, bundle, settings, state, session):
+        calls.append(session)
+        if len(calls) <= settings.busy_for:
+            raise DeliveryError("busy", retryable=True, retry_after=90)
+        if state.done("flaky"):
+            return Receipt(id="flaky:" + bundle.idempotency_key, data={"status": 200})
+        state.mark_done("flaky", "ok")
+        return Receipt(id="flaky:" + bundle.idempotency_key, data={"status": 200})
+
+
+class Plugin:
+    @hookimpl
+    def gateway_register_channels(self, register):
+        register(Flaky())
+
+
+def test_fixtures(gw, customer, sample_invoice):
+    assert customer.id == "100234567"
+    invoice = sample_invoice("multi-page")
+    assert len(invoice.lines) == 62 and invoice.totals is not None
+    result = gw.push(sample_invoice("household", completed=False), source="t")
+    assert result.status == "accepted" and result.customer_id == customer.id
+
+
+def test_retry_after_with_the_clock(gateway_factory, sample_invoice, clock, run_dispatcher):
+    gw = gateway_factory(extra_plugins=(("flaky", Plugin()),))
+    add_customer(gw, channels=[{"channel": "flaky", "settings": {"busy_for": 1}}])
+    gw.push(sample_invoice(completed=False), source="t")
+    assert run_dispatcher(gw).retrying == 1
+    assert run_dispatcher(gw, advance=60).attempted == 0  # Retry-After not over
+    assert run_dispatcher(gw, advance=31).delivered == 1
+    assert calls == ["the-session", "the-session"]
+
+
+def test_conformance(tmp_path):
+    calls.clear()
+    report = check_channel("flaky", {}, plugins=[("flaky", Plugin())],
+                           retryable={"busy_for": 100})
+    assert "retryable failure classified" in report.passed
+'''
+
+
+def test_the_pytest_plugin_is_registered_by_entry_point() -> None:
+    [ep] = [e for e in metadata.entry_points(group="pytest11") if e.name == "invoice_gateway"]
+    assert ep.value == "gateway.testing.pytest_plugin"
+
+
+def test_an_authors_test_file_runs_with_the_fixtures(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_my_plugin=AUTHOR_TESTS)
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=3)
+
+
+def test_public_names_are_listed_once() -> None:
+    for name in testing.__all__:
+        assert getattr(testing, name) is not None
+    assert {"check_format", "check_channel", "check_source", "sample_invoice",
+            "Clock", "add_customer", "make_gateway"} <= set(testing.__all__)
