@@ -68,6 +68,8 @@ class Registry(Generic[T]):
         name = getattr(obj, "name", None)
         if not isinstance(name, str) or not name:
             raise PluginError(f"plugin {plugin!r} registered a {self.kind} without a name")
+        if self.kind == "channel":
+            _check_channel_settings(obj, plugin)
         if name in self.items:
             other = self.items[name].plugin
             raise PluginError(
@@ -196,6 +198,25 @@ class Plugins:
                          "version": b.version, "origin": origin, "hooks": [], "provides": [],
                          "status": "broken", "error": b.reason})
         return rows
+
+
+#: Keys of a customer's channel preference that belong to the core, not to the
+#: channel: a channel's ``Settings`` must not use them (``gateway customer add --channel
+#: "TYPE key=value"`` could not tell them apart).
+RESERVED_CHANNEL_KEYS = frozenset({"channel", "name", "settings", "formats", "fallback"})
+
+
+def _check_channel_settings(channel: Any, plugin: str) -> None:
+    from pydantic import BaseModel
+
+    model = getattr(channel, "Settings", None)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise PluginError(f"plugin {plugin!r}: channel {channel.name!r} needs a pydantic "
+                          "model as Settings")
+    clash = sorted(RESERVED_CHANNEL_KEYS & set(model.model_fields))
+    if clash:
+        raise PluginError(f"plugin {plugin!r}: channel {channel.name!r} settings use the "
+                          f"reserved key(s) {', '.join(clash)}")
 
 
 def _one_line(exc: BaseException) -> str:

@@ -15,16 +15,28 @@ from tests.conftest import add_customer
 from tests.test_core_pipeline import RefusingPlugin
 
 HOOKS = sorted(name for name, fn in vars(hookspecs).items()
-               if name.startswith("gateway_") and inspect.isfunction(fn))
+               if inspect.isfunction(fn) and hasattr(fn, "invoice_gateway_spec"))
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 
 
 def test_every_hook_is_documented_and_tested() -> None:
-    assert len(HOOKS) == 8
+    assert len(HOOKS) == 9
     source = Path(__file__).read_text(encoding="utf-8")
     for name in HOOKS:
         doc = inspect.getdoc(getattr(hookspecs, name))
         assert doc and len(doc) > 30, f"{name} needs a docstring"
         assert f"def test_hook_{name}" in source, f"{name} needs a test"
+
+
+def test_every_hook_has_a_reference_section_with_an_example() -> None:
+    text = DOCS.read_text(encoding="utf-8")
+    sections = text.split("\n### ")
+    for name in HOOKS:
+        [section] = [s for s in sections if s.startswith(f"`{name}`")] or [""]
+        assert section, f"docs/plugins.md has no '### `{name}`' section"
+        for part in ("When it is called", "Arguments", "Returns", "```python"):
+            assert part in section, f"docs/plugins.md, {name}: no {part!r}"
+        assert f"def {name}(" in section, f"docs/plugins.md, {name}: the example lacks it"
 
 
 class Recorder:
@@ -40,8 +52,10 @@ class Recorder:
         self.calls.append(("rendered", {"format": document.format}))
 
     @hookimpl
-    def gateway_delivery_succeeded(self, invoice_id: str, channel: str, receipt: Any) -> None:
-        self.calls.append(("delivered", {"channel": channel, "receipt": receipt.id}))
+    def gateway_delivery_succeeded(self, invoice_id: str, channel: str, label: str,
+                                   receipt: Any) -> None:
+        self.calls.append(("delivered", {"channel": channel, "label": label,
+                                         "receipt": receipt.id}))
 
     @hookimpl
     def gateway_delivery_failed(self, channel: str, error: str, permanent: bool) -> None:
@@ -52,7 +66,7 @@ class Recorder:
 def _run(gateway_factory: Any, invoice_data: dict[str, Any]) -> Recorder:
     recorder = Recorder()
     gw = gateway_factory(extra_plugins=(("recorder", recorder), ("refusing", RefusingPlugin())))
-    add_customer(gw, channels=[{"channel": "folder"},
+    add_customer(gw, channels=[{"channel": "folder", "name": "erp-inbox"},
                                {"channel": "refusing", "settings": {"mode": "permanent"}}])
     gw.push(load_invoice(invoice_data), source="t")
     Dispatcher(gw).run()
@@ -72,7 +86,8 @@ def test_hook_gateway_document_rendered(gateway_factory: Any, invoice_data: Any)
 def test_hook_gateway_delivery_succeeded(gateway_factory: Any, invoice_data: Any) -> None:
     calls = _run(gateway_factory, invoice_data).calls
     delivered = [c for kind, c in calls if kind == "delivered"]
-    assert delivered[0]["channel"] == "folder"
+    assert delivered[0]["channel"] == "folder"  # the channel type
+    assert delivered[0]["label"] == "erp-inbox"  # the customer's name for it
     assert delivered[0]["receipt"].startswith("folder:")
 
 
@@ -137,3 +152,20 @@ def test_misspelt_hook_fails_at_once() -> None:
 
     with pytest.raises(pluggy.PluginValidationError):
         get_plugin_manager(extra=(("typo", Typo()),), load_entry_points=False)
+
+
+def test_hook_portal_register_pages() -> None:
+    from plugins.portal.extensions import collect
+
+    def show(request: Any) -> Any:
+        return None
+
+    class Pages:
+        @hookimpl
+        def portal_register_pages(self, register: Any) -> None:
+            register(path="/meters", label=("Skaitītāji", "Meters"), get=show)
+
+    # the spec is in the one contract: no portal import is needed to implement it
+    plugins = get_plugin_manager(extra=(("pages", Pages()),), load_entry_points=False)
+    [page] = collect(plugins, taken={"/invoices"})
+    assert (page.path, page.plugin, page.get) == ("/meters", "pages", show)

@@ -96,3 +96,32 @@ def test_disabling_the_broken_plugins_silences_them(broken_venv: Path, tmp_path:
                          GATEWAY_DISABLE_PLUGINS=",".join(REASONS))
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
+
+
+def test_a_channel_may_not_use_a_reserved_key() -> None:
+    from typing import Any
+
+    from pydantic import BaseModel
+
+    from gateway import hookimpl
+    from gateway.errors import PluginError
+    from gateway.plugins import RESERVED_CHANNEL_KEYS, get_plugin_manager
+
+    class Clashing(BaseModel):
+        name: str  # the customer's label for the channel is called name already
+
+    class Channel:
+        name = "clash"
+        description = "uses name as a setting"
+        Settings = Clashing
+
+        def deliver(self, *args: Any) -> Any: ...
+
+    class Plugin:
+        @hookimpl
+        def gateway_register_channels(self, register: Any) -> None:
+            register(Channel())
+
+    assert {"name", "formats", "fallback"} <= RESERVED_CHANNEL_KEYS
+    with pytest.raises(PluginError, match="channel 'clash' settings use the reserved key"):
+        get_plugin_manager(extra=(("clash", Plugin()),), load_entry_points=False)

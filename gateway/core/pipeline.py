@@ -141,9 +141,14 @@ class Gateway:
 
     def detect_format(self, data: bytes, filename: str, *, source: str) -> Any:
         head = data[:SNIFF_BYTES]
-        for fmt in self.plugins.formats:
-            if getattr(fmt, "can_parse", False) and fmt.sniff(head, filename):
-                return fmt
+        matches = [fmt for fmt in self.plugins.formats
+                   if getattr(fmt, "can_parse", False) and fmt.sniff(head, filename)]
+        if matches:
+            # A format derived from another one (``base = "ubl"``) is the more specific
+            # reading of a document both recognise.
+            names = {fmt.name for fmt in matches}
+            derived = [fmt for fmt in matches if getattr(fmt, "base", None) in names]
+            return (derived or matches)[0]
         readable = [f.name for f in self.plugins.formats if getattr(f, "can_parse", False)]
         raise InputError(
             f"not a format the gateway can read (readable: {', '.join(sorted(readable))})",

@@ -4,17 +4,25 @@ Both formats render from the invoice model, read back into it (XXE-safe), and ch
 document by the official rules: the UBL 2.1 / CII D16B XSD, the CEN EN 16931 schematron
 and, for documents that claim it, the Peppol BIS 3.0 schematron. The artefacts ship in
 ``schemas/`` as package data.
+
+The public API for other plugins is ``__all__`` below, and nothing else: derive a
+national or buyer-specific format with :class:`DerivedXmlFormat` (another
+CustomizationID, extra rules; see :mod:`plugins.xml_einvoice.derived` and
+docs/plugins.md, "Deriving a format from UBL or CII"). Render options of ``ubl`` and
+``cii`` (``[plugins.ubl]``, a customer's ``format_options``, or ``render_other``):
+``pretty`` (default true) and ``specification_id`` (BT-24, the CustomizationID).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from gateway import hookimpl
+from gateway import Finding, hookimpl
 
+from .derived import DerivedXmlFormat
 from .formats import CiiFormat, UblFormat
 
-__all__ = ["CiiFormat", "UblFormat", "gateway_register_formats"]
+__all__ = ["CiiFormat", "DerivedXmlFormat", "Finding", "UblFormat", "gateway_register_formats"]
 
 
 @hookimpl
