@@ -21,6 +21,7 @@ from gateway.core import (
     secret_from_env,
 )
 from gateway.errors import (
+    ConfigError,
     DeliveryError,
     Finding,
     GatewayError,
@@ -33,8 +34,9 @@ from gateway.hookspecs import Channel, Format, Source, hookimpl
 __version__ = "0.1.0"
 
 __all__ = [
-    "Bundle", "Channel", "Customer", "DeliveryError", "DeliveryState", "Document", "Finding",
-    "Format", "GatewayError", "InputError", "Invoice", "InvoiceRejected", "PluginError",
+    "Bundle", "Channel", "ConfigError", "Customer", "DeliveryError", "DeliveryState",
+    "Document", "Finding", "Format", "GatewayError", "InputError", "Invoice", "InvoiceRejected",
+    "PluginError",
     "Receipt", "RenderContext", "RetryPolicy", "Source", "__version__", "atomic_write",
     "complete", "first_error", "hookimpl", "load_invoice", "safe_filename", "secret_from_env",
 ]

@@ -18,9 +18,18 @@ REPO = Path(__file__).resolve().parents[1]
 
 def venv_with(env_dir: Path, *packages: Path) -> Path:
     """Create a virtual environment at ``env_dir`` with ``packages`` installed; return
-    its python."""
-    venv.EnvBuilder(system_site_packages=True, with_pip=False).create(env_dir)
+    its python.
+
+    It sees the site-packages of *this* interpreter (the gateway as the test run has it
+    installed, and its dependencies), after its own: ``--system-site-packages`` would
+    show the base interpreter's instead, which in CI's virtual environment has neither.
+    """
+    venv.EnvBuilder(system_site_packages=False, with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
+    [inner] = (env_dir / "lib").glob("python3*/site-packages")
+    outer = [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
+    (inner / "_outer_site_packages.pth").write_text(
+        "import site; " + "; ".join(f"site.addsitedir({p!r})" for p in outer) + "\n")
     result = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
          "--no-deps", "--no-build-isolation", "--no-index", *map(str, packages)],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import click
@@ -60,6 +61,29 @@ def channels(app: Any) -> None:
     out.print(table)
 
 
+@click.group("plugin")
+def plugin_group() -> None:
+    """Write plugins: ``gateway plugin new``."""
+
+
+@plugin_group.command("new")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(["format", "channel", "source"]), required=True,
+              help="What the plugin registers")
+@click.option("--directory", type=click.Path(file_okay=False, path_type=Path), default=".",
+              show_default=True, help="Where to create the package directory NAME")
+def plugin_new(name: str, kind: str, directory: Path) -> None:
+    """Create the package NAME (e.g. gateway-ledger): pyproject.toml with the entry point,
+    a working skeleton, and tests that use gateway.testing and pass as generated."""
+    from gateway.scaffold import Names, generate
+
+    written = generate(name, kind, directory)  # type: ignore[arg-type]
+    root = directory / name
+    click.echo(f"created {root}/ ({kind} {Names.of(name).plugin!r}): "
+               + ", ".join(str(p.relative_to(root)) for p in written))
+    click.echo(f"next: cd {root} && pip install -e '.[test]' && python -m pytest -q")
+
+
 def register(cli: click.Group) -> None:
-    for command in (plugins, formats, channels):
+    for command in (plugins, formats, channels, plugin_group):
         cli.add_command(command)
