@@ -60,14 +60,17 @@ class EmailChannel:
 
     # ------------------------------------------------------------------ delivery
 
-    def deliver(self, bundle: Bundle, settings: Any, state: DeliveryState) -> Receipt:
+    def deliver(self, bundle: Bundle, settings: Any, state: DeliveryState,
+                session: Pool | None = None) -> Receipt:
         settings = self._resolve_paths(settings)
         built = build_message(bundle, settings)
         receipt_id = f"email:{built.message_id.strip('<>')}"
         pending = [r for r in settings.recipients if not state.done(r)]
         outcome = Outcome()
         if pending:
-            pool: Pool | None = getattr(self._local, "pool", None)
+            # The dispatcher hands over the pool of its session(); a direct call (the
+            # CLI's test send) opens its own.
+            pool: Pool | None = session or getattr(self._local, "pool", None)
             if pool is None:
                 with self.session() as own:
                     outcome = self._send(own, settings, pending, built.data, built.smtputf8)
@@ -95,12 +98,14 @@ class EmailChannel:
             refused = _count(outcome.permanent, settings)
             if done and settings.on_partial_refusal == "delivered":
                 return Receipt(id=receipt_id, detail=f"Message-ID {built.message_id} via "
-                               f"{server}; refused {refused}", recipients=report)
+                               f"{server}; refused {refused}", recipients=report,
+                               data=_receipt_data(built.message_id, server, done,
+                                                  outcome.permanent))
             raise DeliveryError(
                 f"SMTP {_codes(outcome.permanent)} for {refused}: refused permanently by "
                 f"{server}", retryable=False, recipients=report)
         return Receipt(id=receipt_id, detail=f"Message-ID {built.message_id} via {server}",
-                       recipients=done)
+                       recipients=done, data=_receipt_data(built.message_id, server, done, {}))
 
     def _send(self, pool: Pool, settings: EmailSettings, pending: list[str], data: bytes,
               smtputf8: bool) -> Outcome:
@@ -149,3 +154,11 @@ def _count(recipients: dict[str, str], settings: EmailSettings) -> str:
     if total == 1:
         return names
     return f"{len(recipients)} of {total} recipients ({names})"
+
+
+def _receipt_data(message_id: str, server: ServerKey, accepted: dict[str, str],
+                  refused: dict[str, str]) -> dict[str, Any]:
+    """What ``gateway status`` shows: the Message-ID, the server, and each recipient's
+    reply (the server's queue id for those who accepted)."""
+    return {"message_id": message_id, "server": str(server), "accepted": dict(accepted),
+            "refused": dict(refused)}

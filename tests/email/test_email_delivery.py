@@ -80,7 +80,11 @@ def test_latvian_message_over_starttls_with_login(smtp, email_gateway, invoice_d
     assert delivery.status == DELIVERED
     assert delivery.receipt_id == "email:" + msg["Message-ID"].strip("<>")
     assert delivery.receipt == {"detail": delivery.receipt["detail"],
-                                "recipients": {JANIS: "250 2.0.0 OK queued as Q1"}}
+                                "recipients": {JANIS: "250 2.0.0 OK queued as Q1"},
+                                "data": {"message_id": msg["Message-ID"],
+                                         "server": f"127.0.0.1:{smtp.port}",
+                                         "accepted": {JANIS: "250 2.0.0 OK queued as Q1"},
+                                         "refused": {}}}
     assert delivery.state == {"done": {JANIS: "250 2.0.0 OK queued as Q1"}}
 
 
