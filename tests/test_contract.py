@@ -216,7 +216,7 @@ def test_structured_receipt_data_is_shown_by_status(
     # run_cli loads the installed plugins only; status reads what the store recorded
     as_json = json.loads(run_cli("status", "E2611-00123", "--json").output)
     [delivery] = as_json["deliveries"]
-    assert delivery["channel"] == "receiver" and delivery["channel_type"] == "receiver"
+    assert delivery["channel"] == "receiver" and delivery["label"] == "receiver"
     assert delivery["receipt_data"]["data"] == {"status": 202, "request_id": "req-77",
                                                 "token_len": 6}
     text = run_cli("status", "E2611-00123").output

@@ -66,7 +66,7 @@ def test_the_gateway_command_delivers_through_the_webhook(webhook_venv: Path, tm
     story = json.loads(run_gateway(webhook_venv, tmp_path, "status", "E2611-00125",
                                    "--json").stdout)
     [delivery] = story["deliveries"]
-    assert delivery["status"] == "delivered" and delivery["channel_type"] == "webhook"
+    assert delivery["status"] == "delivered" and delivery["channel"] == "webhook"
     assert delivery["receipt_data"]["data"] == {"status": 200, "request_id": "req-1",
                                                 "bytes": len(request.body)}
     shown = run_gateway(webhook_venv, tmp_path, "status", "E2611-00125").stdout

@@ -39,11 +39,11 @@ def status(app: Any, invoice: str | None, failed: bool, limit: int, as_json: boo
         if as_json:
             for d in rows:
                 click.echo(json.dumps({"delivery": d.id, "invoice": d.invoice_id,
-                                       "customer": d.customer_id, "channel": d.channel,
+                                       "customer": d.customer_id, "channel": d.channel_type,
                                        "status": d.status, "attempts": d.attempts,
                                        "next_attempt_at": d.next_attempt_at
                                        if d.status == RETRY else None,
-                                       "error": d.last_error}))
+                                       "error": d.last_error, "label": d.channel}))
             return
         table = Table(title="Deliveries that failed or wait for a retry")
         for col in ("delivery", "invoice", "customer", "channel", "status", "attempts",
@@ -81,8 +81,10 @@ def _invoice_story(gw: Gateway, ref: str, as_json: bool) -> None:
             "id": record.id, "number": record.number, "customer": record.customer_id,
             "amount_due": record.amount_due, "currency": record.currency,
             "documents": [d.__dict__ for d in documents],
-            "deliveries": [{"id": d.id, "channel": d.channel, "status": d.status,
-                            "channel_type": d.channel_type,
+            # "channel" is the channel type, as in the customer's preferences and the
+            # hooks; "label" is the customer's name for it (docs/plugins.md, "Words").
+            "deliveries": [{"id": d.id, "channel": d.channel_type, "label": d.channel,
+                            "status": d.status,
                             "attempts": d.attempts, "receipt": d.receipt_id,
                             "receipt_data": d.receipt,
                             "error": d.last_error, "fallback_for": d.fallback_for,
