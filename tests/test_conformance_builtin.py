@@ -101,3 +101,47 @@ def test_utility_source_conforms(gw: Gateway) -> None:
                                       "paper_of": lambda customer: False},
                           gateway=gw, minimum=12)
     assert "yields complete invoices" in report.passed
+
+
+def test_a_nonconforming_format_is_named_with_every_failed_check() -> None:
+    import itertools
+    import urllib.request
+    from typing import ClassVar
+
+    from gateway import Invoice, RenderContext, hookimpl
+
+    counter = itertools.count()
+
+    class Sloppy:
+        name: ClassVar[str] = "sloppy"
+        media_type: ClassVar[str] = "text/plain"
+        extension: ClassVar[str] = "txt"
+        description: ClassVar[str] = "stamps a counter, phones home, crashes on bad input"
+        can_parse: ClassVar[bool] = True
+        can_validate: ClassVar[bool] = False
+
+        def render(self, invoice: Invoice, context: RenderContext) -> bytes:
+            if invoice.number == "K2611-00007":  # the credit note
+                urllib.request.urlopen("http://192.0.2.1/telemetry", timeout=1)
+            return f"{invoice.number} #{next(counter)}".encode()
+
+        def sniff(self, head: bytes, filename: str) -> bool:
+            return False
+
+        def parse(self, data: bytes, source: str) -> Any:
+            yield Invoice.model_validate_json(data)  # raises pydantic's error on junk
+
+    class Plugin:
+        @hookimpl
+        def gateway_register_formats(self, register: Any) -> None:
+            register(Sloppy())
+
+    with pytest.raises(ConformanceError) as failure:
+        check_format("sloppy", plugins=[("sloppy", Plugin())], samples=["household",
+                                                                         "credit-note"])
+    message = str(failure.value)
+    assert "deterministic household: two renders of the same invoice differ" in message
+    assert "render credit-note: PluginError" in message and "network access attempted" \
+        in message
+    assert "refuses empty: ValidationError" in message
+    assert "round trip household: ValidationError" in message

@@ -93,6 +93,12 @@ class Receiver:
 class Plugin:
     def __init__(self) -> None:
         self.receiver = Receiver()
+        self.failed: list[tuple[str, str, float | None]] = []
+
+    @hookimpl
+    def gateway_delivery_failed(self, channel: str, label: str,
+                                retry_at: float | None) -> None:
+        self.failed.append((channel, label, retry_at))
 
     @hookimpl
     def gateway_register_formats(self, register: Any) -> None:
@@ -147,6 +153,7 @@ def test_retry_after_is_honoured_and_the_channel_policy_applies(
     assert run_dispatcher(gw_r).retrying == 1  # retry_after implies retryable
     [d] = gw_r.store.deliveries()
     assert 119 <= d.next_attempt_at - clock() <= 121  # not the 1000 s backoff
+    assert plugin.failed == [("receiver", "receiver", d.next_attempt_at)]
     assert run_dispatcher(gw_r, advance=100).attempted == 0
     assert run_dispatcher(gw_r, advance=21).delivered == 1
 
@@ -223,6 +230,27 @@ def test_structured_receipt_data_is_shown_by_status(
     assert "Receipt of receiver (r:" in text
     assert "status=202, request_id=req-77" in text
     assert "https://erp.example/in=202 Accepted" in text
+
+
+def test_receipt_data_that_json_cannot_hold_is_kept_as_text(
+        gw_r: Gateway, plugin: Plugin, run_dispatcher: Any) -> None:
+    import datetime as dt
+    from decimal import Decimal
+
+    receiver = plugin.receiver
+    original = receiver.deliver
+
+    def deliver(bundle: Any, settings: Any, state: Any, session: Any) -> Receipt:
+        receipt = original(bundle, settings, state, session)
+        return Receipt(id=receipt.id, data={"amount": Decimal("78.72"),
+                                            "at": dt.date(2026, 11, 4)})
+
+    receiver.deliver = deliver  # type: ignore[method-assign]
+    gw_r.push(sample_invoice(completed=False), source="t")
+    assert run_dispatcher(gw_r).delivered == 1
+    [d] = gw_r.store.deliveries()
+    assert d.receipt is not None
+    assert d.receipt["data"] == {"amount": "78.72", "at": "2026-11-04"}
 
 
 def test_delivery_error_refuses_a_negative_retry_after() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import json
 import logging
 import os
 import random
@@ -221,8 +222,11 @@ class Dispatcher:
             return self._failed(record, attempt_id, f"{type(exc).__name__}: {exc}",
                                 retryable=True)
         store.finish_attempt(attempt_id, "delivered", None, receipt.id)
-        receipt_data = {"detail": receipt.detail, "recipients": dict(receipt.recipients),
-                        "data": dict(receipt.data)}
+        # Receipt data is stored as JSON: a value JSON cannot hold becomes its text rather
+        # than losing the record of a delivery that happened.
+        receipt_data = json.loads(json.dumps(
+            {"detail": receipt.detail, "recipients": dict(receipt.recipients),
+             "data": dict(receipt.data)}, default=str))
         if not store.mark_delivered(record.id, self.worker, receipt.id, receipt_data):
             log.warning("lease on delivery %s was lost before it was recorded", record.id)
         log.info("delivered", extra={"delivery": record.id, "invoice": record.invoice_id,
