@@ -144,7 +144,8 @@ class Source(Protocol):
     description: ClassVar[str]
 
     def invoices(self, options: dict[str, Any]) -> Iterable[Invoice]:
-        """Yield invoices (not yet completed; the core computes and checks totals)."""
+        """Yield invoices (not yet completed; the core computes and checks totals).
+        Bad ``options`` raise :class:`~gateway.errors.ConfigError` naming the option."""
 
 
 # --------------------------------------------------------------------------- registration
