@@ -3,11 +3,16 @@ run by pytest with nothing but the installed gateway (the pytest11 entry point).
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import zipfile
 from importlib import metadata
+from pathlib import Path
 
 import pytest
 
 from gateway import testing
+from tests.conftest import REPO
 
 AUTHOR_TESTS = '''
 import contextlib
@@ -93,3 +98,23 @@ def test_public_names_are_listed_once() -> None:
         assert getattr(testing, name) is not None
     assert {"check_format", "check_channel", "check_source", "sample_invoice",
             "Clock", "add_customer", "make_gateway"} <= set(testing.__all__)
+
+
+def test_the_wheel_ships_the_testing_kit(tmp_path: Path) -> None:
+    """What ``pip install invoice-gateway`` gives an integrator: the package, its
+    sample invoices and the pytest11 entry point (not just what an editable install of
+    this checkout happens to see)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "--no-index", "--wheel-dir", str(tmp_path), str(REPO)],
+        capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    [wheel] = tmp_path.glob("invoice_gateway-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        [entry_points] = [n for n in names if n.endswith(".dist-info/entry_points.txt")]
+        text = archive.read(entry_points).decode()
+    for sample in testing.SAMPLES:
+        assert f"gateway/testing/invoices/{sample}.json" in names
+    assert "gateway/testing/pytest_plugin.py" in names and "gateway/scaffold.py" in names
+    assert "[pytest11]\ninvoice_gateway = gateway.testing.pytest_plugin" in text
