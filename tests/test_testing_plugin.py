@@ -3,6 +3,7 @@ run by pytest with nothing but the installed gateway (the pytest11 entry point).
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -104,9 +105,16 @@ def test_the_wheel_ships_the_testing_kit(tmp_path: Path) -> None:
     """What ``pip install invoice-gateway`` gives an integrator: the package, its
     sample invoices and the pytest11 entry point (not just what an editable install of
     this checkout happens to see)."""
+    # Built from a copy: setuptools writes build/ into the source tree it builds.
+    source = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.egg-info", "build")
+    for part in ("gateway", "plugins"):
+        shutil.copytree(REPO / part, source / part, ignore=ignore)
+    for part in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / part, source / part)
     result = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "--no-index", "--wheel-dir", str(tmp_path), str(REPO)],
+         "--no-index", "--wheel-dir", str(tmp_path), str(source)],
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     [wheel] = tmp_path.glob("invoice_gateway-*.whl")
