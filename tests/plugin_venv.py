@@ -8,6 +8,7 @@ build isolation, so nothing is downloaded.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import venv
@@ -18,12 +19,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 def venv_with(env_dir: Path, *packages: Path) -> Path:
     """Create a virtual environment at ``env_dir`` with ``packages`` installed; return
-    its python.
+    its python. The packages are installed from copies beside ``env_dir``.
 
     It sees the site-packages of *this* interpreter (the gateway as the test run has it
     installed, and its dependencies), after its own: ``--system-site-packages`` would
     show the base interpreter's instead, which in CI's virtual environment has neither.
     """
+    sources = env_dir.parent / "sources"
+    packages = tuple(copied(p, sources) for p in packages)
     venv.EnvBuilder(system_site_packages=False, with_pip=False).create(env_dir)
     python = env_dir / "bin" / "python"
     [inner] = (env_dir / "lib").glob("python3*/site-packages")
@@ -37,6 +40,16 @@ def venv_with(env_dir: Path, *packages: Path) -> Path:
     )
     assert result.returncode == 0, result.stderr
     return python
+
+
+def copied(package: Path, directory: Path) -> Path:
+    """A copy of ``package`` in ``directory``: pip's build writes build/ and egg-info
+    into the tree it installs from, which must not be the checkout."""
+    target = directory / package.name
+    if not target.exists():
+        shutil.copytree(package, target, ignore=shutil.ignore_patterns(
+            "build", "*.egg-info", "__pycache__", ".pytest_cache"))
+    return target
 
 
 def run_gateway(python: Path, data_dir: Path, *args: str,

@@ -27,6 +27,13 @@ def webhook_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return venv_with(tmp_path_factory.mktemp("venv") / "env", WEBHOOK)
 
 
+@pytest.fixture(scope="module")
+def webhook_copy(webhook_venv: Path) -> Path:
+    """The copy the package was installed from, where its tests run as in a checkout of
+    the integrator's own repository."""
+    return webhook_venv.parents[2] / "sources" / WEBHOOK.name
+
+
 @pytest.fixture
 def receiver() -> Iterator[Any]:
     # The example ships the receiving side's signature check and a test receiver.
@@ -39,10 +46,10 @@ def receiver() -> Iterator[Any]:
         yield running
 
 
-def test_the_examples_own_tests_pass_installed(webhook_venv: Path, tmp_path: Path) -> None:
+def test_the_examples_own_tests_pass_installed(webhook_venv: Path, webhook_copy: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GATEWAY_", "PYTEST_"))}
-    result = subprocess.run([str(webhook_venv), "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                             "-o", f"cache_dir={tmp_path}"], cwd=WEBHOOK, env=env,
+    result = subprocess.run([str(webhook_venv), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+                            cwd=webhook_copy, env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "6 passed" in result.stdout
