@@ -1,8 +1,8 @@
 """Install plugin packages into a fresh virtual environment, as an integrator would.
 
-The environment sees the gateway (and its dependencies) through
-``--system-site-packages``; pip runs from the outer interpreter, offline and without
-build isolation, so nothing is downloaded.
+The environment sees the gateway (and its dependencies) as the test run has them; pip
+runs from the outer interpreter, offline and without build isolation, so nothing is
+downloaded.
 """
 
 from __future__ import annotations
@@ -11,28 +11,19 @@ import os
 import shutil
 import subprocess
 import sys
-import venv
 from pathlib import Path
+
+from tests.conftest import child_venv
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def venv_with(env_dir: Path, *packages: Path) -> Path:
-    """Create a virtual environment at ``env_dir`` with ``packages`` installed; return
-    its python. The packages are installed from copies beside ``env_dir``.
-
-    It sees the site-packages of *this* interpreter (the gateway as the test run has it
-    installed, and its dependencies), after its own: ``--system-site-packages`` would
-    show the base interpreter's instead, which in CI's virtual environment has neither.
-    """
-    sources = env_dir.parent / "sources"
-    packages = tuple(copied(p, sources) for p in packages)
-    venv.EnvBuilder(system_site_packages=False, with_pip=False).create(env_dir)
-    python = env_dir / "bin" / "python"
-    [inner] = (env_dir / "lib").glob("python3*/site-packages")
-    outer = [p for p in sys.path if p.endswith(("site-packages", "dist-packages"))]
-    (inner / "_outer_site_packages.pth").write_text(
-        "import site; " + "; ".join(f"site.addsitedir({p!r})" for p in outer) + "\n")
+    """Create a virtual environment at ``env_dir`` that sees this interpreter's packages
+    (:func:`tests.conftest.child_venv`), install ``packages`` into it from copies beside
+    ``env_dir``, and return its python."""
+    packages = tuple(copied(p, env_dir.parent / "sources") for p in packages)
+    python = child_venv(env_dir)
     result = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet",
          "--no-deps", "--no-build-isolation", "--no-index", *map(str, packages)],
