@@ -113,10 +113,13 @@ def _invoice_story(gw: Gateway, ref: str, as_json: bool) -> None:
         table.add_column(col)
     for d in deliveries:
         attempts = gw.store.attempts(d.id)
+        # the channel, and the customer's label for it when they gave one
+        name = d.channel_type if d.channel == d.channel_type else \
+            f"{d.channel_type} ({d.channel})"
         if not attempts:
-            table.add_row(d.channel, d.status, "-", "", "", d.reason or "")
+            table.add_row(name, d.status, "-", "", "", d.reason or "")
         for i, a in enumerate(attempts, 1):
-            table.add_row(d.channel if i == 1 else "", d.status if i == 1 else "", str(i),
+            table.add_row(name if i == 1 else "", d.status if i == 1 else "", str(i),
                           _when(a.started_at), a.outcome or "(running)",
                           a.receipt_id or (a.error or "")[:90])
     out.print(table)
