@@ -9,6 +9,7 @@ import sys
 import zipfile
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -126,3 +127,22 @@ def test_the_wheel_ships_the_testing_kit(tmp_path: Path) -> None:
         assert f"gateway/testing/invoices/{sample}.json" in names
     assert "gateway/testing/pytest_plugin.py" in names and "gateway/scaffold.py" in names
     assert "[pytest11]\ninvoice_gateway = gateway.testing.pytest_plugin" in text
+
+
+def test_the_recording_channel_records_once_and_conforms(
+        gateway_factory: Any, recording_channel: testing.RecordingChannel,
+        sample_invoice: Any, run_dispatcher: Any) -> None:
+    gw = gateway_factory(extra_plugins=[("recording", recording_channel)])
+    testing.add_customer(gw, formats=["json", "ubl"], channels=[{"channel": "recording"}])
+    gw.push(sample_invoice(completed=False), source="t")
+    assert run_dispatcher(gw).delivered == 1
+    [bundle] = recording_channel.bundles
+    assert [d.filename for d in bundle.documents] == ["E2611-00123.json",
+                                                       "E2611-00123.ubl.xml"]
+    checked = testing.RecordingChannel()
+    report = testing.check_channel(
+        "recording", {}, plugins=[("recording", checked)],
+        observe=lambda: [b.idempotency_key for b in checked.bundles],
+        retryable={"fail": "retryable", "retry_after": 5}, permanent={"fail": "permanent"})
+    assert not report.skipped
+    assert len(checked.bundles) == 2  # the first delivery and the one after the lost lease

@@ -15,7 +15,8 @@ the contract in one call::
                       observe=lambda: path.read_text() if path.exists() else "")
 
 Fixtures (see :mod:`gateway.testing.pytest_plugin`): ``gateway_factory``, ``gw``,
-``customer``, ``sample_invoice``, ``clock`` and ``run_dispatcher``.
+``customer``, ``sample_invoice``, ``clock``, ``run_dispatcher`` and
+``recording_channel``.
 """
 
 from gateway.testing.conformance import (
@@ -28,10 +29,12 @@ from gateway.testing.conformance import (
 )
 from gateway.testing.harness import Clock, add_customer, make_gateway, run_dispatcher
 from gateway.testing.network import NetworkUsed, no_network
+from gateway.testing.recording import RecordingChannel
 from gateway.testing.samples import SAMPLES, sample_data, sample_invoice
 
 __all__ = [
-    "SAMPLES", "Clock", "ConformanceError", "NetworkUsed", "Report", "add_customer",
+    "SAMPLES", "Clock", "ConformanceError", "NetworkUsed", "RecordingChannel", "Report",
+    "add_customer",
     "check_channel", "check_format", "check_source", "invoice_differences", "make_gateway",
     "no_network", "run_dispatcher", "sample_data", "sample_invoice",
 ]

@@ -17,6 +17,7 @@ from gateway.core.dispatcher import DispatchSummary
 from gateway.core.model import Invoice
 from gateway.core.pipeline import Gateway
 from gateway.testing import harness, samples
+from gateway.testing.recording import RecordingChannel
 
 GatewayFactory = Callable[..., Gateway]
 
@@ -77,3 +78,10 @@ def run_dispatcher(clock: harness.Clock) -> Callable[..., DispatchSummary]:
         return harness.run_dispatcher(gw, clock=clock, advance=advance, **options)
 
     return run
+
+
+@pytest.fixture
+def recording_channel() -> RecordingChannel:
+    """A fresh :class:`~gateway.testing.RecordingChannel`; register it with
+    ``gateway_factory(extra_plugins=[("recording", recording_channel)])``."""
+    return RecordingChannel()
