@@ -187,7 +187,11 @@ def gateway_register_commands(cli: click.Group) -> None:
 
 @hookspec
 def gateway_invoice_accepted(invoice_id: str, invoice: Invoice, customer_id: str) -> None:
-    """An invoice passed validation and was stored (not called for a repeated push)."""
+    """An invoice passed validation and was stored (not called for a repeated push).
+
+    This and the other lifecycle hooks observe: an exception is logged with the plugin's
+    name and ignored, and the other implementations still run.
+    """
 
 
 @hookspec

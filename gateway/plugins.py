@@ -117,6 +117,27 @@ class Plugins:
                 self.fail(name, f"gateway_register_commands raised {_one_line(exc)}")
         self.raise_if_strict()
 
+    def notify(self, hook_name: str, **kwargs: Any) -> None:
+        """Call a lifecycle hook (``gateway_invoice_accepted`` and the like) so that one
+        observer's exception neither stops the others nor the work that is already done:
+        it is logged with the plugin's name and traceback."""
+        caller = getattr(self.pm.hook, hook_name)
+        impls = caller.get_hookimpls()
+        # Wrappers and GATEWAY_TRACE_PLUGINS need pluggy's own call.
+        if os.environ.get("GATEWAY_TRACE_PLUGINS") or any(i.hookwrapper or i.wrapper
+                                                          for i in impls):
+            try:
+                caller(**kwargs)
+            except Exception:
+                log.exception("a %s implementation raised; ignored", hook_name)
+            return
+        for impl in reversed(impls):  # pluggy's order: last registered first
+            try:
+                impl.function(**{a: kwargs[a] for a in impl.argnames})
+            except Exception:
+                log.exception("plugin %s: %s raised; ignored", self.pm.get_name(impl.plugin),
+                              hook_name)
+
     def describe(self) -> list[dict[str, Any]]:
         """What ``gateway plugins`` prints: every plugin with kind, name, version, origin,
         status (``ok`` or ``broken``, with the error)."""

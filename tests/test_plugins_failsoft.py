@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -99,7 +100,6 @@ def test_disabling_the_broken_plugins_silences_them(broken_venv: Path, tmp_path:
 
 
 def test_a_channel_may_not_use_a_reserved_key() -> None:
-    from typing import Any
 
     from pydantic import BaseModel
 
@@ -125,3 +125,41 @@ def test_a_channel_may_not_use_a_reserved_key() -> None:
     assert {"name", "formats", "fallback"} <= RESERVED_CHANNEL_KEYS
     with pytest.raises(PluginError, match="channel 'clash' settings use the reserved key"):
         get_plugin_manager(extra=(("clash", Plugin()),), load_entry_points=False)
+
+
+def test_an_observer_that_raises_stops_neither_the_push_nor_the_others(
+        gateway_factory: Any, invoice_data: dict[str, Any],
+        caplog: pytest.LogCaptureFixture) -> None:
+    from gateway import hookimpl, load_invoice
+    from gateway.core import Dispatcher
+    from gateway.testing import add_customer
+
+    seen: list[str] = []
+
+    class Faulty:
+        @hookimpl
+        def gateway_invoice_accepted(self, invoice: Any) -> None:
+            raise RuntimeError("audit database is down")
+
+        @hookimpl
+        def gateway_delivery_succeeded(self, label: str) -> None:
+            raise RuntimeError("metrics endpoint is down")
+
+    class Healthy:
+        @hookimpl
+        def gateway_invoice_accepted(self, invoice: Any) -> None:
+            seen.append(f"accepted {invoice.number}")
+
+        @hookimpl
+        def gateway_delivery_succeeded(self, label: str) -> None:
+            seen.append(f"delivered {label}")
+
+    gw = gateway_factory(extra_plugins=(("healthy", Healthy()), ("faulty", Faulty())))
+    add_customer(gw)
+    result = gw.push(load_invoice(invoice_data), source="t")
+    assert result.status == "accepted"
+    assert Dispatcher(gw).run().delivered == 1
+    assert seen == ["accepted E2611-00123", "delivered mailbox"]
+    logged = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert "plugin faulty: gateway_invoice_accepted raised; ignored" in logged
+    assert "plugin faulty: gateway_delivery_succeeded raised; ignored" in logged

@@ -231,9 +231,9 @@ class Dispatcher:
             log.warning("lease on delivery %s was lost before it was recorded", record.id)
         log.info("delivered", extra={"delivery": record.id, "invoice": record.invoice_id,
                                      "channel": record.channel, "receipt": receipt.id})
-        self.gw.plugins.hook.gateway_delivery_succeeded(
-            invoice_id=record.invoice_id, channel=record.channel_type, label=record.channel,
-            receipt=receipt)
+        self.gw.plugins.notify(
+            "gateway_delivery_succeeded", invoice_id=record.invoice_id,
+            channel=record.channel_type, label=record.channel, receipt=receipt)
         return "delivered"
 
     def _bundle(self, record: DeliveryRecord) -> Bundle:
@@ -315,10 +315,10 @@ class Dispatcher:
         log.warning("delivery %s", outcome, extra={
             "delivery": record.id, "invoice": record.invoice_id, "channel": record.channel,
             "attempt": record.attempts, "error": error})
-        self.gw.plugins.hook.gateway_delivery_failed(
-            invoice_id=record.invoice_id, channel=record.channel_type, label=record.channel,
-            error=error, permanent=status != RETRY,
-            retry_at=next_at if status == RETRY else None)
+        self.gw.plugins.notify(
+            "gateway_delivery_failed", invoice_id=record.invoice_id,
+            channel=record.channel_type, label=record.channel, error=error,
+            permanent=status != RETRY, retry_at=next_at if status == RETRY else None)
         return outcome
 
 

@@ -376,10 +376,10 @@ class Gateway:
         log.info("invoice accepted", extra={"invoice": completed.number, "id": invoice_id,
                                             "customer": customer.id,
                                             "formats": [d.format for d in documents]})
-        self.plugins.hook.gateway_invoice_accepted(invoice_id=invoice_id, invoice=completed,
-                                                   customer_id=customer.id)
+        self.plugins.notify("gateway_invoice_accepted", invoice_id=invoice_id,
+                            invoice=completed, customer_id=customer.id)
         for doc in documents:
-            self.plugins.hook.gateway_document_rendered(invoice_id=invoice_id, document=doc)
+            self.plugins.notify("gateway_document_rendered", invoice_id=invoice_id, document=doc)
         return PushResult("accepted", completed.number, source, invoice_id, customer.id,
                           documents=tuple(d.filename for d in documents))
 
