@@ -253,6 +253,23 @@ def test_receipt_data_that_json_cannot_hold_is_kept_as_text(
     assert d.receipt["data"] == {"amount": "78.72", "at": "2026-11-04"}
 
 
+def test_oversized_receipt_data_is_stored_as_its_size(
+        gw_r: Gateway, plugin: Plugin, run_dispatcher: Any) -> None:
+    receiver = plugin.receiver
+    original = receiver.deliver
+
+    def deliver(bundle: Any, settings: Any, state: Any, session: Any) -> Receipt:
+        receipt = original(bundle, settings, state, session)
+        return Receipt(id=receipt.id, data={"body": "x" * 100_000})
+
+    receiver.deliver = deliver  # type: ignore[method-assign]
+    gw_r.push(sample_invoice(completed=False), source="t")
+    assert run_dispatcher(gw_r).delivered == 1
+    [d] = gw_r.store.deliveries()
+    assert d.receipt is not None
+    assert d.receipt["data"] == {"truncated": True, "bytes": 100_012}
+
+
 def test_delivery_error_refuses_a_negative_retry_after() -> None:
     with pytest.raises(ValueError, match="retry_after"):
         DeliveryError("x", retryable=True, retry_after=-1)

@@ -222,11 +222,7 @@ class Dispatcher:
             return self._failed(record, attempt_id, f"{type(exc).__name__}: {exc}",
                                 retryable=True)
         store.finish_attempt(attempt_id, "delivered", None, receipt.id)
-        # Receipt data is stored as JSON: a value JSON cannot hold becomes its text rather
-        # than losing the record of a delivery that happened.
-        receipt_data = json.loads(json.dumps(
-            {"detail": receipt.detail, "recipients": dict(receipt.recipients),
-             "data": dict(receipt.data)}, default=str))
+        receipt_data = _receipt_json(receipt, record.channel_type)
         if not store.mark_delivered(record.id, self.worker, receipt.id, receipt_data):
             log.warning("lease on delivery %s was lost before it was recorded", record.id)
         log.info("delivered", extra={"delivery": record.id, "invoice": record.invoice_id,
@@ -320,6 +316,23 @@ class Dispatcher:
             channel=record.channel_type, label=record.channel, error=error,
             permanent=status != RETRY, retry_at=next_at if status == RETRY else None)
         return outcome
+
+
+#: A receipt's structured data is stored with every delivery: bounded.
+MAX_RECEIPT_DATA = 64 * 1024
+
+
+def _receipt_json(receipt: Receipt, channel_type: str) -> dict[str, Any]:
+    """The receipt as stored. A value JSON cannot hold becomes its text, and data over
+    MAX_RECEIPT_DATA is replaced by its size, rather than losing the record of a delivery
+    that happened."""
+    data = json.dumps(dict(receipt.data), default=str)
+    if len(data) > MAX_RECEIPT_DATA:
+        log.warning("channel %s returned %d bytes of receipt data; stored its size only",
+                    channel_type, len(data))
+        data = json.dumps({"truncated": True, "bytes": len(data)})
+    return {"detail": receipt.detail[:2000], "recipients": json.loads(json.dumps(
+        dict(receipt.recipients), default=str)), "data": json.loads(data)}
 
 
 def _takes_session(channel: Any) -> bool:
