@@ -169,3 +169,24 @@ def test_hook_portal_register_pages() -> None:
     plugins = get_plugin_manager(extra=(("pages", Pages()),), load_entry_points=False)
     [page] = collect(plugins, taken={"/invoices"})
     assert (page.path, page.plugin, page.get) == ("/meters", "pages", show)
+
+
+def test_the_plugin_docs_name_every_setting_and_public_name() -> None:
+    import gateway
+    from gateway.core.config import ChannelLimits, DispatcherSettings, RetrySettings
+    from gateway.plugins import RESERVED_CHANNEL_KEYS
+    from gateway.testing import __all__ as testing_names
+
+    text = DOCS.read_text(encoding="utf-8")
+    for model in (DispatcherSettings, RetrySettings, ChannelLimits):
+        for key in model.model_fields:
+            if key not in ("limits", "retry"):
+                assert f"`{key}`" in text, f"docs/plugins.md does not name {key}"
+    for key in RESERVED_CHANNEL_KEYS:
+        assert f"`{key}`" in text
+    for name in ("Bundle", "DeliveryError", "DeliveryState", "Receipt", "RenderContext",
+                 "RetryPolicy", "secret_from_env", "hookimpl"):
+        assert name in gateway.__all__ and name in text, name
+    for name in ("check_format", "check_channel", "check_source", "add_customer",
+                 "RecordingChannel", "Clock"):
+        assert name in testing_names and name in text, name
