@@ -232,42 +232,37 @@ def test_structured_receipt_data_is_shown_by_status(
     assert "https://erp.example/in=202 Accepted" in text
 
 
+def _stored_receipt_data(gw: Gateway, plugin: Plugin, run_dispatcher: Any,
+                         data: dict[str, Any]) -> Any:
+    """Deliver one invoice through a receiver whose receipt carries ``data``; return the
+    data as the store kept it."""
+    original = plugin.receiver.deliver
+
+    def deliver(bundle: Any, settings: Any, state: Any, session: Any) -> Receipt:
+        return Receipt(id=original(bundle, settings, state, session).id, data=data)
+
+    plugin.receiver.deliver = deliver  # type: ignore[method-assign]
+    gw.push(sample_invoice(completed=False), source="t")
+    assert run_dispatcher(gw).delivered == 1
+    [d] = gw.store.deliveries()
+    assert d.receipt is not None
+    return d.receipt["data"]
+
+
 def test_receipt_data_that_json_cannot_hold_is_kept_as_text(
         gw_r: Gateway, plugin: Plugin, run_dispatcher: Any) -> None:
     import datetime as dt
     from decimal import Decimal
 
-    receiver = plugin.receiver
-    original = receiver.deliver
-
-    def deliver(bundle: Any, settings: Any, state: Any, session: Any) -> Receipt:
-        receipt = original(bundle, settings, state, session)
-        return Receipt(id=receipt.id, data={"amount": Decimal("78.72"),
-                                            "at": dt.date(2026, 11, 4)})
-
-    receiver.deliver = deliver  # type: ignore[method-assign]
-    gw_r.push(sample_invoice(completed=False), source="t")
-    assert run_dispatcher(gw_r).delivered == 1
-    [d] = gw_r.store.deliveries()
-    assert d.receipt is not None
-    assert d.receipt["data"] == {"amount": "78.72", "at": "2026-11-04"}
+    stored = _stored_receipt_data(gw_r, plugin, run_dispatcher,
+                                  {"amount": Decimal("78.72"), "at": dt.date(2026, 11, 4)})
+    assert stored == {"amount": "78.72", "at": "2026-11-04"}
 
 
 def test_oversized_receipt_data_is_stored_as_its_size(
         gw_r: Gateway, plugin: Plugin, run_dispatcher: Any) -> None:
-    receiver = plugin.receiver
-    original = receiver.deliver
-
-    def deliver(bundle: Any, settings: Any, state: Any, session: Any) -> Receipt:
-        receipt = original(bundle, settings, state, session)
-        return Receipt(id=receipt.id, data={"body": "x" * 100_000})
-
-    receiver.deliver = deliver  # type: ignore[method-assign]
-    gw_r.push(sample_invoice(completed=False), source="t")
-    assert run_dispatcher(gw_r).delivered == 1
-    [d] = gw_r.store.deliveries()
-    assert d.receipt is not None
-    assert d.receipt["data"] == {"truncated": True, "bytes": 100_012}
+    stored = _stored_receipt_data(gw_r, plugin, run_dispatcher, {"body": "x" * 100_000})
+    assert stored == {"truncated": True, "bytes": 100_012}
 
 
 def test_delivery_error_refuses_a_negative_retry_after() -> None:
