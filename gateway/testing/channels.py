@@ -21,7 +21,8 @@ def check_channel(name: str, settings: dict[str, Any], *,
                   plugins: Iterable[tuple[str, object]] = (), gateway: Gateway | None = None,
                   observe: Observe | None = None, formats: Sequence[str] | None = None,
                   retryable: dict[str, Any] | None = None,
-                  permanent: dict[str, Any] | None = None) -> Report:
+                  permanent: dict[str, Any] | None = None,
+                  sample: str = "household") -> Report:
     """Check the channel ``name`` delivering with the customer settings ``settings``.
 
     * it is registered with ``name``, ``description``, a pydantic ``Settings`` model
@@ -38,7 +39,9 @@ def check_channel(name: str, settings: dict[str, Any], *,
       a :class:`~gateway.DeliveryError` classified that way, and the dispatcher then
       retries (``retry``) or gives up (``failed``); deliver never raises anything else.
 
-    ``formats`` default to the channel's ``requires_formats`` or ``["json"]``.
+    ``formats`` default to the channel's ``requires_formats`` or ``["json"]``; ``sample``
+    is the sample invoice delivered (its buyer must be one the channel can reach), under
+    a new number for each check.
     """
     report = Report(f"channel {name!r}")
     with suite_gateway(gateway, plugins) as gw:
@@ -62,7 +65,7 @@ def check_channel(name: str, settings: dict[str, Any], *,
         record = None
         with report.check("delivers and records a receipt"):
             ok = customer_for("ok", settings)
-            delivery_id = _push(gw, ok, "household")
+            delivery_id = _push(gw, ok, sample)
             summary = _dispatch(gw, delivery_id)
             record = gw.store.get_delivery(delivery_id)
             assert record is not None
@@ -85,12 +88,13 @@ def check_channel(name: str, settings: dict[str, Any], *,
         with report.check("lost lease sends nothing"):
             if ok is None:
                 raise Skip("no customer could be saved with these settings")
-            _check_lease_loss(gw, ok, snapshot)
+            _check_lease_loss(gw, ok, snapshot, sample)
         for kind, bad in (("retryable", retryable), ("permanent", permanent)):
             with report.check(f"{kind} failure classified"):
                 if bad is None:
                     raise Skip(f"no {kind} settings given")
-                _check_failure(gw, channel, customer_for(kind, bad), retry=kind == "retryable")
+                _check_failure(gw, channel, customer_for(kind, bad), sample,
+                               retry=kind == "retryable")
     return report.raise_for_failures()
 
 
@@ -132,8 +136,8 @@ def _deliver_again(gw: Gateway, channel: Any, record: Any) -> Any:
         return channel.deliver(bundle, settings, state, **extra)
 
 
-def _check_lease_loss(gw: Gateway, customer_id: str, snapshot: Observe) -> None:
-    delivery_id = _push(gw, customer_id, "business")
+def _check_lease_loss(gw: Gateway, customer_id: str, snapshot: Observe, sample: str) -> None:
+    delivery_id = _push(gw, customer_id, sample)
     lease = gw.config.dispatcher.lease_seconds
     first = gw.store.claim_delivery("conformance-a", lease, delivery_id)
     assert first is not None, "the delivery was not due"
@@ -147,8 +151,9 @@ def _check_lease_loss(gw: Gateway, customer_id: str, snapshot: Observe) -> None:
     assert Dispatcher(gw, worker="conformance-b").attempt(taken) == "delivered"
 
 
-def _check_failure(gw: Gateway, channel: Any, customer_id: str, *, retry: bool) -> None:
-    delivery_id = _push(gw, customer_id, "household")
+def _check_failure(gw: Gateway, channel: Any, customer_id: str, sample: str, *,
+                   retry: bool) -> None:
+    delivery_id = _push(gw, customer_id, sample)
     record = gw.store.get_delivery(delivery_id)
     assert record is not None
     try:
