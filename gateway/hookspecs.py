@@ -65,7 +65,9 @@ class Format(Protocol):
     ``format_options[name]`` is validated with it when the customer is saved, and
     reaches :meth:`render` as ``context.options`` (merged over ``[plugins.<name>]``).
     ``can_parse`` / ``can_validate`` say whether :meth:`parse` / :meth:`validate` do
-    anything; a render-only format sets both to ``False``.
+    anything; a render-only format sets both to ``False``. A format whose output must
+    carry the time of rendering sets ``deterministic = False`` (the conformance suite
+    then does not compare two renders).
     """
 
     name: ClassVar[str]
