@@ -16,7 +16,7 @@ from gateway import Invoice
 from gateway.core import Gateway
 from gateway.core.pipeline import invoice_id_for
 from plugins.utility.billing import Biller, Plan
-from plugins.utility.dates import Period
+from plugins.utility.dates import Period, local_today
 from plugins.utility.store import ISSUED, UtilityError
 
 
@@ -43,6 +43,7 @@ class RunSummary:
     settled: int = 0
     paper: int = 0
     reconnections: int = 0
+    credit_notes: int = 0
     delivered: int = 0
     delivery_problems: int = 0
 
@@ -92,13 +93,13 @@ def drafts(biller: Biller, period: Period, as_of: dt.date,
                         f"{contract.customer} ...' to choose formats and channels")
             continue
         try:
-            plan = biller.plan(contract, period, paper=paper)
+            plan = biller.plan(contract, period, paper=paper, as_of=as_of)
         except UtilityError as exc:
             yield Draft(contract.number, contract.customer, "error", str(exc))
             continue
-        if plan.issue_date > as_of:
+        if plan.scheduled_issue > as_of:
             yield Draft(contract.number, contract.customer, "waiting",
-                        f"to be issued on {plan.issue_date}", plan)
+                        f"to be issued on {plan.scheduled_issue}", plan)
             continue
         pending.append(Draft(contract.number, contract.customer, "ready", "", plan))
         if len(pending) >= CHUNK:
@@ -146,11 +147,12 @@ def run_month(gw: Gateway, biller: Biller, period: Period, *, as_of: dt.date,
                     plan = draft.plan
                     accepted.append((draft.contract, invoice_id_for(
                         draft.invoice.seller_key, draft.invoice.number),
-                        [i for i, _ in plan.reconnections]))
+                        [r.id for r in plan.reconnections]))
                     summary.issued.append(draft.invoice.number)
                     summary.estimated += plan.estimated
                     summary.settled += any(m.settled_kwh for m in plan.meters)
-                    summary.paper += plan.paper
+                    summary.paper += plan.paper_fee is not None
+                    summary.credit_notes += plan.credit
                     summary.reconnections += len(plan.reconnections)
                     if len(accepted) >= CHUNK:
                         store.mark_issued_many(period, accepted)
@@ -190,7 +192,7 @@ def preview(biller: Biller, options: dict[str, Any],
     period = options["period"]
     if isinstance(period, str):
         period = Period.parse(period)
-    as_of = options.get("as_of") or dt.date.today()
+    as_of = options.get("as_of") or local_today()
     for draft in drafts(biller, period, as_of, paper_of):
         if draft.invoice is not None:
             yield draft.invoice
