@@ -510,8 +510,10 @@ class UtilityStore:
             start, end = missed.shift(-1).window
             period, timing = missed.shift(1), OUTSIDE
             message = (f"arrived {_fmt(arrived)}, outside the reading window (27th to 3rd; "
-                       f"the last one was {_fmt(start)}–{_fmt(end)}): {missed} is billed by "
-                       f"the estimate, and this reading settles it on the {period} invoice")
+                       f"the last one was {_fmt(start)}–{_fmt(end)}): it is not the reading "
+                       f"of {missed}, which is billed by a reading arriving in its window or "
+                       f"else by the estimate; it is kept and settles the estimates on the "
+                       f"{period} invoice")
         if last is not None and period <= last:
             late, period, timing = period, last.shift(1), AFTER_INVOICE
             message = (f"the {late} invoice of contract {contract} was already issued; the "

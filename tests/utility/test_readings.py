@@ -45,7 +45,7 @@ def test_reading_arriving_outside_window_settles_on_the_next_invoice(
     assert out.status == "accepted"
     assert out.reading.period == Period(2026, 11) and out.reading.timing == "outside"
     assert "outside the reading window" in (out.message or "")
-    assert "2026-10 is billed by the estimate" in (out.message or "")
+    assert "not the reading of 2026-10" in (out.message or "")
     assert "2026-11 invoice" in (out.message or "")
     assert store.readings(mp)[-1].message == out.message
 
