@@ -137,7 +137,8 @@ def reading_add(app: Any, metering_point: str, value: Decimal, day: dt.datetime 
                 meter_change: bool, old_final: Decimal | None, new_start: Decimal,
                 new_meter: str | None, by: str | None, correction: str | None) -> None:
     """Record a reading of METERING_POINT (a zero consumption must be reported too)."""
-    when = day.date() if day else local_today()
+    source = source_of(app)
+    when = day.date() if day else source.today()
     try:
         r = Reading(metering_point=metering_point, date=when, value=value,
                     meter_change=meter_change, old_meter_final=old_final,
@@ -146,7 +147,7 @@ def reading_add(app: Any, metering_point: str, value: Decimal, day: dt.datetime 
     except ValidationError as exc:
         loc, msg = first_error(exc)
         raise click.BadParameter(f"{loc}: {msg}") from None
-    outcome = source_of(app).store.add_reading(r)
+    outcome = source.store.add_reading(r, today=source.today())
     _print_outcome(outcome)
 
 
@@ -178,8 +179,9 @@ def reading_import(app: Any, file: Path, by: str | None, correction: str | None)
         data = file.read_bytes()
     except OSError as exc:
         raise InputError(exc.strerror or str(exc), source=str(file)) from None
-    results = import_csv(source_of(app).store, data, source=str(file), by=by or _user(),
-                         correction=correction)
+    source = source_of(app)
+    results = import_csv(source.store, data, source=str(file), by=by or _user(),
+                         today=source.today(), correction=correction)
     refused = 0
     for result in results:
         if result.outcome is not None:
@@ -202,15 +204,17 @@ def reading_list(app: Any, metering_point: str) -> None:
     store = source_of(app).store
     if store.get_metering_point(metering_point) is None:
         raise GatewayError(f"no metering point {metering_point!r}")
-    table = Table(title=f"Readings of {metering_point}")
-    for col in ("date", "arrived", "value", "register", "meter change", "for", "timing",
-                "how", "by", "note"):
-        table.add_column(col)
+    # One line a reading (a table of ten columns is unreadable on 80 columns).
+    out.print(f"Readings of {metering_point}: date (arrived) value [register] → the "
+              "invoice it counts for, how it arrived")
     for r in store.readings(metering_point):
-        table.add_row(r.date.isoformat(), r.arrived.isoformat(), str(r.value),
-                      str(r.cumulative), "yes" if r.meter_change else "", str(r.period),
-                      r.timing or "", r.how, r.by, r.message or "")
-    out.print(table)
+        change = ", meter change" if r.meter_change else ""
+        line = (f"{r.date.isoformat()} (arrived {r.arrived.isoformat()}) {r.value} "
+                f"[{r.cumulative}] → {r.period}, {r.timing or 'on-time'}{change}, via "
+                f"{r.how} by {r.by}")
+        if r.correction:
+            line += f", correction: {r.correction}"
+        out.print(line + (f"\n    {r.message}" if r.message else ""))
 
 
 @utility.command("disconnection")
@@ -254,16 +258,14 @@ def supply(app: Any, contract: str) -> None:
     store = source_of(app).store
     if store.get_contract(contract) is None:
         raise GatewayError(f"no contract {contract!r}")
-    table = Table(title=f"Supply of {contract}")
-    for col in ("date", "event", "reason", "by", "billed in"):
-        table.add_column(col)
-    events = [(d.date, 0, "disconnection", d.reason, d.by, "")
+    out.print(f"Supply of {contract}:")
+    events = [(d.date, 0, f"disconnected ({d.reason}) by {d.by}")
               for d in store.disconnections(contract)]
-    events += [(r.date, 1, "reconnection", r.reason, r.by, r.billed_in or "")
+    events += [(r.date, 1, f"reconnected by {r.by} — {r.reason}"
+                + (f"; billed in {r.billed_in}" if r.billed_in else ""))
                for r in store.reconnections(contract)]
-    for day, _, event, reason, by, billed in sorted(events):
-        table.add_row(day.isoformat(), event, reason, by, billed)
-    out.print(table)
+    for day, _, text in sorted(events):
+        out.print(f"{day.isoformat()} {text}")
 
 
 @utility.command("bill")

@@ -17,7 +17,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from gateway import first_error
-from plugins.utility.dates import local_today
 from plugins.utility.models import Reading
 from plugins.utility.store import (
     AFTER_INVOICE,
@@ -74,10 +73,12 @@ TEXTS: dict[str, tuple[str, str]] = {
                           "This reading ({value} kWh, {date}) was already received."),
     "reading_outside": (
         "Rādījums nodots {date}, ārpus nodošanas laika (27. līdz 3. datums; pēdējais bija "
-        "{start}–{end}): {missed} patēriņu aprēķināsim pēc vidējā, un šis rādījums "
-        "izlīdzinās starpību {period} rēķinā.",
+        "{start}–{end}): tas nav {missed} rādījums ({missed} rēķinā izmantosim laikā nodotu "
+        "rādījumu vai aprēķinu pēc 12 mēnešu vidējā); rādījums ir saglabāts un izlīdzinās "
+        "starpību {period} rēķinā.",
         "Sent on {date}, outside the reading window (27th to 3rd; the last one was "
-        "{start}–{end}): {missed} is billed by the estimate, and this reading settles the "
+        "{start}–{end}): it is not the {missed} reading ({missed} is billed by a reading sent "
+        "in its window, or else by the 12-month average); it is kept and settles the "
         "difference on the {period} invoice."),
     "reading_dated": (
         "Rādījums datēts {date}, bet nodots {arrived}, {period} nodošanas laikā: tas tiks "
@@ -124,6 +125,11 @@ def _store(request: Any) -> UtilityStore:
     return UtilityStore(source.data_dir / source.settings.database)
 
 
+def _today(request: Any) -> dt.date:
+    """The day a reading arrives: the window is judged by it."""
+    return request.plugins.sources.get("utility").today()  # type: ignore[no-any-return]
+
+
 def _fmt(day: dt.date) -> str:
     return day.strftime("%d.%m.%Y")
 
@@ -142,10 +148,10 @@ def _number(raw: str) -> Decimal | None:
     return value if value.is_finite() else None
 
 
-def _date(raw: str) -> dt.date | None:
+def _date(raw: str, today: dt.date) -> dt.date | None:
     raw = raw.strip()
     if not raw:
-        return local_today()
+        return today
     for pattern in ("%Y-%m-%d", "%d.%m.%Y"):
         try:
             return dt.datetime.strptime(raw, pattern).date()
@@ -160,7 +166,7 @@ def _render(request: Any, store: UtilityStore, status_code: int = 200,
     points = store.customer_metering_points(request.customer_id)
     return request.render("utility_reading.html", status_code=status_code, points=points,
                           message=message or [], error=error, form=form or {},
-                          today_iso=local_today().isoformat(), fmt=_fmt)
+                          today_iso=_today(request).isoformat(), fmt=_fmt)
 
 
 def show(request: Any) -> Any:
@@ -192,7 +198,7 @@ def _submit(request: Any, store: UtilityStore) -> Any:
     value = _number(form.get("value", ""))
     if value is None:
         return _render(request, store, 400, error=t("reading_bad_value"), form=form)
-    day = _date(form.get("date", ""))
+    day = _date(form.get("date", ""), _today(request))
     if day is None:
         return _render(request, store, 400, error=t("reading_bad_date"), form=form)
     change = bool(form.get("meter_change"))
@@ -215,7 +221,7 @@ def _submit(request: Any, store: UtilityStore) -> Any:
         text = f"{loc}: {msg}"
         return _render(request, store, 400, error=t("reading_refused", text=text), form=form)
     try:
-        outcome = store.add_reading(reading)
+        outcome = store.add_reading(reading, today=_today(request))
     except UtilityError as exc:
         return _render(request, store, 409, error=_refusal(request, reading, latest, exc),
                        form=form)
@@ -227,8 +233,8 @@ def _refusal(request: Any, r: Reading, latest: Any, exc: UtilityError) -> str:
     :meth:`UtilityStore.add_reading`, told apart by the latest reading it compared with."""
     t, lang = request.t, request.lang
     previous = {"previous": _kwh(latest.value, lang), "prev_date": _fmt(latest.date)}
-    if r.date > local_today():
-        return str(t("reading_future", today=_fmt(local_today())))
+    if r.date > _today(request):
+        return str(t("reading_future", today=_fmt(_today(request))))
     if r.date < latest.date:
         return str(t("reading_order", **previous))
     if r.date == latest.date:
