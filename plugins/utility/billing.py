@@ -74,7 +74,14 @@ from plugins.utility.models import (
     UtilityCustomer,
 )
 from plugins.utility.settings import UtilitySettings
-from plugins.utility.store import Bill, Reconnection, StoredReading, UtilityError, UtilityStore
+from plugins.utility.store import (
+    CORRECTION,
+    Bill,
+    Reconnection,
+    StoredReading,
+    UtilityError,
+    UtilityStore,
+)
 
 PEPPOL_PROCESS = "urn:fdc:peppol.eu:2017:poacc:billing:01:1.0"
 EN16931 = "urn:cen.eu:en16931:2017"
@@ -366,7 +373,9 @@ class Biller:
         if on_time:
             reading = unbilled[-1]
             after = MeterState(reading.cumulative, reading.cumulative, reading.date)
-            arrived = max(r.arrived for r in on_time)
+            # A correction counts as if it had arrived on its meter date (the invoice is
+            # still never dated before the day it is made).
+            arrived = max(r.date if r.timing == CORRECTION else r.arrived for r in on_time)
             return MeterBill(mp, before, reading.cumulative - before.actual_cumulative, ZERO,
                              False, None, *settled, reading, arrived, after)
         if unbilled:

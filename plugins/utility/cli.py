@@ -12,7 +12,6 @@ from typing import Any
 import click
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
 
 from gateway import first_error
 from gateway.errors import GatewayError, InputError
@@ -321,24 +320,21 @@ def contracts(app: Any) -> None:
     source = source_of(app)
     store = source.store
     biller = source.biller()
-    table = Table(title="Contracts")
-    for col in ("contract", "customer", "since", "metering points", "base term",
-                "payment term", "last invoice"):
-        table.add_column(col)
-    customers = store.customers()
     today = local_today()
+    customers = store.customers()
     for c in store.contracts():
         last = store.last_issued(c.number)
         name = customers[c.customer].name if c.customer in customers else c.customer
         gw_customer = app.gateway.store.get_customer(c.customer)
-        table.add_row(c.number, name, c.start.isoformat(),
-                      ", ".join(f"{mp.id} ({mp.tariff})" for mp in store.metering_points(
-                          c.number)), f"{biller.base_term(c)} days"
-                      + ("" if c.payment_term_days else " (default)"),
-                      term_text(biller, c, gw_customer.paper if gw_customer else None,
-                                Period.of(today).shift(-1)),
-                      f"{last.number} ({last.period})" if last else "-")
-    out.print(table)
+        points = ", ".join(f"{mp.id} ({mp.tariff})" for mp in store.metering_points(c.number))
+        default = "" if c.payment_term_days else " (default)"
+        term = term_text(biller, c, gw_customer.paper if gw_customer else None,
+                         Period.of(today).shift(-1))
+        invoice = f"{last.number} ({last.period})" if last else "-"
+        out.print(f"[bold]{c.number}[/bold] {name}, since {c.start.isoformat()}\n"
+                  f"    metering points: {points}\n"
+                  f"    base term: {biller.base_term(c)} days{default}; payment term: {term}\n"
+                  f"    last invoice: {invoice}")
 
 
 def term_text(biller: Any, contract: Any, paper: bool | None, period: Period) -> str:
