@@ -215,7 +215,7 @@ def _month(gw: Gateway, source: Any, store: Any, say: Any, period: Period,
         plan = draft.plan
         kind = []
         if plan.credit:
-            kind.append("credit note for " + ", ".join(plan.settled_in))
+            kind.append("credit note")
         if plan.estimated:
             kind.append("estimated")
         if any(m.settled_kwh for m in plan.meters):
