@@ -7,7 +7,7 @@ import getpass
 import tomllib
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import click
 from pydantic import ValidationError
@@ -16,7 +16,7 @@ from rich.console import Console
 from gateway import first_error
 from gateway.errors import GatewayError, InputError
 from plugins.utility.dates import Period, local_today
-from plugins.utility.models import Reading, SetupFile
+from plugins.utility.models import DisconnectionReason, Reading, SetupFile
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -195,14 +195,21 @@ def reading_import(app: Any, file: Path, by: str | None, correction: str | None)
         raise SystemExit(1)
 
 
+def _known(app: Any, kind: str, key: str) -> Any:
+    """The utility store, once ``key`` is a known contract or metering point."""
+    store = source_of(app).store
+    get = store.get_contract if kind == "contract" else store.get_metering_point
+    if get(key) is None:
+        raise GatewayError(f"no {kind} {key!r}")
+    return store
+
+
 @reading.command("list")
 @click.argument("metering_point")
 @click.pass_obj
 def reading_list(app: Any, metering_point: str) -> None:
     """Every reading of METERING_POINT with who sent it and how."""
-    store = source_of(app).store
-    if store.get_metering_point(metering_point) is None:
-        raise GatewayError(f"no metering point {metering_point!r}")
+    store = _known(app, "metering point", metering_point)
     # One line a reading (a table of ten columns is unreadable on 80 columns).
     out.print(f"Readings of {metering_point}: date (arrived) value [register] → the "
               "invoice it counts for, how it arrived")
@@ -220,7 +227,7 @@ def reading_list(app: Any, metering_point: str) -> None:
 @click.argument("contract")
 @click.option("--date", "day", type=DATE, help="Day of the disconnection [default: today]")
 @click.option("--reason", required=True,
-              type=click.Choice(["late-payment", "customer-request", "safety", "other"]),
+              type=click.Choice(get_args(DisconnectionReason)),
               help="Why the supply was cut off; only late-payment counts towards the "
               "reconnection fee")
 @click.pass_obj
@@ -228,7 +235,7 @@ def disconnection(app: Any, contract: str, day: dt.datetime | None, reason: str)
     """Record that the supply of CONTRACT was cut off, and why."""
     from plugins.utility.supply import disconnect
 
-    when = day.date() if day else local_today()
+    when = day.date() if day else source_of(app).today()
     d = disconnect(source_of(app).store, contract, when, reason, by=_user())  # type: ignore[arg-type]
     out.print(f"disconnection of {contract} on {d.date} ({d.reason}) recorded")
 
@@ -243,7 +250,7 @@ def reconnection(app: Any, contract: str, day: dt.datetime | None) -> None:
     a year); the answer says which and why."""
     from plugins.utility.supply import reconnect
 
-    when = day.date() if day else local_today()
+    when = day.date() if day else source_of(app).today()
     r = reconnect(source_of(app).store, contract, when, by=_user())
     after = "; the next invoice bills it" if r.fee else ""
     out.print(f"reconnection of {contract} on {r.date} recorded — {r.reason}{after}")
@@ -254,9 +261,7 @@ def reconnection(app: Any, contract: str, day: dt.datetime | None) -> None:
 @click.pass_obj
 def supply(app: Any, contract: str) -> None:
     """Disconnections and reconnections of CONTRACT, with the fee decisions."""
-    store = source_of(app).store
-    if store.get_contract(contract) is None:
-        raise GatewayError(f"no contract {contract!r}")
+    store = _known(app, "contract", contract)
     out.print(f"Supply of {contract}:")
     events = [(d.date, 0, f"disconnected ({d.reason}) by {d.by}")
               for d in store.disconnections(contract)]

@@ -3,8 +3,9 @@
 ``generate`` makes N contracts with a year of monthly readings (bulk-inserted: that is
 set-up, not what is measured), then ``month_readings`` sends the month's readings through
 the real reading checks, with the mix a supplier sees: most on time, some zero, some
-missing, some late (after the window: kept for the next month) and some early (before
-the window: used for this month).
+missing, some late (sent after the window) and some early (sent before it): both are
+outside the window, so the month is estimated and they settle on a later invoice. Each
+reading arrives on the day it was taken.
 """
 
 from __future__ import annotations
