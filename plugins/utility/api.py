@@ -6,6 +6,11 @@ the CLI and CSV import and is recorded with ``how = "api"`` and the token's name
     POST /readings                       {"metering_point": ..., "date": ..., "value": ...}
     GET  /metering-points/{id}/readings
 
+The reading window is judged by the day a reading arrives here (Latvian time), not by
+its ``date``, which is kept as the meter's date; an operator's system correcting history
+sends ``"correction": "why"``, which is recorded with the reading. Answers carry the
+invoice the reading counts for (``period``), ``arrived`` and ``timing``.
+
 Authentication: ``Authorization: Bearer <token>``; tokens are made with
 ``gateway utility token add NAME`` and stored only as SHA-256 hashes.
 """
