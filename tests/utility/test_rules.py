@@ -202,3 +202,20 @@ def test_the_sign_of_the_settlement_decides(utility_gw: Gateway, value: int,
     totals = complete(doc).require_totals()
     assert doc.is_credit_note is credit
     assert totals.amount_due == (Decimal("9.16") if credit else Decimal("1.82"))
+
+
+@pytest.mark.parametrize(("run_on", "issued_on"), [
+    (D(2024, 12, 27), None),                # the day the reading arrives: waits
+    (D(2024, 12, 28), D(2024, 12, 28)),     # the working Saturday after it: issued
+    (D(2024, 12, 29), D(2024, 12, 29)),     # a day late: dated when made
+])
+def test_e_invoice_on_the_working_saturday_after_the_reading(
+        utility_gw: Gateway, run_on: dt.date, issued_on: dt.date | None) -> None:
+    gw = utility_gw
+    mp = setup(gw, start=D(2024, 6, 1))
+    add(gw, mp, D(2024, 12, 27), 1500)     # Friday, in December's window
+    summary = month(gw, Period(2024, 12), run_on)
+    if issued_on is None:
+        assert summary.waiting and summary.waiting[0].message == "to be issued on 2024-12-28"
+        return
+    assert issued(gw, "E2412-00001").issue_date == issued_on
