@@ -254,6 +254,8 @@ class Plan:
     paper_fee: Decimal | None  # EUR incl. VAT, when the customer gets paper and one is valid
     reconnection_fees: list[Decimal]  # EUR incl. VAT, one per reconnection
     credit: bool = False  # the settlement leaves the customer in credit: a credit note
+    # The consumption lines and notes, made once while planning (they decide ``credit``).
+    usage: tuple[list[InvoiceLine], list[str]] | None = field(default=None, repr=False)
 
     @property
     def estimated(self) -> bool:
@@ -343,7 +345,8 @@ class Biller:
         paper_fee = fee_on(self.fees, "paper", issue) if paper else None
         plan = Plan(contract, customer, period, start, meters, tariffs, vat, paper, scheduled,
                     issue, due, (due - issue).days, reconnections, paper_fee or None, [])
-        if _net(self._usage_lines(plan)[0]) < 0:
+        plan.usage = self._usage_lines(plan)
+        if _net(plan.usage[0]) < 0:
             # In credit: a credit note, which carries no fee (a pending reconnection fee
             # waits for the next invoice).
             plan.credit, plan.reconnections, plan.paper_fee = True, [], None
@@ -471,7 +474,8 @@ class Biller:
         lang = plan.customer.language
         text = TEXT[lang]
         contract = plan.contract.number
-        lines, usage_notes = self._usage_lines(plan)
+        lines, usage_notes = plan.usage or self._usage_lines(plan)
+        lines = list(lines)
         vat = LineVat(category="S", rate=plan.vat_rate)
         comma = "," if lang == "lv" else "."
         fee_vat: list[Decimal] = []
