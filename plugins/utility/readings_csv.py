@@ -126,6 +126,11 @@ def import_csv(store: UtilityStore, data: bytes, *, source: str, by: str,
                ) -> list[RowResult]:
     """Each row through :meth:`UtilityStore.add_reading`; ``today`` is the day the file
     arrived, ``correction`` an operator's reason for counting every row by its date."""
+    if correction is not None:
+        correction = correction.strip()
+        if not 1 <= len(correction) <= 200:
+            raise InputError("correction: expected the reason for correcting history, 1 to "
+                             "200 characters", source=source)
     _, rows = parse_rows(data, source)
     results = []
     # One transaction for the file (one disk sync), a savepoint per row.

@@ -126,3 +126,19 @@ def test_old_database_gets_the_new_columns(tmp_path: object) -> None:
     finally:
         store.close()
     UtilityStore(path).close()  # opening again adds nothing twice
+
+
+def test_csv_import_correction_is_recorded_per_row_and_checked(store: UtilityStore) -> None:
+    from gateway.errors import InputError
+    from plugins.utility.readings_csv import import_csv
+
+    mp = add_contract(store)
+    data = f"metering_point,date,value\n{mp},28.10.2026,1100\n".encode()
+    with pytest.raises(InputError, match="correction: expected the reason"):
+        import_csv(store, data, source="old.csv", by="op", today=D(2026, 12, 10),
+                   correction="  ")
+    [row] = import_csv(store, data, source="old.csv", by="op", today=D(2026, 12, 10),
+                       correction="operator's file of October")
+    r = row.outcome.reading
+    assert (r.period, r.timing, r.correction) == (OCT, "correction",
+                                                  "operator's file of October")
