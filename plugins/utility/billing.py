@@ -486,13 +486,17 @@ class Biller:
             fee_vat.append(tax)
             d = recon.disconnection
             previous = _previous_disconnection_date(self.store, recon)
+            why = text["reconnection_note"].format(
+                date=_fmt(recon.date), disconnected=_fmt(d.date) if d else "-",
+                previous=_fmt(previous) if previous else "-",
+                fee=f"{gross:.2f}".replace(".", comma))
+            # The reason is the line's note (BT-127) and its item description (BT-154),
+            # which the PDF prints under the item.
             lines.append(InvoiceLine(
                 id=str(len(lines) + 1), quantity=Decimal(1), unit="C62", price=Price(net=net),
-                vat=vat, note=text["reconnection_note"].format(
-                    date=_fmt(recon.date), disconnected=_fmt(d.date) if d else "-",
-                    previous=_fmt(previous) if previous else "-",
-                    fee=f"{gross:.2f}".replace(".", comma)),
-                item=Item(name=text["reconnection"], sellers_id="reconnection")))
+                vat=vat, note=why,
+                item=Item(name=text["reconnection"], sellers_id="reconnection",
+                          description=why)))
         charges = []
         if plan.paper_fee:
             net, tax = fee_parts(plan.paper_fee, plan.vat_rate)

@@ -46,6 +46,7 @@ def test_reconnection_fee_billed_once_exactly_with_its_reason(utility_gw: Gatewa
     assert recon.net_amount == Decimal("42.34")
     assert "20.10.2026" in recon.note and "10.03.2026" in recon.note
     assert "15.10.2026" in recon.note and "51,23" in recon.note
+    assert recon.item.description == recon.note      # printed under the item in the PDF
     # 0 kWh + 8.40 fixed: 8.40 + VAT 1.76 = 10.16; with the fee exactly 51.23 more,
     # of which exactly 8.89 VAT (round(50.74 × 0.21) = 10.66 would be 8.90).
     totals = inv.require_totals()
