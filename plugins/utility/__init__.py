@@ -9,7 +9,8 @@ file, ``utility.db`` in the data directory.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import datetime as dt
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -17,6 +18,7 @@ from pydantic import ValidationError
 
 from gateway import Invoice, first_error, hookimpl
 from gateway.errors import ConfigError
+from plugins.utility.dates import local_today
 
 
 class UtilitySource:
@@ -32,6 +34,9 @@ class UtilitySource:
         self.settings = UtilitySettings()
         self.data_dir = Path("gateway-data")
         self._store: Any = None
+        # The Latvian day a reading arrives, by which its window is judged; replaceable
+        # for tests and simulations (the demo lives through its own days).
+        self.today: Callable[[], dt.date] = local_today
 
     def configure(self, settings: dict[str, Any], data_dir: Path) -> None:
         from plugins.utility.settings import UtilitySettings

@@ -6,6 +6,11 @@ the CLI and CSV import and is recorded with ``how = "api"`` and the token's name
     POST /readings                       {"metering_point": ..., "date": ..., "value": ...}
     GET  /metering-points/{id}/readings
 
+The reading window is judged by the day a reading arrives here (Latvian time), not by
+its ``date``, which is kept as the meter's date; an operator's system correcting history
+sends ``"correction": "why"``, which is recorded with the reading. Answers carry the
+invoice the reading counts for (``period``), ``arrived`` and ``timing``.
+
 Authentication: ``Authorization: Bearer <token>``; tokens are made with
 ``gateway utility token add NAME`` and stored only as SHA-256 hashes.
 """
@@ -23,6 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from plugins.utility.dates import local_today
 from plugins.utility.models import Id, Kwh, Reading
 from plugins.utility.store import UtilityError, UtilityStore
 
@@ -37,15 +43,18 @@ class ReadingIn(BaseModel):
     old_meter_final: Kwh | None = None
     new_meter_start: Kwh = Field(Decimal(0))
     new_meter: str | None = Field(None, max_length=64)
+    correction: str | None = Field(
+        None, min_length=1, max_length=200, description="An operator correcting history: "
+        "why. The reading then counts for the window of its date, not of its arrival")
 
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_app(db_path: Path, *, today: Any = dt.date.today) -> FastAPI:
-    """The API on the utility database at ``db_path``; ``today`` is injectable for tests
-    of dated readings."""
+def create_app(db_path: Path, *, today: Any = local_today) -> FastAPI:
+    """The API on the utility database at ``db_path``; ``today`` (the Latvian day a
+    reading arrives, which the reading window is judged by) is injectable for tests."""
     app = FastAPI(title="Utility readings API", version="1",
                   openapi_url="/openapi.json", docs_url=None, redoc_url=None)
 
@@ -87,7 +96,8 @@ def create_app(db_path: Path, *, today: Any = dt.date.today) -> FastAPI:
         return JSONResponse({"status": outcome.status, "metering_point": r.mp,
                              "date": r.date.isoformat(), "value": str(r.value),
                              "consumption": str(outcome.consumption),
-                             "period": str(r.period), "message": outcome.message},
+                             "period": str(r.period), "arrived": r.arrived.isoformat(),
+                             "timing": r.timing, "message": outcome.message},
                             status_code=201 if outcome.status == "accepted" else 200)
 
     @app.get("/metering-points/{mp}/readings")
@@ -96,6 +106,7 @@ def create_app(db_path: Path, *, today: Any = dt.date.today) -> FastAPI:
             raise HTTPException(404, f"no metering point {mp!r}")
         return [{"date": r.date.isoformat(), "value": str(r.value), "period": str(r.period),
                  "meter_change": r.meter_change, "how": r.how, "by": r.by,
-                 "message": r.message} for r in s.readings(mp)]
+                 "arrived": r.arrived.isoformat(), "timing": r.timing,
+                 "correction": r.correction, "message": r.message} for r in s.readings(mp)]
 
     return app

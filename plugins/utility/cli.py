@@ -7,17 +7,16 @@ import getpass
 import tomllib
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import click
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
 
 from gateway import first_error
 from gateway.errors import GatewayError, InputError
-from plugins.utility.dates import Period
-from plugins.utility.models import Reading, SetupFile
+from plugins.utility.dates import Period, local_today
+from plugins.utility.models import DisconnectionReason, Reading, SetupFile
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -72,9 +71,9 @@ def utility() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.pass_obj
 def import_setup(app: Any, file: Path) -> None:
-    """Load VAT rates, tariffs, customers, contracts and metering points from TOML
-    ([[vat]], [[tariff]], [[customer]], [[contract]], [[metering_point]]); existing
-    records with the same id are updated."""
+    """Load VAT rates, fees, tariffs, customers, contracts and metering points from TOML
+    ([[vat]], [[fee]], [[tariff]], [[customer]], [[contract]], [[metering_point]]);
+    existing records with the same id are updated."""
     try:
         raw = tomllib.loads(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
@@ -94,6 +93,8 @@ def import_setup(app: Any, file: Path) -> None:
 def load_setup(store: Any, setup: SetupFile) -> dict[str, int]:
     for v in setup.vat:
         store.put_vat_rate(v)
+    for f in setup.fee:
+        store.put_fee(f)
     for t in setup.tariff:
         store.put_tariff(t)
     for c in setup.customer:
@@ -102,7 +103,8 @@ def load_setup(store: Any, setup: SetupFile) -> dict[str, int]:
         store.put_contract(k)
     for mp in setup.metering_point:
         store.put_metering_point(mp)
-    return {"VAT rates": len(setup.vat), "tariff prices": len(setup.tariff),
+    return {"VAT rates": len(setup.vat), "fees": len(setup.fee),
+            "tariff prices": len(setup.tariff),
             "customers": len(setup.customer), "contracts": len(setup.contract),
             "metering points": len(setup.metering_point)}
 
@@ -115,7 +117,12 @@ def reading() -> None:
 @reading.command("add")
 @click.argument("metering_point")
 @click.argument("value", type=DecimalType())
-@click.option("--date", "day", type=DATE, help="Day of the reading [default: today]")
+@click.option("--date", "day", type=DATE, help="The meter's date of the reading [default: "
+              "today]; kept as information: the reading window is judged by today, the day "
+              "it arrives")
+@click.option("--correct-history", "correction", metavar="REASON",
+              help="Operator correcting history: the reading counts for the window of its "
+              "--date instead of today's; REASON is recorded with it")
 @click.option("--meter-change", is_flag=True, help="The meter was replaced; VALUE is the new "
               "meter's reading")
 @click.option("--old-final", type=DecimalType(), help="Meter change: the old meter's last "
@@ -127,18 +134,19 @@ def reading() -> None:
 @click.pass_obj
 def reading_add(app: Any, metering_point: str, value: Decimal, day: dt.datetime | None,
                 meter_change: bool, old_final: Decimal | None, new_start: Decimal,
-                new_meter: str | None, by: str | None) -> None:
+                new_meter: str | None, by: str | None, correction: str | None) -> None:
     """Record a reading of METERING_POINT (a zero consumption must be reported too)."""
-    when = day.date() if day else dt.date.today()
+    source = source_of(app)
+    when = day.date() if day else source.today()
     try:
         r = Reading(metering_point=metering_point, date=when, value=value,
                     meter_change=meter_change, old_meter_final=old_final,
                     new_meter_start=new_start, new_meter=new_meter, by=by or _user(),
-                    how="cli")
+                    how="cli", correction=correction)
     except ValidationError as exc:
         loc, msg = first_error(exc)
         raise click.BadParameter(f"{loc}: {msg}") from None
-    outcome = source_of(app).store.add_reading(r)
+    outcome = source.store.add_reading(r, today=source.today())
     _print_outcome(outcome)
 
 
@@ -156,8 +164,11 @@ def _print_outcome(outcome: Any, prefix: str = "") -> None:
 @reading.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--by", help="Who sent the file [default: your user name]")
+@click.option("--correct-history", "correction", metavar="REASON",
+              help="Operator correcting history: every row counts for the window of its "
+              "date instead of today's; REASON is recorded with each")
 @click.pass_obj
-def reading_import(app: Any, file: Path, by: str | None) -> None:
+def reading_import(app: Any, file: Path, by: str | None, correction: str | None) -> None:
     """Import readings from CSV (metering_point,date,value[,meter_change,old_meter_final,
     new_meter_start,new_meter,by]). Each row is accepted or refused on its own; exit
     code 1 if any row was refused."""
@@ -167,7 +178,9 @@ def reading_import(app: Any, file: Path, by: str | None) -> None:
         data = file.read_bytes()
     except OSError as exc:
         raise InputError(exc.strerror or str(exc), source=str(file)) from None
-    results = import_csv(source_of(app).store, data, source=str(file), by=by or _user())
+    source = source_of(app)
+    results = import_csv(source.store, data, source=str(file), by=by or _user(),
+                         today=source.today(), correction=correction)
     refused = 0
     for result in results:
         if result.outcome is not None:
@@ -182,22 +195,49 @@ def reading_import(app: Any, file: Path, by: str | None) -> None:
         raise SystemExit(1)
 
 
+def _known(app: Any, kind: str, key: str) -> Any:
+    """The utility store, once ``key`` is a known contract or metering point."""
+    store = source_of(app).store
+    get = store.get_contract if kind == "contract" else store.get_metering_point
+    if get(key) is None:
+        raise GatewayError(f"no {kind} {key!r}")
+    return store
+
+
 @reading.command("list")
 @click.argument("metering_point")
 @click.pass_obj
 def reading_list(app: Any, metering_point: str) -> None:
     """Every reading of METERING_POINT with who sent it and how."""
-    store = source_of(app).store
-    if store.get_metering_point(metering_point) is None:
-        raise GatewayError(f"no metering point {metering_point!r}")
-    table = Table(title=f"Readings of {metering_point}")
-    for col in ("date", "value", "register", "meter change", "for", "how", "by", "note"):
-        table.add_column(col)
+    store = _known(app, "metering point", metering_point)
+    # One line a reading (a table of ten columns is unreadable on 80 columns).
+    out.print(f"Readings of {metering_point}: date (arrived) value [register] → the "
+              "invoice it counts for, how it arrived")
     for r in store.readings(metering_point):
-        table.add_row(r.date.isoformat(), str(r.value), str(r.cumulative),
-                      "yes" if r.meter_change else "", str(r.period), r.how, r.by,
-                      r.message or "")
-    out.print(table)
+        change = ", meter change" if r.meter_change else ""
+        line = (f"{r.date.isoformat()} (arrived {r.arrived.isoformat()}) {r.value} "
+                f"[{r.cumulative}] → {r.period}, {r.timing or 'on-time'}{change}, via "
+                f"{r.how} by {r.by}")
+        if r.correction:
+            line += f", correction: {r.correction}"
+        out.print(line + (f"\n    {r.message}" if r.message else ""))
+
+
+@utility.command("disconnection")
+@click.argument("contract")
+@click.option("--date", "day", type=DATE, help="Day of the disconnection [default: today]")
+@click.option("--reason", required=True,
+              type=click.Choice(get_args(DisconnectionReason)),
+              help="Why the supply was cut off; only late-payment counts towards the "
+              "reconnection fee")
+@click.pass_obj
+def disconnection(app: Any, contract: str, day: dt.datetime | None, reason: str) -> None:
+    """Record that the supply of CONTRACT was cut off, and why."""
+    from plugins.utility.supply import disconnect
+
+    when = day.date() if day else source_of(app).today()
+    d = disconnect(source_of(app).store, contract, when, reason, by=_user())  # type: ignore[arg-type]
+    out.print(f"disconnection of {contract} on {d.date} ({d.reason}) recorded")
 
 
 @utility.command("reconnection")
@@ -205,11 +245,31 @@ def reading_list(app: Any, metering_point: str) -> None:
 @click.option("--date", "day", type=DATE, help="Day of the reconnection [default: today]")
 @click.pass_obj
 def reconnection(app: Any, contract: str, day: dt.datetime | None) -> None:
-    """Record a reconnection after a late-payment disconnection: the next invoice of
-    CONTRACT carries the reconnection fee (51.23 EUR incl. VAT by default)."""
-    when = day.date() if day else dt.date.today()
-    source_of(app).store.add_reconnection(contract, when, by=_user())
-    out.print(f"reconnection of {contract} on {when} recorded; the next invoice bills it")
+    """Record the reconnection of CONTRACT. The next invoice bills the reconnection fee
+    only when the terms say so (a household, disconnected for late payment again within
+    a year); the answer says which and why."""
+    from plugins.utility.supply import reconnect
+
+    when = day.date() if day else source_of(app).today()
+    r = reconnect(source_of(app).store, contract, when, by=_user())
+    after = "; the next invoice bills it" if r.fee else ""
+    out.print(f"reconnection of {contract} on {r.date} recorded — {r.reason}{after}")
+
+
+@utility.command("supply")
+@click.argument("contract")
+@click.pass_obj
+def supply(app: Any, contract: str) -> None:
+    """Disconnections and reconnections of CONTRACT, with the fee decisions."""
+    store = _known(app, "contract", contract)
+    out.print(f"Supply of {contract}:")
+    events = [(d.date, 0, f"disconnected ({d.reason}) by {d.by}")
+              for d in store.disconnections(contract)]
+    events += [(r.date, 1, f"reconnected by {r.by} — {r.reason}"
+                + (f"; billed in {r.billed_in}" if r.billed_in else ""))
+               for r in store.reconnections(contract)]
+    for day, _, text in sorted(events):
+        out.print(f"{day.isoformat()} {text}")
 
 
 @utility.command("bill")
@@ -226,7 +286,7 @@ def bill(app: Any, period: Period, as_of: dt.datetime | None, no_deliver: bool) 
 
     gw = app.gateway
     summary = run_month(gw, source_of(app).biller(), period,
-                        as_of=as_of.date() if as_of else dt.date.today(),
+                        as_of=as_of.date() if as_of else local_today(),
                         deliver=not no_deliver)
     print_summary(summary)
     if summary.errors:
@@ -238,12 +298,15 @@ def print_summary(summary: Any) -> None:
         err.print(f"✗ {draft.message}")
     out.print(
         f"{summary.period}: {len(summary.issued)} invoices issued ({summary.estimated} "
-        f"estimated, {summary.settled} settling an estimate, {summary.paper} with the paper "
-        f"fee, {summary.reconnections} reconnection fees), {summary.already} issued before, "
+        f"estimated, {summary.settled} settling an estimate, {summary.credit_notes} credit "
+        f"notes, {summary.paper} with the paper fee, {summary.reconnections} reconnection "
+        f"fees), {summary.already} issued before, "
         f"{len(summary.waiting)} waiting for their issue date, {len(summary.errors)} errors")
     if summary.waiting:
-        dates = sorted({d.plan.issue_date for d in summary.waiting if d.plan is not None})
-        shown = ", ".join(f"{d.contract} ({d.plan.issue_date})" for d in summary.waiting[:5]
+        dates = sorted({d.plan.scheduled_issue for d in summary.waiting
+                        if d.plan is not None})
+        shown = ", ".join(f"{d.contract} ({d.plan.scheduled_issue})"
+                          for d in summary.waiting[:5]
                           if d.plan is not None)
         more = f" and {len(summary.waiting) - 5} more" if len(summary.waiting) > 5 else ""
         out.print(f"waiting: {shown}{more}; run again on or after {dates[0]}")
@@ -255,19 +318,51 @@ def print_summary(summary: Any) -> None:
 @utility.command("contracts")
 @click.pass_obj
 def contracts(app: Any) -> None:
-    """Contracts with their metering points and last invoice."""
-    store = source_of(app).store
-    table = Table(title="Contracts")
-    for col in ("contract", "customer", "since", "metering points", "last invoice"):
-        table.add_column(col)
+    """Contracts with their metering points, payment term and last invoice. The term is
+    the one the customer gets as delivered (paper or e-invoice), in days from the issue
+    day: e-invoices add 5 days to the contract's base term, up to 20 days, never fewer
+    than on paper."""
+    source = source_of(app)
+    store = source.store
+    biller = source.biller()
+    today = local_today()
     customers = store.customers()
     for c in store.contracts():
         last = store.last_issued(c.number)
         name = customers[c.customer].name if c.customer in customers else c.customer
-        table.add_row(c.number, name, c.start.isoformat(),
-                      ", ".join(f"{mp.id} ({mp.tariff})" for mp in store.metering_points(
-                          c.number)), f"{last.number} ({last.period})" if last else "-")
-    out.print(table)
+        gw_customer = app.gateway.store.get_customer(c.customer)
+        points = ", ".join(f"{mp.id} ({mp.tariff})" for mp in store.metering_points(c.number))
+        default = "" if c.payment_term_days else " (default)"
+        term = term_text(biller, c, gw_customer.paper if gw_customer else None,
+                         Period.of(today).shift(-1))
+        invoice = f"{last.number} ({last.period})" if last else "-"
+        out.print(f"[bold]{c.number}[/bold] {name}, since {c.start.isoformat()}\n"
+                  f"    metering points: {points}\n"
+                  f"    base term: {biller.base_term(c)} days{default}; payment term: {term}\n"
+                  f"    last invoice: {invoice}")
+
+
+def term_text(biller: Any, contract: Any, paper: bool | None, period: Period) -> str:
+    """The payment term a customer gets, in words: 'e-invoice: 20 days (15 + 5)'."""
+    from plugins.utility.dates import e_invoice_term_days
+
+    base = biller.base_term(contract)
+    paper_days = biller.paper_term(contract, period)
+    e_days = e_invoice_term_days(base, paper_days)
+    if paper is None:
+        return "not a gateway customer"
+    if paper:
+        return f"paper: end of month, at least {base} days ({paper_days} for {period})"
+    extended = min(base + 5, 20)
+    if e_days == paper_days and paper_days > max(base, extended):
+        why = f"as on paper for {period}"
+    elif e_days == base + 5:
+        why = f"{base} + 5"
+    elif e_days == extended:
+        why = f"{base} + {extended - base}, at most 20"
+    else:
+        why = "the base term"
+    return f"e-invoice: {e_days} days ({why})"
 
 
 @utility.group()

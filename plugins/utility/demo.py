@@ -24,6 +24,8 @@ from plugins.utility.cli import load_setup, print_summary
 from plugins.utility.dates import Period
 from plugins.utility.models import Reading, SetupFile
 from plugins.utility.readings_csv import import_csv
+from plugins.utility.run import RunSummary
+from plugins.utility.supply import disconnect, reconnect
 
 DEMO_TOML = Path(__file__).with_name("demo.toml")
 SEPTEMBER = Period(2026, 9)
@@ -40,9 +42,10 @@ USE = {
 ROLES = {
     "100234567": ("reads on time, e-invoice", False),
     "100345678": ("gets paper (2.50 EUR fee), zero consumption in October", True),
-    "200987654": ("business, e-invoice; no September reading: estimated, settled in October",
-                  False),
-    "100456789": ("reconnected after a late-payment disconnection; late reading", False),
+    "200987654": ("business, e-invoice; no September reading: estimated; October shows less "
+                  "than estimated: a credit note", False),
+    "100456789": ("disconnected for late payment twice within a year: reconnection fee; "
+                  "October reading sent too late: estimated", False),
     "100567890": ("new contract; meter changed in September", True),
 }
 SEASON = [1.35, 1.3, 1.2, 1.05, 0.9, 0.8, 0.75, 0.75, 0.85, 1.0, 1.15, 1.3]  # Jan..Dec
@@ -122,80 +125,86 @@ def run_demo(gw: Gateway, source: Any, console: Console, *, quiet: bool = False)
 
     added = 0
     for r in history(setup):
-        added += store.add_reading(r, today=dt.date(2026, 9, 1)).status == "accepted"
+        added += store.add_reading(r, today=r.date).status == "accepted"
     say(f"[bold]2. History[/bold]: {added} monthly readings up to August 2026 (the basis of "
         "estimates)")
 
-    september = [
-        Reading(metering_point="LV-OBJ-000234567", date=dt.date(2026, 9, 28),
-                value=_last(store, "LV-OBJ-000234567") + 176, by="Jānis Bērziņš", how="cli"),
-        Reading(metering_point="LV-OBJ-000345678", date=dt.date(2026, 9, 30),
-                value=_last(store, "LV-OBJ-000345678") + 93, by="Ilze Kalniņa", how="cli"),
-        Reading(metering_point="LV-OBJ-000567890", date=dt.date(2026, 9, 29),
-                value=Decimal(12), meter_change=True,
-                old_meter_final=_last(store, "LV-OBJ-000567890") + 118,
-                new_meter_start=Decimal(0), new_meter="M-30567890", by="Sadales tīkls",
-                how="cli"),
-    ]
-    _month(gw, source, store, console, say, SEPTEMBER, september, [],
-           reconnection=("L-2025-0004", dt.date(2026, 9, 22)),
-           as_of=dt.date(2026, 10, 15), run_month=run_month)
+    pm = "LV-OBJ-000456789"
+    for day in (dt.date(2026, 3, 16), dt.date(2026, 9, 15)):
+        disconnect(store, "L-2025-0004", day, "late-payment", by="demo")
+        if day.month == 3:
+            reconnect(store, "L-2025-0004", dt.date(2026, 3, 18), by="demo")
+    say("   L-2025-0004 disconnected for late payment on 16.03.2026 (reconnected 18.03) and "
+        "again on 15.09.2026")
+    september = {
+        dt.date(2026, 9, 22): [("reconnection", "L-2025-0004")],
+        dt.date(2026, 9, 28): [Reading(
+            metering_point="LV-OBJ-000234567", date=dt.date(2026, 9, 28),
+            value=_last(store, "LV-OBJ-000234567") + 176, by="Jānis Bērziņš", how="portal")],
+        dt.date(2026, 9, 29): [Reading(
+            metering_point="LV-OBJ-000567890", date=dt.date(2026, 9, 29),
+            value=Decimal(12), meter_change=True,
+            old_meter_final=_last(store, "LV-OBJ-000567890") + 118,
+            new_meter_start=Decimal(0), new_meter="M-30567890", by="Sadales tīkls",
+            how="cli")],
+        dt.date(2026, 9, 30): [Reading(
+            metering_point="LV-OBJ-000345678", date=dt.date(2026, 9, 30),
+            value=_last(store, "LV-OBJ-000345678") + 93, by="Ilze Kalniņa", how="cli")],
+        dt.date(2026, 10, 1): [Reading(
+            metering_point=pm, date=dt.date(2026, 9, 30), value=_last(store, pm) + 231,
+            by="Pēteris Ozols", how="api")],
+    }
+    _month(gw, source, store, say, SEPTEMBER, september, run_month=run_month)
 
     csv_path = gw.config.data_dir / "utility-readings-2026-10.csv"
     rows = [
         ("LV-OBJ-000234567", "27.10.2026", _last(store, "LV-OBJ-000234567") + 214),
-        ("LV-OBJ-000345678", "02.11.2026", _last(store, "LV-OBJ-000345678")),
-        ("LV-OBJ-000987654", "29.10.2026", _last(store, "LV-OBJ-000987654") + 7010),
-        ("LV-OBJ-000456789", "10.10.2026", _last(store, "LV-OBJ-000456789") + 590),
         ("LV-OBJ-000567890", "28.10.2026", _last(store, "LV-OBJ-000567890") + 141),
+        ("LV-OBJ-000987654", "29.10.2026", _last(store, "LV-OBJ-000987654") + 1450),
     ]
     csv_path.write_text("metering_point;date;value\n" + "".join(
         f"{mp};{day};{value}\n" for mp, day, value in rows), encoding="utf-8")
-    _month(gw, source, store, console, say, OCTOBER, [], [csv_path], reconnection=None,
-           as_of=dt.date(2026, 11, 15), run_month=run_month)
+    october = {
+        # The distribution operator's file of the readings it took, sent on 29 October.
+        dt.date(2026, 10, 29): [csv_path],
+        dt.date(2026, 11, 2): [Reading(
+            metering_point="LV-OBJ-000345678", date=dt.date(2026, 11, 2),
+            value=_last(store, "LV-OBJ-000345678"), by="Ilze Kalniņa", how="cli")],
+        # Taken on 31 October but sent on 10 November, after the window closed.
+        dt.date(2026, 11, 10): [Reading(
+            metering_point=pm, date=dt.date(2026, 10, 31), value=_last(store, pm) + 352,
+            by="Pēteris Ozols", how="api")],
+    }
+    _month(gw, source, store, say, OCTOBER, october, run_month=run_month)
 
     data_dir = gw.config.data_dir
     say("[bold]Next[/bold]: look at the files under "
         f"{data_dir / 'deliveries'}, or try\n"
         f"   gateway --data-dir {data_dir} status\n"
         f"   gateway --data-dir {data_dir} utility contracts\n"
-        f"   gateway --data-dir {data_dir} utility reading list LV-OBJ-000456789")
+        f"   gateway --data-dir {data_dir} utility reading list LV-OBJ-000456789\n"
+        f"   gateway --data-dir {data_dir} utility supply L-2025-0004")
 
 
 def _last(store: Any, mp: str) -> Decimal:
     return store.readings(mp)[-1].value
 
 
-def _month(gw: Gateway, source: Any, store: Any, console: Console, say: Any, period: Period,
-           readings: list[Reading], csv_files: list[Path], *,
-           reconnection: tuple[str, dt.date] | None, as_of: dt.date, run_month: Any) -> None:
+def _month(gw: Gateway, source: Any, store: Any, say: Any, period: Period,
+           events: dict[dt.date, list[Any]], *, run_month: Any) -> None:
+    """Live through the days from the window's opening to the 15th of the next month:
+    each day the readings (or a CSV file, or a reconnection) that arrive that day, then
+    the month-end run of that day, which issues what is due on it."""
     n = 3 if period == SEPTEMBER else 4
-    say(f"[bold]{n}. Month end {period}[/bold] (window {period.window[0]:%d.%m.}–"
-        f"{period.window[1]:%d.%m.%Y}, run on {as_of:%d.%m.%Y})")
-    for r in readings:
-        try:
-            outcome = store.add_reading(r, today=as_of)
-        except GatewayError as exc:
-            say(f"   ✗ {exc}")
-            continue
-        say(f"   reading {r.metering_point} {r.date:%d.%m.}: {outcome.status}"
-            + (f" — {outcome.message}" if outcome.message else ""))
-    for path in csv_files:
-        for result in import_csv(store, path.read_bytes(), source=path.name, by="demo CSV",
-                                 today=as_of):
-            if result.outcome is None:
-                say(f"   ✗ {result.error}")
-                continue
-            r = result.outcome.reading
-            say(f"   {path.name} row {result.row}: {r.mp} {r.date:%d.%m.} {result.outcome.status}"
-                + (f" — {result.outcome.message}" if result.outcome.message else ""))
-    if reconnection and not store.unbilled_reconnections(reconnection[0], as_of) \
-            and store.last_issued_period(reconnection[0]) is None:
-        store.add_reconnection(reconnection[0], reconnection[1], by="demo")
-        say(f"   reconnection of {reconnection[0]} on {reconnection[1]:%d.%m.}")
-    table = Table(title=f"Invoices for {period}", show_lines=False)
-    for col in ("invoice", "customer", "kWh", "", "issued", "due", "EUR"):
-        table.add_column(col, no_wrap=col in ("invoice", "issued", "due"))
+    first = period.window[0] - dt.timedelta(days=5)
+    last = dt.date(period.shift(1).year, period.shift(1).month, 15)
+    say(f"[bold]{n}. Month end {period}[/bold] (reading window {period.window[0]:%d.%m.}–"
+        f"{period.window[1]:%d.%m.%Y}; 'gateway utility bill {period}' runs every day "
+        f"from {first:%d.%m.} to {last:%d.%m.})")
+    table = Table(title=f"Documents for {period}", show_lines=False)
+    for col in ("number", "customer", "kWh", "", "issued", "due", "EUR"):
+        table.add_column(col, no_wrap=col in ("number", "issued", "due"))
+    total = RunSummary(period)
 
     def row(draft: Any, outcome: str) -> None:
         if outcome != "issued" or draft.invoice is None or draft.plan is None:
@@ -205,11 +214,13 @@ def _month(gw: Gateway, source: Any, store: Any, console: Console, say: Any, per
         invoice = complete(draft.invoice)
         plan = draft.plan
         kind = []
+        if plan.credit:
+            kind.append("credit note")
         if plan.estimated:
             kind.append("estimated")
         if any(m.settled_kwh for m in plan.meters):
             kind.append("settles estimate")
-        if plan.paper:
+        if plan.paper_fee:
             kind.append("paper fee")
         if plan.reconnections:
             kind.append("reconnection")
@@ -217,10 +228,58 @@ def _month(gw: Gateway, source: Any, store: Any, console: Console, say: Any, per
             kind.append("meter change")
         table.add_row(invoice.number, invoice.buyer.name,
                       str(sum(m.kwh for m in plan.meters)), ", ".join(kind),
-                      f"{invoice.issue_date:%d.%m.%y}", f"{invoice.due_date:%d.%m.%y}",
-                      str(invoice.require_totals().amount_due))
+                      f"{invoice.issue_date:%d.%m.%y}",
+                      f"{invoice.due_date:%d.%m.%y}" if invoice.due_date else "-",
+                      ("−" if plan.credit else "") + str(invoice.require_totals().amount_due))
 
-    summary = run_month(gw, source.biller(), period, as_of=as_of, on_draft=row)
+    day = first
+    while day <= last:
+        for event in events.get(day, []):
+            _arrive(store, say, day, event)
+        summary = run_month(gw, source.biller(), period, as_of=day, on_draft=row)
+        _add_up(total, summary)
+        day += dt.timedelta(days=1)
     if table.row_count:
         say(table)
-    print_summary(summary)
+    print_summary(total)
+
+
+def _arrive(store: Any, say: Any, day: dt.date, event: Any) -> None:
+    if isinstance(event, Reading):
+        try:
+            outcome = store.add_reading(event, today=day)
+        except GatewayError as exc:
+            say(f"   {day:%d.%m.} ✗ {exc}")
+            return
+        r = outcome.reading
+        say(f"   {day:%d.%m.} reading {r.mp} of {r.date:%d.%m.} via {r.how}: "
+            f"{outcome.status}, {_counts(r)}"
+            + (f" — {outcome.message}" if outcome.message else ""))
+    elif isinstance(event, Path):
+        for result in import_csv(store, event.read_bytes(), source=event.name,
+                                 by="Sadales tīkls", today=day):
+            if result.outcome is None:
+                say(f"   {day:%d.%m.} ✗ {result.error}")
+                continue
+            r = result.outcome.reading
+            say(f"   {day:%d.%m.} {event.name} row {result.row}: {r.mp} {r.date:%d.%m.} "
+                f"{result.outcome.status}, {_counts(r)}"
+                + (f" — {result.outcome.message}" if result.outcome.message else ""))
+    else:
+        _, contract = event
+        r = reconnect(store, contract, day, by="demo")
+        say(f"   {day:%d.%m.} reconnection of {contract}: {r.reason}")
+
+
+def _counts(r: Any) -> str:
+    return f"settles on {r.period}" if r.timing in ("outside", "after-invoice") else \
+        f"counts for {r.period}"
+
+
+def _add_up(total: RunSummary, summary: RunSummary) -> None:
+    total.issued += summary.issued
+    total.errors += summary.errors
+    for name in ("estimated", "settled", "paper", "reconnections", "credit_notes",
+                 "delivered", "delivery_problems"):
+        setattr(total, name, getattr(total, name) + getattr(summary, name))
+    total.waiting = summary.waiting

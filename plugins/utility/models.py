@@ -46,6 +46,14 @@ class UtilityCustomer(_Edge):
     registration_id: str | None = Field(None, pattern=r"^[0-9]{11}$",
                                         description="Unified registration number (businesses)")
     language: Literal["lv", "en"] = "lv"
+    household: bool | None = Field(
+        None, description="A household (consumer); default: no VAT or registration number")
+
+    @property
+    def is_household(self) -> bool:
+        if self.household is not None:
+            return self.household
+        return self.vat_id is None and self.registration_id is None
 
 
 class Contract(_Edge):
@@ -54,6 +62,9 @@ class Contract(_Edge):
     start: dt.date
     expected_kwh: Kwh | None = Field(
         None, description="Declared monthly consumption; the estimate while there is no history")
+    payment_term_days: int | None = Field(
+        None, ge=1, le=90, description="The contractual payment term in days from the issue "
+        "day; default: the supplier's payment_term_days (15)")
 
 
 class MeteringPoint(_Edge):
@@ -84,6 +95,33 @@ class TariffComponent(_Edge):
         return self
 
 
+#: The fees the billing knows; their amounts and validity are data (``[[fee]]``).
+FeeCode = Literal["paper", "reconnection"]
+
+
+class Fee(_Edge):
+    """A fee including VAT, valid from a date (and until one, inclusive): the paper
+    invoice fee by the invoice's issue day, the reconnection fee by the reconnection day."""
+
+    code: FeeCode
+    amount: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2,
+                                     allow_inf_nan=False)] = Field(
+        description="EUR including VAT: what the customer pays")
+    valid_from: dt.date | None = Field(None, description="None: since always")
+    valid_to: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Fee:
+        if self.valid_to is not None and self.valid_from is not None \
+                and self.valid_to < self.valid_from:
+            raise ValueError("valid_to is before valid_from")
+        return self
+
+
+#: Why a supply was cut off; only ``late-payment`` counts towards the reconnection fee.
+DisconnectionReason = Literal["late-payment", "customer-request", "safety", "other"]
+
+
 class VatRate(_Edge):
     rate: Annotated[Decimal, Field(gt=0, lt=100, max_digits=6, decimal_places=2)]
     valid_from: dt.date
@@ -111,12 +149,16 @@ class Reading(_Edge):
     new_meter: str | None = Field(None, max_length=64, description="Meter change: its number")
     by: Name = Field(description="Who sent the reading")
     how: How
+    correction: Name | None = Field(
+        None, description="An operator correcting history: why. The reading then counts "
+        "for the window of its meter date instead of the day it arrived (recorded)")
 
 
 class SetupFile(_Edge):
     """What ``gateway utility import`` reads from TOML."""
 
     vat: list[VatRate] = Field(default_factory=list)
+    fee: list[Fee] = Field(default_factory=list)
     tariff: list[TariffComponent] = Field(default_factory=list)
     customer: list[UtilityCustomer] = Field(default_factory=list)
     contract: list[Contract] = Field(default_factory=list)

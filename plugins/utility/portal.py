@@ -17,9 +17,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from gateway import first_error
-from plugins.utility.dates import next_window_period, window_period
 from plugins.utility.models import Reading
-from plugins.utility.store import ReadingOutcome, UtilityError, UtilityStore
+from plugins.utility.store import (
+    AFTER_INVOICE,
+    ON_TIME,
+    OUTSIDE,
+    ReadingOutcome,
+    UtilityError,
+    UtilityStore,
+)
 
 PATH = "/readings"
 TEMPLATES = Path(__file__).parent / "templates"
@@ -28,10 +34,14 @@ TEXTS: dict[str, tuple[str, str]] = {
     "reading_title": ("Skaitītāja rādījums", "Meter reading"),
     "reading_tab": ("Skaitītāja rādījums", "Meter reading"),
     "reading_intro": (
-        "Rādījumus nododiet no katra mēneša 27. datuma līdz nākamā mēneša 3. datumam. "
-        "Ārpus šī laika nodots rādījums tiek saglabāts un izmantots nākamā perioda rēķinā.",
-        "Send your reading between the 27th of each month and the 3rd of the next. A reading "
-        "sent outside this window is kept and used for the next period's invoice."),
+        "Rādījumus nododiet no katra mēneša 27. datuma līdz nākamā mēneša 3. datumam: "
+        "izšķir diena, kad rādījumu nododat. Ja rādījums nav nodots šajā laikā, mēneša "
+        "patēriņu aprēķinām pēc 12 mēnešu vidējā, un vēlāk nodots rādījums tiek saglabāts "
+        "un izlīdzina starpību nākamajā rēķinā.",
+        "Send your reading between the 27th of each month and the 3rd of the next: what "
+        "counts is the day you send it. Without a reading in this window the month is "
+        "billed by the average of the last 12 months; a reading sent later is kept and "
+        "settles the difference on the next invoice."),
     "reading_points": ("Jūsu skaitītāji", "Your meters"),
     "reading_mp": ("Objekts", "Metering point"),
     "reading_meter": ("Skaitītājs", "Meter"),
@@ -62,10 +72,19 @@ TEXTS: dict[str, tuple[str, str]] = {
     "reading_unchanged": ("Šis rādījums ({value} kWh, {date}) jau ir saņemts.",
                           "This reading ({value} kWh, {date}) was already received."),
     "reading_outside": (
-        "{date} ir ārpus rādījumu nodošanas laika (27. līdz 3. datums; pēdējais bija "
-        "{start}–{end}); rādījums ir saglabāts un tiks izmantots {period} rēķinā.",
-        "{date} is outside the reading window (27th to 3rd; the last one was {start}–{end}); "
-        "the reading is kept and used for the {period} invoice."),
+        "Rādījums nodots {date}, ārpus nodošanas laika (27. līdz 3. datums; pēdējais bija "
+        "{start}–{end}): tas nav {missed} rādījums ({missed} rēķinā izmantosim laikā nodotu "
+        "rādījumu vai aprēķinu pēc 12 mēnešu vidējā); rādījums ir saglabāts un izlīdzinās "
+        "starpību {period} rēķinā.",
+        "Sent on {date}, outside the reading window (27th to 3rd; the last one was "
+        "{start}–{end}): it is not the {missed} reading ({missed} is billed by a reading sent "
+        "in its window, or else by the 12-month average); it is kept and settles the "
+        "difference on the {period} invoice."),
+    "reading_dated": (
+        "Rādījums datēts {date}, bet nodots {arrived}, {period} nodošanas laikā: tas tiks "
+        "izmantots {period} rēķinā.",
+        "The reading is dated {date} but was sent on {arrived}, in the {period} reading "
+        "window: it counts for the {period} invoice."),
     "reading_issued": (
         "Līguma {contract} {late} rēķins jau ir izrakstīts; rādījums ir saglabāts un tiks "
         "izmantots {period} rēķinā, kurā tiks izlīdzināta starpība.",
@@ -106,6 +125,11 @@ def _store(request: Any) -> UtilityStore:
     return UtilityStore(source.data_dir / source.settings.database)
 
 
+def _today(request: Any) -> dt.date:
+    """The day a reading arrives: the window is judged by it."""
+    return request.plugins.sources.get("utility").today()  # type: ignore[no-any-return]
+
+
 def _fmt(day: dt.date) -> str:
     return day.strftime("%d.%m.%Y")
 
@@ -124,10 +148,10 @@ def _number(raw: str) -> Decimal | None:
     return value if value.is_finite() else None
 
 
-def _date(raw: str) -> dt.date | None:
+def _date(raw: str, today: dt.date) -> dt.date | None:
     raw = raw.strip()
     if not raw:
-        return dt.date.today()
+        return today
     for pattern in ("%Y-%m-%d", "%d.%m.%Y"):
         try:
             return dt.datetime.strptime(raw, pattern).date()
@@ -142,7 +166,7 @@ def _render(request: Any, store: UtilityStore, status_code: int = 200,
     points = store.customer_metering_points(request.customer_id)
     return request.render("utility_reading.html", status_code=status_code, points=points,
                           message=message or [], error=error, form=form or {},
-                          today_iso=dt.date.today().isoformat(), fmt=_fmt)
+                          today_iso=_today(request).isoformat(), fmt=_fmt)
 
 
 def show(request: Any) -> Any:
@@ -174,7 +198,7 @@ def _submit(request: Any, store: UtilityStore) -> Any:
     value = _number(form.get("value", ""))
     if value is None:
         return _render(request, store, 400, error=t("reading_bad_value"), form=form)
-    day = _date(form.get("date", ""))
+    day = _date(form.get("date", ""), _today(request))
     if day is None:
         return _render(request, store, 400, error=t("reading_bad_date"), form=form)
     change = bool(form.get("meter_change"))
@@ -197,7 +221,7 @@ def _submit(request: Any, store: UtilityStore) -> Any:
         text = f"{loc}: {msg}"
         return _render(request, store, 400, error=t("reading_refused", text=text), form=form)
     try:
-        outcome = store.add_reading(reading)
+        outcome = store.add_reading(reading, today=_today(request))
     except UtilityError as exc:
         return _render(request, store, 409, error=_refusal(request, reading, latest, exc),
                        form=form)
@@ -209,8 +233,8 @@ def _refusal(request: Any, r: Reading, latest: Any, exc: UtilityError) -> str:
     :meth:`UtilityStore.add_reading`, told apart by the latest reading it compared with."""
     t, lang = request.t, request.lang
     previous = {"previous": _kwh(latest.value, lang), "prev_date": _fmt(latest.date)}
-    if r.date > dt.date.today():
-        return str(t("reading_future", today=_fmt(dt.date.today())))
+    if r.date > _today(request):
+        return str(t("reading_future", today=_fmt(_today(request))))
     if r.date < latest.date:
         return str(t("reading_order", **previous))
     if r.date == latest.date:
@@ -228,14 +252,17 @@ def _accepted(request: Any, outcome: ReadingOutcome, contract: str) -> list[str]
         return [t("reading_unchanged", value=_kwh(r.value, lang), date=_fmt(r.date))]
     lines = [t("reading_accepted", value=_kwh(r.value, lang), date=_fmt(r.date),
                consumption=_kwh(outcome.consumption, lang), period=r.period)]
-    if outcome.message:
-        due = next_window_period(r.date)
-        if r.period != due:
-            lines.append(t("reading_issued", late=due, contract=contract, period=r.period))
-        elif window_period(r.date) is None:
-            start, end = r.period.shift(-1).window
-            lines.append(t("reading_outside", date=_fmt(r.date), start=_fmt(start),
-                           end=_fmt(end), period=r.period))
-        else:
-            lines.append(outcome.message)
+    if r.timing == AFTER_INVOICE:
+        late = r.period.shift(-1)
+        lines.append(t("reading_issued", late=late, contract=contract, period=r.period))
+    elif r.timing == OUTSIDE:
+        missed = r.period.shift(-1)
+        start, end = missed.shift(-1).window
+        lines.append(t("reading_outside", date=_fmt(r.arrived), start=_fmt(start),
+                       end=_fmt(end), missed=missed, period=r.period))
+    elif r.timing == ON_TIME and outcome.message:
+        lines.append(t("reading_dated", date=_fmt(r.date), arrived=_fmt(r.arrived),
+                       period=r.period))
+    elif outcome.message:
+        lines.append(outcome.message)
     return lines

@@ -122,7 +122,15 @@ def reading_from_row(row: dict[str, str], *, by: str, how: str) -> Reading:
 
 
 def import_csv(store: UtilityStore, data: bytes, *, source: str, by: str,
-               today: dt.date | None = None) -> list[RowResult]:
+               today: dt.date | None = None, correction: str | None = None
+               ) -> list[RowResult]:
+    """Each row through :meth:`UtilityStore.add_reading`; ``today`` is the day the file
+    arrived, ``correction`` an operator's reason for counting every row by its date."""
+    if correction is not None:
+        correction = correction.strip()
+        if not 1 <= len(correction) <= 200:
+            raise InputError("correction: expected the reason for correcting history, 1 to "
+                             "200 characters", source=source)
     _, rows = parse_rows(data, source)
     results = []
     # One transaction for the file (one disk sync), a savepoint per row.
@@ -130,6 +138,8 @@ def import_csv(store: UtilityStore, data: bytes, *, source: str, by: str,
         for line, row in rows:
             try:
                 reading = reading_from_row(row, by=by, how="csv")
+                if correction:
+                    reading = reading.model_copy(update={"correction": correction})
                 results.append(RowResult(line, store.add_reading(reading, today=today)))
             except (ValueError, UtilityError) as exc:
                 results.append(RowResult(line, None, f"{source} row {line}: {exc}"))

@@ -17,7 +17,7 @@ from gateway.core import Gateway
 from gateway.core.pipeline import invoice_id_for
 from gateway.errors import ConfigError
 from plugins.utility.billing import Biller, Plan
-from plugins.utility.dates import Period
+from plugins.utility.dates import Period, local_today
 from plugins.utility.store import ISSUED, UtilityError
 
 
@@ -44,6 +44,7 @@ class RunSummary:
     settled: int = 0
     paper: int = 0
     reconnections: int = 0
+    credit_notes: int = 0
     delivered: int = 0
     delivery_problems: int = 0
 
@@ -93,13 +94,13 @@ def drafts(biller: Biller, period: Period, as_of: dt.date,
                         f"{contract.customer} ...' to choose formats and channels")
             continue
         try:
-            plan = biller.plan(contract, period, paper=paper)
+            plan = biller.plan(contract, period, paper=paper, as_of=as_of)
         except UtilityError as exc:
             yield Draft(contract.number, contract.customer, "error", str(exc))
             continue
-        if plan.issue_date > as_of:
+        if plan.scheduled_issue > as_of:
             yield Draft(contract.number, contract.customer, "waiting",
-                        f"to be issued on {plan.issue_date}", plan)
+                        f"to be issued on {plan.scheduled_issue}", plan)
             continue
         pending.append(Draft(contract.number, contract.customer, "ready", "", plan))
         if len(pending) >= CHUNK:
@@ -147,11 +148,12 @@ def run_month(gw: Gateway, biller: Biller, period: Period, *, as_of: dt.date,
                     plan = draft.plan
                     accepted.append((draft.contract, invoice_id_for(
                         draft.invoice.seller_key, draft.invoice.number),
-                        [i for i, _ in plan.reconnections]))
+                        [r.id for r in plan.reconnections]))
                     summary.issued.append(draft.invoice.number)
                     summary.estimated += plan.estimated
                     summary.settled += any(m.settled_kwh for m in plan.meters)
-                    summary.paper += plan.paper
+                    summary.paper += plan.paper_fee is not None
+                    summary.credit_notes += plan.credit
                     summary.reconnections += len(plan.reconnections)
                     if len(accepted) >= CHUNK:
                         store.mark_issued_many(period, accepted)
@@ -197,7 +199,7 @@ def preview(biller: Biller, options: dict[str, Any],
 def _period_and_day(options: dict[str, Any]) -> tuple[Period, dt.date]:
     """The source's options checked: a bad one is a ConfigError naming it, not a crash."""
     period: Any = options.get("period")
-    as_of: Any = options.get("as_of") or dt.date.today()
+    as_of: Any = options.get("as_of") or local_today()
     try:
         if period is None:
             raise ValueError("give the month to bill as period = YYYY-MM")

@@ -11,6 +11,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from plugins.utility.dates import DEFAULT_PAYMENT_TERM_DAYS
+
 Iban = Annotated[str, StringConstraints(strip_whitespace=True,
                                         pattern=r"^[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}$")]
 
@@ -46,8 +48,13 @@ class UtilitySettings(BaseModel):
         "Rekins {invoice} ligums {contract}",
         description="BT-83; must contain {invoice} and {contract}",
     )
-    paper_fee: Decimal = Field(Decimal("2.50"), ge=0, description="EUR including VAT")
-    reconnection_fee: Decimal = Field(Decimal("51.23"), ge=0, description="EUR including VAT")
+    paper_fee: Decimal = Field(Decimal("2.50"), ge=0, description="EUR including VAT, from "
+                               "2021-01-01, when no [[fee]] code = 'paper' was imported")
+    reconnection_fee: Decimal = Field(Decimal("51.23"), ge=0, description="EUR including "
+                                      "VAT, when no [[fee]] code = 'reconnection' was imported")
+    payment_term_days: int = Field(DEFAULT_PAYMENT_TERM_DAYS, ge=1, le=90, description=(
+        "The contractual payment term in days from the issue day, for contracts that set "
+        "none; e-invoices get 5 more days up to 20"))
     issue_day: int = Field(10, ge=10, le=15, description="Paper invoices are issued from this "
                            "day of the month after the period (10-15)")
     database: str = Field("utility.db", description="SQLite file, relative to the data dir")

@@ -1,6 +1,9 @@
 """The utility's own SQLite database (``utility.db`` in the data dir), apart from the
 gateway's store: customers, contracts, metering points, tariffs, VAT rates, readings,
-reconnections and the bills issued per contract and month."""
+disconnections and reconnections, fees and the bills issued per contract and month.
+
+Schema changes are additive only: new tables and new nullable columns, added to an
+existing database when it is opened (:data:`ADDED_COLUMNS`)."""
 
 from __future__ import annotations
 
@@ -16,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from gateway import GatewayError
-from plugins.utility.dates import Period, next_window_period, window_period
+from plugins.utility.dates import Period, local_today, next_window_period, window_period
 from plugins.utility.models import (
     Contract,
+    DisconnectionReason,
+    Fee,
     MeteringPoint,
     PostalAddress,
     Reading,
@@ -60,7 +65,34 @@ CREATE TABLE IF NOT EXISTS bills (
     contract TEXT NOT NULL, period TEXT NOT NULL, number TEXT NOT NULL UNIQUE,
     seq INTEGER NOT NULL, status TEXT NOT NULL, issue_date TEXT, data TEXT NOT NULL,
     invoice_id TEXT, PRIMARY KEY (contract, period));
+CREATE TABLE IF NOT EXISTS disconnections (
+    id INTEGER PRIMARY KEY, contract TEXT NOT NULL REFERENCES contracts(number),
+    date TEXT NOT NULL, reason TEXT NOT NULL, by TEXT NOT NULL, recorded_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS disconnections_contract ON disconnections(contract, date);
+CREATE TABLE IF NOT EXISTS fees (
+    code TEXT NOT NULL, amount TEXT NOT NULL, valid_from TEXT NOT NULL DEFAULT '',
+    valid_to TEXT, PRIMARY KEY (code, valid_from));
 """
+
+#: Columns added after the first release: (table, column, declaration). Old rows get NULL,
+#: which each reader takes as the old behaviour.
+ADDED_COLUMNS = (
+    # the Latvian day the reading arrived; the reading window is judged by it
+    ("readings", "received_on", "TEXT"),
+    # on-time | outside | after-invoice | correction | contract (NULL: before arrival
+    # times were judged, counted as on time for its period)
+    ("readings", "timing", "TEXT"),
+    ("readings", "correction", "TEXT"),  # an operator's recorded reason
+    ("contracts", "payment_term_days", "INTEGER"),
+    ("reconnections", "disconnection_id", "INTEGER REFERENCES disconnections(id)"),
+    ("reconnections", "fee", "INTEGER"),  # NULL (old rows): billed as before
+    ("reconnections", "reason", "TEXT"),  # why the fee applies or not, as shown
+)
+
+ON_TIME = "on-time"
+OUTSIDE = "outside"
+AFTER_INVOICE = "after-invoice"
+CORRECTION = "correction"
 
 ISSUED = "issued"
 RESERVED = "reserved"
@@ -82,6 +114,19 @@ class StoredReading:
     how: str
     by: str
     message: str | None
+    received_on: dt.date | None = None
+    timing: str | None = None
+    correction: str | None = None
+
+    @property
+    def counts_as_month_reading(self) -> bool:
+        """Arrived in its period's window (or an operator put it there): the month's
+        actual reading. Anything else only settles estimates on the invoice it counts for."""
+        return self.timing in (None, ON_TIME, CORRECTION)
+
+    @property
+    def arrived(self) -> dt.date:
+        return self.received_on or self.date
 
 
 @dataclass(frozen=True)
@@ -90,6 +135,27 @@ class ReadingOutcome:
     reading: StoredReading
     consumption: Decimal
     message: str | None = None
+
+
+@dataclass(frozen=True)
+class Disconnection:
+    id: int
+    contract: str
+    date: dt.date
+    reason: str
+    by: str
+
+
+@dataclass(frozen=True)
+class Reconnection:
+    id: int
+    contract: str
+    date: dt.date
+    by: str
+    fee: bool
+    reason: str
+    disconnection: Disconnection | None
+    billed_in: str | None
 
 
 @dataclass(frozen=True)
@@ -124,6 +190,18 @@ class UtilityStore:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA foreign_keys=ON")
         self.db.executescript(SCHEMA)
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        for table, column, decl in ADDED_COLUMNS:
+            have = {r["name"] for r in self.db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                try:
+                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+                except sqlite3.OperationalError as exc:
+                    # Another process opening the same file added it just now.
+                    if "duplicate column" not in str(exc):
+                        raise
 
     def close(self) -> None:
         self.db.close()
@@ -174,11 +252,14 @@ class UtilityStore:
                                f"{contract.customer!r}; add the customer first")
         with self.tx() as db:
             db.execute(
-                "INSERT INTO contracts(number, customer_id, start_date, expected_kwh) "
-                "VALUES (?,?,?,?) ON CONFLICT(number) DO UPDATE SET customer_id=excluded."
-                "customer_id, start_date=excluded.start_date, expected_kwh=excluded.expected_kwh",
+                "INSERT INTO contracts(number, customer_id, start_date, expected_kwh, "
+                "payment_term_days) VALUES (?,?,?,?,?) ON CONFLICT(number) DO UPDATE SET "
+                "customer_id=excluded.customer_id, start_date=excluded.start_date, "
+                "expected_kwh=excluded.expected_kwh, "
+                "payment_term_days=excluded.payment_term_days",
                 (contract.number, contract.customer, contract.start.isoformat(),
-                 None if contract.expected_kwh is None else str(contract.expected_kwh)))
+                 None if contract.expected_kwh is None else str(contract.expected_kwh),
+                 contract.payment_term_days))
 
     def get_contract(self, number: str) -> Contract | None:
         row = self._one("SELECT * FROM contracts WHERE number=?", (number,))
@@ -208,9 +289,10 @@ class UtilityStore:
                 start = contract.start
                 db.execute(
                     "INSERT INTO readings(mp, date, value, cumulative, period, how, by, "
-                    "received_at) VALUES (?,?,?,?,?,?,?,?)",
+                    "received_at, received_on, timing) VALUES (?,?,?,?,?,?,?,?,?,?)",
                     (mp.id, start.isoformat(), str(mp.start_reading), str(mp.start_reading),
-                     str(next_window_period(start)), "contract", by, time.time()))
+                     str(next_window_period(start)), "contract", by, time.time(),
+                     start.isoformat(), "contract"))
 
     def metering_points(self, contract: str) -> list[MeteringPoint]:
         return [self._mp(r) for r in self.db.execute(
@@ -303,14 +385,44 @@ class UtilityStore:
                                "import' ([[vat]] rate, valid_from)")
         return Decimal(row["rate"])
 
+    def put_fee(self, fee: Fee) -> None:
+        start = fee.valid_from.isoformat() if fee.valid_from else ""
+        with self.tx() as db:
+            for row in db.execute("SELECT * FROM fees WHERE code=? AND valid_from<>?",
+                                  (fee.code, start)):
+                if _overlaps(fee.valid_from or dt.date.min, fee.valid_to,
+                             _d(row["valid_from"]) or dt.date.min, _d(row["valid_to"])):
+                    raise UtilityError(
+                        f"{fee.code} fee {fee.amount} from {fee.valid_from or 'always'} "
+                        f"overlaps the fee {row['amount']} valid from "
+                        f"{row['valid_from'] or 'always'} to {row['valid_to'] or 'open end'}; "
+                        "close that one first (valid_to)")
+            db.execute("INSERT OR REPLACE INTO fees VALUES (?,?,?,?)",
+                       (fee.code, str(fee.amount), start,
+                        fee.valid_to.isoformat() if fee.valid_to else None))
+
+    def fees(self, code: str | None = None) -> list[Fee]:
+        """The fee schedule as imported (empty: the supplier's defaults apply)."""
+        sql, params = "SELECT * FROM fees", ()
+        if code is not None:
+            sql, params = sql + " WHERE code=?", (code,)
+        return [Fee(code=r["code"], amount=Decimal(r["amount"]),
+                    valid_from=_d(r["valid_from"]), valid_to=_d(r["valid_to"]))
+                for r in self.db.execute(sql + " ORDER BY code, valid_from", params)]
+
     def vat_rates(self) -> list[sqlite3.Row]:
         return self.db.execute("SELECT * FROM vat_rates ORDER BY valid_from").fetchall()
 
     # ------------------------------------------------------------------ readings
 
     def add_reading(self, r: Reading, *, today: dt.date | None = None) -> ReadingOutcome:
-        """Check and store one reading; raise :class:`UtilityError` when it is refused."""
-        today = today or dt.date.today()
+        """Check and store one reading; raise :class:`UtilityError` when it is refused.
+
+        ``today`` is the (Latvian) day the reading arrived, default today: the reading
+        window is judged by it, not by the date typed with the reading, which is kept
+        as the meter's date. Only ``r.correction`` (an operator correcting history, for
+        a reason that is recorded) makes the meter date's window count instead."""
+        today = today or local_today()
         who = f"reading for {r.metering_point} on {r.date.isoformat()}"
         mp = self.get_metering_point(r.metering_point)
         if mp is None:
@@ -319,6 +431,8 @@ class UtilityStore:
         if r.date > today:
             raise UtilityError(f"{who}: field date: a reading cannot be dated after today "
                                f"({today.isoformat()})")
+        if r.correction and r.how == "portal":
+            raise UtilityError(f"{who}: field correction: only an operator corrects history")
         with self.tx() as db:
             latest = self._latest_reading(r.metering_point)
             assert latest is not None  # every metering point has its opening reading
@@ -352,16 +466,18 @@ class UtilityStore:
                         "replaced, send it as a meter change")
                 old_final = None
                 consumption = r.value - latest.value
-            period, message = self._period_for(mp.contract, r.date)
+            period, timing, message = self._period_for(mp.contract, r, today)
             cur = db.execute(
                 "INSERT INTO readings(mp, date, value, cumulative, meter_change, "
                 "old_meter_final, new_meter_start, new_meter, period, how, by, received_at, "
-                "message) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "message, received_on, timing, correction) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (r.metering_point, r.date.isoformat(), str(r.value),
                  str(latest.cumulative + consumption), int(r.meter_change),
                  None if old_final is None else str(old_final),
                  str(r.new_meter_start) if r.meter_change else None, r.new_meter, str(period),
-                 r.how, r.by, time.time(), message))
+                 r.how, r.by, time.time(), message, today.isoformat(), timing,
+                 r.correction))
             if r.meter_change and r.new_meter:
                 db.execute("UPDATE metering_points SET meter=? WHERE id=?",
                            (r.new_meter, r.metering_point))
@@ -369,23 +485,40 @@ class UtilityStore:
                                               (cur.lastrowid,)).fetchone())
         return ReadingOutcome("accepted", stored, consumption, message)
 
-    def _period_for(self, contract: str, day: dt.date) -> tuple[Period, str | None]:
-        """The period a reading counts for, and a message when that is not its window's."""
-        message = None
-        period = next_window_period(day)
-        if window_period(day) is None:
-            start, end = period.shift(-1).window
-            message = (f"{_fmt(day)} is outside the reading window (27th to 3rd; the last one "
-                       f"was {_fmt(start)}–{_fmt(end)}); the reading is kept and used for the "
-                       f"{period} invoice")
+    def _period_for(self, contract: str, r: Reading, arrived: dt.date
+                    ) -> tuple[Period, str, str | None]:
+        """The invoice a reading counts for, how it arrived (``timing``) and what to tell
+        the sender when that is not simply "on time".
+
+        * arrived in a window (27th to 3rd): the month's reading, whatever its meter date;
+        * arrived between windows (4th to 26th of M): M is billed by the estimate and the
+          reading settles it on the invoice of M+1;
+        * an operator's correction: the window of the meter date, recorded with the reason;
+        * for a month already invoiced: it settles on the next invoice."""
         last = self.last_issued_period(contract)
+        if r.correction:
+            period, timing = next_window_period(r.date), CORRECTION
+            message = (f"history correction by {r.by} ({r.correction}): counts for {period} "
+                       f"by its meter date {_fmt(r.date)}, not its arrival {_fmt(arrived)}")
+        elif (in_window := window_period(arrived)) is not None:
+            period, timing, message = in_window, ON_TIME, None
+            if window_period(r.date) != in_window:
+                message = (f"dated {_fmt(r.date)}, arrived {_fmt(arrived)} in the "
+                           f"{in_window} reading window: counts for {in_window}")
+        else:
+            missed = Period.of(arrived)
+            start, end = missed.shift(-1).window
+            period, timing = missed.shift(1), OUTSIDE
+            message = (f"arrived {_fmt(arrived)}, outside the reading window (27th to 3rd; "
+                       f"the last one was {_fmt(start)}–{_fmt(end)}): it is not the reading "
+                       f"of {missed}, which is billed by a reading arriving in its window or "
+                       f"else by the estimate; it is kept and settles the estimates on the "
+                       f"{period} invoice")
         if last is not None and period <= last:
-            late = period
-            period = last.shift(1)
+            late, period, timing = period, last.shift(1), AFTER_INVOICE
             message = (f"the {late} invoice of contract {contract} was already issued; the "
-                       f"reading is kept and used for the {period} invoice, which settles the "
-                       "difference")
-        return period, message
+                       f"reading is kept and settles the difference on the {period} invoice")
+        return period, timing, message
 
     def _latest_reading(self, mp: str) -> StoredReading | None:
         row = self._one("SELECT * FROM readings WHERE mp=? ORDER BY date DESC, id DESC LIMIT 1",
@@ -402,21 +535,78 @@ class UtilityStore:
             id=row["id"], mp=row["mp"], date=dt.date.fromisoformat(row["date"]),
             value=Decimal(row["value"]), cumulative=Decimal(row["cumulative"]),
             meter_change=bool(row["meter_change"]), period=Period.parse(row["period"]),
-            how=row["how"], by=row["by"], message=row["message"])
+            how=row["how"], by=row["by"], message=row["message"],
+            received_on=_d(row["received_on"]), timing=row["timing"],
+            correction=row["correction"])
+
+    # ------------------------------------------------------------------ disconnections
+
+    def add_disconnection(self, contract: str, day: dt.date, reason: DisconnectionReason,
+                          by: str) -> Disconnection:
+        if self.get_contract(contract) is None:
+            raise UtilityError(f"disconnection: field contract: no contract {contract!r}")
+        open_ = self.open_disconnection(contract, day)
+        if open_ is not None:
+            raise UtilityError(f"disconnection of {contract} on {day}: field date: the supply "
+                               f"is already disconnected since {open_.date} (record the "
+                               "reconnection first)")
+        with self.tx() as db:
+            cur = db.execute("INSERT INTO disconnections(contract, date, reason, by, "
+                             "recorded_at) VALUES (?,?,?,?,?)",
+                             (contract, day.isoformat(), reason, by, time.time()))
+        found = self._disconnection(cur.lastrowid)
+        assert found is not None
+        return found
+
+    def _disconnection(self, id_: int | None) -> Disconnection | None:
+        row = self._one("SELECT * FROM disconnections WHERE id=?", (id_,))
+        return Disconnection(row["id"], row["contract"], dt.date.fromisoformat(row["date"]),
+                             row["reason"], row["by"]) if row else None
+
+    def disconnections(self, contract: str) -> list[Disconnection]:
+        return [Disconnection(r["id"], r["contract"], dt.date.fromisoformat(r["date"]),
+                              r["reason"], r["by"]) for r in self.db.execute(
+            "SELECT * FROM disconnections WHERE contract=? ORDER BY date, id", (contract,))]
+
+    def open_disconnection(self, contract: str, on: dt.date) -> Disconnection | None:
+        """The disconnection in force on ``on`` (none reconnected after it)."""
+        row = self._one(
+            "SELECT d.id FROM disconnections d WHERE d.contract=? AND d.date<=? AND NOT "
+            "EXISTS (SELECT 1 FROM reconnections r WHERE r.disconnection_id=d.id) "
+            "ORDER BY d.date DESC, d.id DESC LIMIT 1", (contract, on.isoformat()))
+        return self._disconnection(row["id"]) if row else None
 
     # ------------------------------------------------------------------ reconnections
 
-    def add_reconnection(self, contract: str, day: dt.date, by: str) -> None:
+    def add_reconnection(self, contract: str, day: dt.date, by: str, *, fee: bool,
+                         reason: str, disconnection: Disconnection | None) -> Reconnection:
+        """Record a reconnection; ``fee`` and ``reason`` are decided by the billing rules
+        (:func:`plugins.utility.billing.reconnection_fee_applies`) and kept as decided."""
         if self.get_contract(contract) is None:
             raise UtilityError(f"reconnection: field contract: no contract {contract!r}")
         with self.tx() as db:
-            db.execute("INSERT INTO reconnections(contract, date, by) VALUES (?,?,?)",
-                       (contract, day.isoformat(), by))
+            cur = db.execute("INSERT INTO reconnections(contract, date, by, disconnection_id, "
+                             "fee, reason) VALUES (?,?,?,?,?,?)",
+                             (contract, day.isoformat(), by,
+                              disconnection.id if disconnection else None, int(fee), reason))
+        return self.reconnections(contract, ids=[cur.lastrowid or 0])[0]
 
-    def unbilled_reconnections(self, contract: str, until: dt.date) -> list[tuple[int, dt.date]]:
-        return [(r["id"], dt.date.fromisoformat(r["date"])) for r in self.db.execute(
-            "SELECT id, date FROM reconnections WHERE contract=? AND billed_in IS NULL AND "
-            "date<=? ORDER BY date", (contract, until.isoformat()))]
+    def reconnections(self, contract: str, *, ids: list[int] | None = None
+                      ) -> list[Reconnection]:
+        sql = "SELECT * FROM reconnections WHERE contract=?"
+        params: list[Any] = [contract]
+        if ids is not None:
+            sql += f" AND id IN ({','.join('?' * len(ids))})"
+            params += ids
+        return [Reconnection(r["id"], r["contract"], dt.date.fromisoformat(r["date"]),
+                             r["by"], r["fee"] is None or bool(r["fee"]), r["reason"] or "",
+                             self._disconnection(r["disconnection_id"]), r["billed_in"])
+                for r in self.db.execute(sql + " ORDER BY date, id", params)]
+
+    def unbilled_reconnections(self, contract: str, until: dt.date) -> list[Reconnection]:
+        """Reconnections that carry the fee and no invoice has billed yet."""
+        return [r for r in self.reconnections(contract)
+                if r.fee and r.billed_in is None and r.date <= until]
 
     # ------------------------------------------------------------------ API tokens
 
@@ -517,7 +707,8 @@ def _overlaps(a0: dt.date, a1: dt.date | None, b0: dt.date | None, b1: dt.date |
 def _contract(row: sqlite3.Row) -> Contract:
     return Contract(number=row["number"], customer=row["customer_id"],
                     start=dt.date.fromisoformat(row["start_date"]),
-                    expected_kwh=Decimal(row["expected_kwh"]) if row["expected_kwh"] else None)
+                    expected_kwh=Decimal(row["expected_kwh"]) if row["expected_kwh"] else None,
+                    payment_term_days=row["payment_term_days"])
 
 
 def _bill(row: sqlite3.Row) -> Bill:

@@ -3,8 +3,9 @@
 ``generate`` makes N contracts with a year of monthly readings (bulk-inserted: that is
 set-up, not what is measured), then ``month_readings`` sends the month's readings through
 the real reading checks, with the mix a supplier sees: most on time, some zero, some
-missing, some late (after the window: kept for the next month) and some early (before
-the window: used for this month).
+missing, some late (sent after the window) and some early (sent before it): both are
+outside the window, so the month is estimated and they settle on a later invoice. Each
+reading arrives on the day it was taken.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def generate(store: UtilityStore, n: int, period: Period, *, seed: int = 2026,
         contracts.append(c)
     with store.tx() as db:
         db.executemany("INSERT INTO customers(id, data) VALUES (?, ?)", customers)
-        db.executemany("INSERT INTO contracts VALUES (?,?,?,?)", contract_rows)
+        db.executemany("INSERT INTO contracts(number, customer_id, start_date, expected_kwh) "
+                       "VALUES (?,?,?,?)", contract_rows)
         db.executemany("INSERT INTO metering_points VALUES (?,?,?,?,?)", mp_rows)
         db.executemany("INSERT INTO readings(mp, date, value, cumulative, period, how, by, "
                        "received_at) VALUES (?,?,?,?,?,?,?,?)", reading_rows)
@@ -113,7 +115,9 @@ def month_readings(store: UtilityStore, contracts: list[SyntheticContract],
     from plugins.utility.models import Reading
     from plugins.utility.readings_csv import import_csv
 
-    rows = ["metering_point,date,value"]
+    # Each reading arrives on the day it was taken (the window is judged by arrival):
+    # the operator's file of a day is one import.
+    files: dict[dt.date, list[str]] = {}
     count = 0
     for i, c in enumerate(contracts):
         if c.reading is None:
@@ -122,12 +126,16 @@ def month_readings(store: UtilityStore, contracts: list[SyntheticContract],
         if i % 10 == 0:
             store.add_reading(Reading(metering_point=c.mp, date=c.reading[0],
                                       value=c.reading[1], by=c.customer, how="api"),
-                              today=today)
+                              today=min(c.reading[0], today))
         else:
-            rows.append(f"{c.mp},{c.reading[0].isoformat()},{c.reading[1]}")
-    results = import_csv(store, ("\n".join(rows) + "\n").encode(), source="operator.csv",
-                         by="distribution operator", today=today)
-    refused = [r.error for r in results if r.error]
+            files.setdefault(c.reading[0], []).append(
+                f"{c.mp},{c.reading[0].isoformat()},{c.reading[1]}")
+    refused: list[str | None] = []
+    for day, rows in sorted(files.items()):
+        results = import_csv(store, ("metering_point,date,value\n" + "\n".join(rows)
+                                     + "\n").encode(), source=f"operator-{day}.csv",
+                             by="distribution operator", today=min(day, today))
+        refused += [r.error for r in results if r.error]
     if refused:
         raise ValueError(f"generated readings refused: {refused[:3]}")
     return count

@@ -50,6 +50,11 @@ def utility_db(world: World) -> Path:
     return Path(source.data_dir / source.settings.database)
 
 
+def arrive(world: World, day: dt.date) -> None:
+    """Readings sent from now on arrive on ``day`` (the window is judged by arrival)."""
+    world.gw.plugins.sources.get("utility").today = lambda: day
+
+
 def readings(world: World, mp: str) -> list[StoredReading]:
     store = UtilityStore(utility_db(world))
     try:
@@ -95,6 +100,7 @@ def test_reading_from_the_portal(server: Server) -> None:
     # The tab is on the portal's own pages too.
     assert 'href="/readings"' in client.get("/invoices").text
 
+    arrive(world, dt.date(2025, 10, 28))
     answer = send(client, metering_point="MP-A", value="1234,5", date="2025-10-28")
     assert answer.status_code == 200, answer.text
     assert "Rādījums 1234,5 kWh (28.10.2025) saņemts: patēriņš 234,5 kWh" in answer.text
@@ -106,6 +112,7 @@ def test_reading_from_the_portal(server: Server) -> None:
     assert 'data-mp="MP-A"' in answer.text and "1234,5 kWh" in answer.text
 
     # Lower than the previous reading: refused, nothing stored, the page says why.
+    arrive(world, dt.date(2025, 10, 30))
     lower = send(client, metering_point="MP-A", value="1200", date="2025-10-30")
     assert lower.status_code == 409
     assert ("Rādījums 1200 ir mazāks par iepriekšējo rādījumu 1234,5 (28.10.2025), tāpēc "
@@ -119,25 +126,33 @@ def test_reading_from_the_portal(server: Server) -> None:
     assert "patēriņš 15,0 kWh" in change.text
     assert readings(world, "MP-A")[-1].meter_change
 
-    # Outside the window: kept for the next period, as the CLI says.
+    # Sent outside the window: not November's reading; it settles on December's invoice.
+    arrive(world, dt.date(2025, 11, 15))
     outside = send(client, metering_point="MP-A", value="40", date="2025-11-15")
     assert outside.status_code == 200, outside.text
-    assert ("15.11.2025 ir ārpus rādījumu nodošanas laika (27. līdz 3. datums; pēdējais "
-            "bija 27.10.2025–03.11.2025); rādījums ir saglabāts un tiks izmantots 2025-11 "
-            "rēķinā") in outside.text
-    assert str(readings(world, "MP-A")[-1].period) == "2025-11"
+    assert ("Rādījums nodots 15.11.2025, ārpus nodošanas laika (27. līdz 3. datums; "
+            "pēdējais bija 27.10.2025–03.11.2025): tas nav 2025-11 rādījums") in outside.text
+    assert "izlīdzinās starpību 2025-12 rēķinā" in outside.text
+    assert str(readings(world, "MP-A")[-1].period) == "2025-12"
+    # The window is judged by the day it is sent, not the date typed with it.
+    arrive(world, dt.date(2025, 11, 28))
+    typed = send(client, metering_point="MP-A", value="41", date="2025-11-16")
+    assert typed.status_code == 200, typed.text
+    assert "nodots 28.11.2025, 2025-11 nodošanas laikā" in typed.text
+    last = readings(world, "MP-A")[-1]
+    assert (str(last.period), last.date, last.arrived) == (
+        "2025-11", dt.date(2025, 11, 16), dt.date(2025, 11, 28))
 
     # In English (B's language, or the switch), the CLI's wording.
     client.get("/lang/en")
     english = send(client, metering_point="MP-A", value="39", date="2025-11-20")
     assert english.status_code == 409
-    assert "39 is lower than the previous reading 40 of 15.11.2025, so it was refused" \
+    assert "39 is lower than the previous reading 41 of 16.11.2025, so it was refused" \
         in english.text
-    future = send(client, metering_point="MP-A", value="50",
-                  date=(dt.date.today() + dt.timedelta(days=1)).isoformat())
+    future = send(client, metering_point="MP-A", value="50", date="2025-11-29")
     assert future.status_code == 409 and "cannot be dated after today" in future.text
     assert [r.how for r in readings(world, "MP-A")] == ["contract", "portal", "portal",
-                                                        "portal"]
+                                                        "portal", "portal"]
 
 
 def test_csrf_is_enforced(server: Server) -> None:

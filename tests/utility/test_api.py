@@ -28,7 +28,7 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def serving(db: Path) -> Iterator[str]:
-    app = create_app(db, today=lambda: dt.date(2026, 12, 31))
+    app = create_app(db, today=lambda: CLOCK[0])
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port,
                                           log_level="warning", access_log=False))
@@ -58,6 +58,14 @@ def api(tmp_path: Path) -> Iterator[tuple[str, UtilityStore]]:
 
 
 AUTH = {"Authorization": "Bearer s3cret"}
+#: The day a request arrives at the API (the reading window is judged by it).
+CLOCK = [dt.date(2026, 10, 28)]
+
+
+@pytest.fixture(autouse=True)
+def _clock() -> Iterator[None]:
+    CLOCK[0] = dt.date(2026, 10, 28)
+    yield
 
 
 def test_post_reading_records_api_and_token_name(api: tuple[str, UtilityStore]) -> None:
@@ -90,11 +98,34 @@ def test_api_refuses_with_clear_messages(api: tuple[str, UtilityStore]) -> None:
     assert bad.status_code == 422
     error = bad.json()["error"]
     assert "field date" in error and "field value" in error and "field colour" in error
+    CLOCK[0] = dt.date(2026, 11, 15)
     late = httpx.post(f"{url}/readings", headers=AUTH, json={
         "metering_point": "MP1", "date": "2026-10-15", "value": "1001"})
     assert late.status_code == 201 and "outside the reading window" in late.json()["message"]
+    assert late.json()["timing"] == "outside" and late.json()["period"] == "2026-12"
     assert httpx.get(f"{url}/metering-points/NOPE/readings",
                      headers=AUTH).status_code == 404
+
+
+def test_api_judges_the_window_by_arrival(api: tuple[str, UtilityStore]) -> None:
+    url, store = api
+    CLOCK[0] = dt.date(2026, 11, 30)
+    r = httpx.post(f"{url}/readings", headers=AUTH, json={
+        "metering_point": "MP1", "date": "2026-10-28", "value": "1158"})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert (body["period"], body["timing"], body["date"], body["arrived"]) == (
+        "2026-11", "on-time", "2026-10-28", "2026-11-30")
+    # An operator's system correcting history says so, and it is recorded.
+    CLOCK[0] = dt.date(2026, 12, 10)
+    r = httpx.post(f"{url}/readings", headers=AUTH, json={
+        "metering_point": "MP1", "date": "2026-11-28", "value": "1200",
+        "correction": "meter read by the operator on 28.11, entered late"})
+    assert r.status_code == 201, r.text
+    assert (r.json()["period"], r.json()["timing"]) == ("2026-11", "correction")
+    listed = httpx.get(f"{url}/metering-points/MP1/readings", headers=AUTH).json()
+    assert listed[-1]["correction"] == "meter read by the operator on 28.11, entered late"
+    assert store.readings("MP1")[-1].by == "meter-app"
 
 
 def test_token_commands(run_cli: Callable[..., Result]) -> None:

@@ -16,10 +16,13 @@ def test_import_add_list_bill(run_cli: Run, tmp_path: Path) -> None:
     result = run_cli("utility", "import", str(DEMO_TOML))
     assert result.exit_code == 0, result.output
     assert "5 customers, 5 contracts, 5 metering points loaded" in result.output
+    # Entering last year's readings today is correcting history: said so, and recorded.
     result = run_cli("utility", "reading", "add", "LV-OBJ-000234567", "18400",
-                     "--date", "28.10.2025", "--by", "Jānis")
+                     "--date", "28.10.2025", "--by", "Jānis", "--correct-history",
+                     "paper forms of 2025")
     assert result.exit_code == 0, result.output
     assert "consumption 150 kWh" in result.output and "counts for 2025-10" in result.output
+    assert "history correction by Jānis (paper forms of 2025)" in result.output
     result = run_cli("utility", "reading", "add", "LV-OBJ-000234567", "18390",
                      "--date", "2025-11-28")
     assert result.exit_code == 1
@@ -28,15 +31,27 @@ def test_import_add_list_bill(run_cli: Run, tmp_path: Path) -> None:
     csv = tmp_path / "r.csv"
     csv.write_text("metering_point;date;value\nLV-OBJ-000234567;15.11.2025;18500\n"
                    "LV-OBJ-000345678;28.10.2025;x\n", encoding="utf-8")
-    result = run_cli("utility", "reading", "import", str(csv))
+    result = run_cli("utility", "reading", "import", str(csv), "--correct-history",
+                     "operator's file of 2025")
     assert result.exit_code == 1
-    assert "outside the reading window" in result.output
+    assert "counts for 2025-11" in result.output
     assert "row 3: field value: expected a number" in result.output
     assert "1 accepted, 0 already known, 1 refused" in result.output
     result = run_cli("utility", "reading", "list", "LV-OBJ-000234567")
     assert "Jānis" in result.output and "contract" in result.output and "csv" in result.output
-    assert run_cli("utility", "reconnection", "L-2025-0004", "--date",
-                   "2025-11-20").exit_code == 0
+    result = run_cli("utility", "reconnection", "L-2025-0004", "--date", "2025-11-20")
+    assert result.exit_code == 1 and "no disconnection in force" in result.output
+    for day in ("2025-09-10", "2025-11-10"):
+        result = run_cli("utility", "disconnection", "L-2025-0004", "--date", day,
+                         "--reason", "late-payment")
+        assert result.exit_code == 0, result.output
+        result = run_cli("utility", "reconnection", "L-2025-0004", "--date",
+                         day.replace("-10", "-12", 1)[:8] + "20")
+        assert result.exit_code == 0, result.output
+    assert "fee: a household disconnected for late payment again within a year " \
+        "(2025-09-10 and 2025-11-10); the next invoice bills it" in result.output
+    result = run_cli("utility", "supply", "L-2025-0004")
+    assert "late-payment" in result.output and "first for late" in result.output
     # No gateway customer yet: a clear error per contract, exit code 1.
     result = run_cli("utility", "bill", "2025-11", "--as-of", "2025-12-15")
     assert result.exit_code == 1
@@ -56,6 +71,25 @@ def test_import_add_list_bill(run_cli: Run, tmp_path: Path) -> None:
     assert "3 issued before" in result.output and "deliveries: 1 delivered" in result.output
     result = run_cli("utility", "contracts")
     assert "E2511-00001" in result.output
+    # The payment term each customer gets: 20 days as e-invoice (15 + 5), paper to the
+    # end of the month but at least 15 days; the contract's base term is shown.
+    assert "15 days (default)" in result.output
+    assert "e-invoice: 20 days" in result.output and "paper: end of month" in result.output
+
+
+def test_cli_reading_window_is_judged_by_today(run_cli: Run) -> None:
+    from plugins.utility.dates import local_today, next_window_period, window_period
+
+    assert run_cli("utility", "import", str(DEMO_TOML)).exit_code == 0
+    today = local_today()
+    result = run_cli("utility", "reading", "add", "LV-OBJ-000234567", "18300",
+                     "--date", "2025-10-28")
+    assert result.exit_code == 0, result.output
+    # A past meter date does not choose the month: the day it arrives (today) does.
+    expected = window_period(today) or next_window_period(today).shift(1)
+    assert f"counts for {expected}" in result.output
+    listed = run_cli("utility", "reading", "list", "LV-OBJ-000234567").output
+    assert today.isoformat() in listed
 
 
 def test_bad_input_is_one_clear_line(run_cli: Run, tmp_path: Path) -> None:
@@ -82,7 +116,10 @@ def test_gateway_demo(run_cli: Run, tmp_path: Path) -> None:
                  "outside the reading window", "2026-10: 5 invoices issued"):
         assert text in out
     deliveries = tmp_path / "data" / "deliveries"
-    assert (deliveries / "print-shop" / "E2610-00002.pdf").read_bytes().startswith(b"%PDF")
-    assert list((deliveries / "200987654").glob("E2610-00003*.xml"))  # the UBL
+    pdfs = sorted((deliveries / "print-shop").glob("E2610-*.pdf"))
+    assert len(pdfs) == 2 and pdfs[0].read_bytes().startswith(b"%PDF")
+    # The bakery's October document is a credit note, in UBL too.
+    assert "credit note" in out
+    assert list((deliveries / "200987654").glob("E2610-00002*.xml"))
     result = run_cli("status")
     assert "E2610-00005" in result.output

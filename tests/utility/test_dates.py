@@ -14,9 +14,13 @@ from plugins.utility.dates import (
     default_issue_date,
     due_date,
     e_invoice_issue_date,
+    e_invoice_term_days,
     is_working_day,
+    is_working_saturday,
     next_window_period,
     next_working_day,
+    paper_due_date,
+    paper_term_days,
     window_period,
 )
 
@@ -110,24 +114,102 @@ def test_default_issue_date_between_10th_and_15th() -> None:
         assert 10 <= day.day <= 15 and is_working_day(day)
 
 
-@pytest.mark.parametrize(("issue", "e_invoice", "expected"), [
-    (D(2026, 11, 10), False, D(2026, 11, 30)),   # paper: end of the month of issue
-    (D(2026, 10, 29), True, D(2026, 11, 5)),     # e-invoice: 5 more days (term 7 days)
-    (D(2026, 11, 4), True, D(2026, 11, 30)),     # 5 more days would make 31: capped at 20,
-                                                 # never shorter than the default
-    (D(2026, 11, 16), True, D(2026, 12, 5)),     # 30 Nov + 5 = 5 Dec, term 19 days
-    (D(2026, 11, 14), True, D(2026, 12, 4)),     # term capped at 20 days
-    (D(2028, 2, 14), True, D(2028, 3, 5)),       # leap year: 29 Feb + 5 = 5 Mar (term 20)
-    (D(2027, 2, 15), True, D(2027, 3, 5)),       # 28 Feb + 5 = 5 Mar (term 18)
-    (D(2026, 12, 30), True, D(2027, 1, 5)),      # crosses the year end
+# ---------------------------------------------------------------- working Saturdays
+# The Cabinet moves working days onto Saturdays (e.g. 2 January 2026 off, worked on
+# Saturday 17 January; 22 June 2026 off, worked on Saturday 27 June); the ``holidays``
+# package lists them as ``weekend_workdays``.
+
+
+@pytest.mark.parametrize("day", [
+    D(2026, 1, 17), D(2026, 6, 27), D(2025, 5, 10), D(2025, 11, 8), D(2024, 12, 14),
+    D(2024, 12, 28),
 ])
-def test_due_date(issue: dt.date, e_invoice: bool, expected: dt.date) -> None:
-    assert due_date(issue, e_invoice=e_invoice) == expected
+def test_working_saturdays_are_working_days(day: dt.date) -> None:
+    assert day.weekday() == 5
+    assert is_working_day(day) and is_working_saturday(day)
 
 
-@given(st.dates(min_value=D(2024, 1, 1), max_value=D(2030, 12, 31)))
-def test_e_invoice_term_never_over_20_days_beyond_default(issue: dt.date) -> None:
-    default = due_date(issue, e_invoice=False)
-    due = due_date(issue, e_invoice=True)
-    assert default <= due <= default + dt.timedelta(days=5)
-    assert due == default or (due - issue).days <= 20
+@pytest.mark.parametrize("day", [D(2026, 1, 10), D(2026, 6, 20), D(2026, 7, 4),
+                                 D(2026, 1, 18), D(2026, 6, 28)])
+def test_other_weekend_days_are_not(day: dt.date) -> None:
+    assert not is_working_day(day) and not is_working_saturday(day)
+
+
+@pytest.mark.parametrize(("after", "expected"), [
+    (D(2026, 6, 25), D(2026, 6, 26)),     # the day before: Thursday → Friday
+    (D(2026, 6, 26), D(2026, 6, 27)),     # Friday → the working Saturday
+    (D(2026, 6, 27), D(2026, 6, 29)),     # the working Saturday → Monday (Sunday is not)
+    (D(2026, 1, 16), D(2026, 1, 17)),     # January 2026
+    (D(2026, 1, 9), D(2026, 1, 12)),      # an ordinary Saturday is skipped
+    (D(2024, 12, 27), D(2024, 12, 28)),   # year end: Saturday 28 Dec 2024 worked
+    (D(2024, 12, 28), D(2025, 1, 2)),     # then 30 Dec off, 31 Dec and 1 Jan holidays
+])
+def test_next_working_day_counts_working_saturdays(after: dt.date, expected: dt.date) -> None:
+    assert next_working_day(after) == expected
+
+
+def test_issue_dates_on_working_saturdays() -> None:
+    # Paper: from the 10th; 10 May 2025 is a working Saturday, so that is the issue day.
+    assert default_issue_date(Period(2025, 4), 10) == D(2025, 5, 10)
+    assert default_issue_date(Period(2024, 11), 14) == D(2024, 12, 14)
+    # An ordinary Saturday the 10th moves to Monday.
+    assert default_issue_date(Period(2026, 9), 10) == D(2026, 10, 12)
+    # E-invoice: all readings in on Friday 27 Dec 2024 → the working Saturday after it.
+    assert e_invoice_issue_date(Period(2024, 12), D(2024, 12, 27)) == D(2024, 12, 28)
+
+
+# ---------------------------------------------------------------- payment terms
+
+
+@pytest.mark.parametrize(("issue", "expected"), [
+    (D(2026, 11, 10), D(2026, 11, 30)),   # on schedule: the end of the month (20 days)
+    (D(2026, 11, 15), D(2026, 11, 30)),   # 15 days: exactly the base term
+    (D(2026, 11, 16), D(2026, 12, 1)),    # the end of the month would give 14: 15 days
+    (D(2026, 11, 30), D(2026, 12, 15)),   # made late: the whole term from the issue day
+    (D(2027, 2, 13), D(2027, 2, 28)),     # February: 15 days exactly
+    (D(2027, 2, 14), D(2027, 3, 1)),
+    (D(2028, 2, 14), D(2028, 2, 29)),     # leap year
+    (D(2028, 2, 15), D(2028, 3, 1)),
+    (D(2026, 12, 20), D(2027, 1, 4)),     # across the year end
+])
+def test_paper_due_date_end_of_month_but_never_less_than_the_term(
+        issue: dt.date, expected: dt.date) -> None:
+    assert paper_due_date(issue, 15) == expected
+    assert due_date(issue, e_invoice=False, base_term=15) == expected
+
+
+@pytest.mark.parametrize(("base", "paper", "expected"), [
+    (14, 0, 19),    # base + 5 below the cap
+    (15, 0, 20),    # base + 5 on the cap
+    (16, 0, 20),    # base + 5 over the cap: the extension stops at 20 days
+    (20, 0, 20),    # no room for an extension, never shorter than the base term
+    (25, 0, 25),
+    (15, 19, 20),   # paper would give a day less, the same, a day more
+    (15, 20, 20),
+    (15, 21, 21),   # never shorter than on paper, even past 20 days
+])
+def test_e_invoice_term_is_an_extension(base: int, paper: int, expected: int) -> None:
+    assert e_invoice_term_days(base, paper) == expected
+
+
+@pytest.mark.parametrize(("issue", "expected"), [
+    (D(2026, 10, 29), D(2026, 11, 18)),   # 20 days, whatever the end of the month
+    (D(2026, 12, 30), D(2027, 1, 19)),    # across the year end
+    (D(2028, 2, 9), D(2028, 2, 29)),      # leap day
+])
+def test_e_invoice_due_date_counts_the_term_from_issue(issue: dt.date,
+                                                       expected: dt.date) -> None:
+    assert due_date(issue, e_invoice=True, base_term=15, paper_term=20) == expected
+
+
+@given(issue=st.dates(min_value=D(2024, 1, 1), max_value=D(2030, 12, 31)),
+       base=st.integers(1, 60), period=st.tuples(st.integers(2024, 2030), st.integers(1, 12)))
+def test_e_invoice_term_never_shorter_than_base_or_paper(
+        issue: dt.date, base: int, period: tuple[int, int]) -> None:
+    paper = paper_term_days(Period(*period), 10, base)
+    days = (due_date(issue, e_invoice=True, base_term=base, paper_term=paper) - issue).days
+    assert days >= base and days >= paper
+    assert days >= min(base + 5, 20)
+    assert days <= max(20, base, paper)
+    # A paper invoice never leaves fewer than the base term either.
+    assert (due_date(issue, e_invoice=False, base_term=base) - issue).days >= base

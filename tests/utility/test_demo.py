@@ -42,12 +42,30 @@ def test_demo_story(demo_gw: Gateway) -> None:
     sep = {b.contract: b.data["meters"] for b in store.bills()
            if str(b.period) == "2026-09"}
     assert sep["L-2025-0003"]["LV-OBJ-000987654"]["estimated"] is True
-    oct_business = gw.load_invoice(gw.find("E2610-00003").id)
-    assert any(ln.quantity < 0 for ln in oct_business.lines)       # settlement
-    reconnected = gw.load_invoice(gw.find("E2609-00004").id)
-    assert any(ln.item.sellers_id == "reconnection" for ln in reconnected.lines)
-    paper = gw.load_invoice(gw.find("E2610-00002").id)
+
+    def doc(contract: str, period: str) -> Any:
+        bill = next(b for b in store.bills() if b.contract == contract
+                    and str(b.period) == period)
+        return gw.load_invoice(gw.find(bill.number).id)
+
+    # The bakery used less than estimated: a credit note correcting September's invoice.
+    credit = doc("L-2025-0003", "2026-10")
+    assert credit.is_credit_note
+    assert [p.number for p in credit.preceding_invoices] == [doc("L-2025-0003",
+                                                                 "2026-09").number]
+    # Second late-payment disconnection within a year: the fee, with the reason.
+    reconnected = doc("L-2025-0004", "2026-09")
+    [fee] = [ln for ln in reconnected.lines if ln.item.sellers_id == "reconnection"]
+    assert "16.03.2026" in fee.note and "15.09.2026" in fee.note
+    # His October reading arrived on 10 November: October is billed by the estimate.
+    assert doc("L-2025-0004", "2026-10").lines[0].note.startswith("Aprēķināts patēriņš")
+    paper = doc("L-2025-0002", "2026-10")
     assert paper.charges[0].amount == Decimal("2.07") and paper.lines[0].quantity == 0
+    # Never back-dated; e-invoices get 20 days, paper to the end of the month.
+    for record in gw.store.list_invoices():
+        invoice = gw.load_invoice(record.id)
+        if invoice.due_date is not None:
+            assert (invoice.due_date - invoice.issue_date).days >= 15
     # Every delivery went out: folder and portal for each of the 10 invoices.
     assert all(d.status == "delivered" for d in gw.store.deliveries())
     assert len(gw.store.deliveries()) == 20

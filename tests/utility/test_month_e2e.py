@@ -33,7 +33,7 @@ def money(x: Decimal) -> Decimal:
 
 
 def expected_kwh(c: SyntheticContract) -> Decimal:
-    if c.kind in ("on-time", "zero", "early"):
+    if c.kind in ("on-time", "zero"):
         assert c.reading is not None
         return c.reading[1] - c.history[-1][1]
     # Estimated: average daily use over the last 365 days of readings × 31 days.
@@ -47,9 +47,8 @@ def expected_kwh(c: SyntheticContract) -> Decimal:
 def expected_total(c: SyntheticContract) -> Decimal:
     kwh = expected_kwh(c)
     net = money(kwh * ENERGY) + money(kwh * DISTRIBUTION) + FIXED
-    if c.paper:
-        net += Decimal("2.07")
-    return net + money(net * Decimal("0.21"))
+    # The paper fee costs exactly 2.50 more, whatever the rounding of the VAT total.
+    return net + money(net * Decimal("0.21")) + (Decimal("2.50") if c.paper else 0)
 
 
 def run(gw: Gateway, n: int) -> tuple[list[SyntheticContract], Any]:
@@ -66,7 +65,9 @@ def check(gw: Gateway, contracts: list[SyntheticContract], summary: Any) -> None
     assert not summary.errors and not summary.waiting
     assert len(summary.issued) == n and summary.delivery_problems == 0
     assert summary.delivered == n * 2    # folder and portal
-    estimated = sum(c.kind in ("missing", "late") for c in contracts)
+    # A reading sent before the window opens ("early") or after it closed ("late") is
+    # not the month's reading: those months are estimated too.
+    estimated = sum(c.kind in ("missing", "late", "early") for c in contracts)
     assert summary.estimated == estimated
     assert summary.paper == sum(c.paper for c in contracts)
     bills = {b.contract: b for b in source(gw).store.bills(OCT)}
@@ -76,7 +77,8 @@ def check(gw: Gateway, contracts: list[SyntheticContract], summary: Any) -> None
         doc = json.loads((out / c.customer / f"{bill.number}.json").read_text())
         assert Decimal(doc["totals"]["amount_due"]) == expected_total(c), c
         assert Decimal(doc["lines"][0]["quantity"]) == expected_kwh(c), c
-        assert bill.data["meters"][c.mp]["estimated"] == (c.kind in ("missing", "late"))
+        assert bill.data["meters"][c.mp]["estimated"] == (c.kind in ("missing", "late",
+                                                                     "early"))
         assert doc["buyer_reference"] == c.number
         assert doc["payment"]["remittance_information"] == \
             f"Rekins {bill.number} ligums {c.number}"
@@ -91,10 +93,13 @@ def test_month_end_for_generated_contracts(gw: Gateway) -> None:
     contracts, summary = run(gw, 60)
     assert {c.kind for c in contracts} == {"on-time", "zero", "missing", "late", "early"}
     check(gw, contracts, summary)
-    # Late readings were kept for November, with the message saying so.
+    # Late readings (sent 4-12 November) are kept and settle on the invoice after
+    # November's; early ones (sent 10-26 October) on November's; both say so.
     late = next(c for c in contracts if c.kind == "late")
     kept = source(gw).store.readings(late.mp)[-1]
-    assert kept.period == Period(2026, 11) and "outside the reading window" in kept.message
+    assert kept.period == Period(2026, 12) and "outside the reading window" in kept.message
+    early = next(c for c in contracts if c.kind == "early")
+    assert source(gw).store.readings(early.mp)[-1].period == Period(2026, 11)
     # One invoice of each kind as UBL (Peppol BIS 3.0 rules apply to businesses only;
     # these are households: XSD + EN 16931) and CII, by the official rules.
     bills = {b.contract: b for b in source(gw).store.bills(OCT)}

@@ -21,7 +21,8 @@ TODAY = D(2026, 12, 31)
 def test_in_window_reading_counts_for_its_month_and_records_who_and_how(
         store: UtilityStore) -> None:
     mp = add_contract(store)
-    out = store.add_reading(reading(mp, D(2026, 11, 2), 1150, how="portal"), today=TODAY)
+    out = store.add_reading(reading(mp, D(2026, 11, 2), 1150, how="portal"),
+                            today=D(2026, 11, 2))
     assert out.status == "accepted" and out.message is None
     assert out.consumption == Decimal(150)
     r = store.readings(mp)[-1]
@@ -37,14 +38,15 @@ def test_zero_consumption_is_a_reading(store: UtilityStore) -> None:
     assert out.status == "accepted" and out.consumption == 0
 
 
-def test_reading_outside_window_is_kept_for_next_period_with_message(
+def test_reading_arriving_outside_window_settles_on_the_next_invoice(
         store: UtilityStore) -> None:
     mp = add_contract(store)
-    out = store.add_reading(reading(mp, D(2026, 10, 15), 1100), today=TODAY)
+    out = store.add_reading(reading(mp, D(2026, 10, 15), 1100), today=D(2026, 10, 15))
     assert out.status == "accepted"
-    assert out.reading.period == Period(2026, 10)
+    assert out.reading.period == Period(2026, 11) and out.reading.timing == "outside"
     assert "outside the reading window" in (out.message or "")
-    assert "2026-10 invoice" in (out.message or "")
+    assert "not the reading of 2026-10" in (out.message or "")
+    assert "2026-11 invoice" in (out.message or "")
     assert store.readings(mp)[-1].message == out.message
 
 
@@ -107,8 +109,8 @@ def test_reading_after_the_month_was_invoiced_goes_to_the_next_one(
     bill = store.reserve_bill("K1", Period(2026, 10), "E", D(2026, 11, 4), lambda n: {})
     store.mark_issued("K1", Period(2026, 10), "id", [])
     assert bill.number == "E2610-00001"
-    out = store.add_reading(reading(mp, D(2026, 11, 2), 1200), today=TODAY)
-    assert out.reading.period == Period(2026, 11)
+    out = store.add_reading(reading(mp, D(2026, 11, 2), 1200), today=D(2026, 11, 2))
+    assert out.reading.period == Period(2026, 11) and out.reading.timing == "after-invoice"
     assert "2026-10 invoice of contract K1 was already issued" in (out.message or "")
 
 
