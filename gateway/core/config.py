@@ -22,6 +22,9 @@
     max_attempts = 20
     base_delay = 5
 
+    [store]                # the embedded SQLite file unless a server is named
+    url = "postgresql://gateway@db.example.lv/gateway"   # or GATEWAY_STORE_URL
+
     [plugins.email]        # defaults for a plugin; customers' settings override them
     host = "smtp.example.lv"
 
@@ -75,6 +78,14 @@ class DispatcherSettings(BaseModel):
     retry: dict[str, RetrySettings] = Field(default_factory=dict)
 
 
+class StoreSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # None: gateway.db in the data directory. A password belongs in ~/.pgpass or
+    # PGPASSWORD rather than in this file.
+    url: str | None = Field(None, pattern=r"^(postgres|postgresql|sqlite)://")
+
+
 class GatewaySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -88,6 +99,7 @@ class Config(BaseModel):
     data_dir: Path
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     dispatcher: DispatcherSettings = Field(default_factory=DispatcherSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     def plugin_settings(self, name: str) -> dict[str, Any]:

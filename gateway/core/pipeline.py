@@ -25,8 +25,8 @@ from gateway.core.storage import (
     DocumentRecord,
     InvoiceRecord,
     NewDelivery,
-    SQLiteStore,
     Store,
+    open_store,
 )
 from gateway.core.validation import complete, first_error
 from gateway.errors import (
@@ -74,7 +74,7 @@ class Gateway:
                  store: Store | None = None) -> None:
         self.config = config
         self.plugins = plugins or get_plugin_manager()
-        self.store: Store = store or SQLiteStore(config.data_dir / "gateway.db")
+        self.store: Store = store or open_store(config)
         self.archive = Archive(config.data_dir / "archive")
         for registry in (self.plugins.formats, self.plugins.channels, self.plugins.sources):
             for obj in registry:

@@ -1,0 +1,149 @@
+"""One database helper for the core store and the plugins' own tables.
+
+:func:`connect` turns a store URL into a :class:`Database`: a file path (or
+``sqlite:///path``) gives SQLite, ``postgresql://…`` gives PostgreSQL through a psycopg
+connection pool. Code above it writes one SQL text with ``?`` placeholders and reads rows
+by column name; the few real differences between the two engines (row locks, history
+serialisation, error wording) are methods here, not ``if`` statements in callers.
+
+Plugins keep their tables in the same place as the core (:func:`open_database`): on
+PostgreSQL the same database; on the embedded default their own SQLite file in the data
+directory, as before, so that a portal page view never waits for the outbox's write lock.
+Their schema is versioned by the same migration tool as the core's (see
+:mod:`gateway.core.storage.schema`).
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from gateway.errors import StorageError
+
+if TYPE_CHECKING:
+    from gateway.core.config import Config
+
+Row = Mapping[str, Any]
+
+
+class Cursor(Protocol):
+    """The part of a DB-API cursor both engines offer, rows readable by column name."""
+
+    rowcount: int
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor: ...
+    def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class Database(abc.ABC):
+    """A connection (SQLite) or a pool of them (PostgreSQL), safe to share by threads."""
+
+    dialect: ClassVar[str]
+    #: exception types that mean "a unique or foreign key constraint refused the row"
+    integrity_errors: ClassVar[tuple[type[BaseException], ...]]
+    #: where the data is, for messages (a PostgreSQL URL without its password)
+    label: str
+
+    @abc.abstractmethod
+    def tx(self) -> contextlib.AbstractContextManager[Cursor]:
+        """A write transaction: committed when the block ends, rolled back on error.
+
+        Database errors leave it as :class:`StorageError` with a sentence a user can act
+        on; an integrity error passes through so the caller can word it for its data.
+        """
+
+    @abc.abstractmethod
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        """Rows of one read, outside any write transaction."""
+
+    def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    @abc.abstractmethod
+    def serialize(self, cur: Cursor, key: str) -> None:
+        """Make writers that pass the same ``key`` in their transactions take turns.
+
+        SQLite writers take turns anyway (``BEGIN IMMEDIATE``); PostgreSQL takes a
+        transaction-scoped advisory lock.
+        """
+
+    @property
+    @abc.abstractmethod
+    def skip_locked(self) -> str:
+        """The clause that lets concurrent claimers pass over each other's rows."""
+
+    @abc.abstractmethod
+    def yoyo_url(self) -> str:
+        """The same database as a URL the migration tool understands."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def is_url(target: str | os.PathLike[str]) -> bool:
+    return "://" in str(target)
+
+
+def connect(target: str | os.PathLike[str], *, synchronous: str = "FULL",
+            any_thread: bool = True) -> Database:
+    """A :class:`Database` for a path or URL (``sqlite:///…``, ``postgresql://…``)."""
+    text = os.fspath(target)
+    if text.startswith(("postgresql://", "postgres://")):
+        from gateway.core.storage.postgres import PostgresDatabase
+
+        return PostgresDatabase(text)
+    if text.startswith("sqlite:///"):
+        text = text.removeprefix("sqlite://")
+    elif is_url(text):
+        scheme = text.split("://", 1)[0]
+        raise StorageError(f"store url {scheme}://…: unknown database; use a file path, "
+                           "sqlite:///path or postgresql://user@host/dbname")
+    from gateway.core.storage.sqlite import SQLiteDatabase
+
+    return SQLiteDatabase(Path(text), synchronous=synchronous)
+
+
+def store_url(config: Config) -> str | None:
+    """The configured server database, or None for the embedded SQLite default."""
+    return os.environ.get("GATEWAY_STORE_URL") or config.store.url
+
+
+def open_database(config: Config, sqlite_file: str | os.PathLike[str], *,
+                  migrations: Path | None = None, synchronous: str = "FULL") -> Database:
+    """The database a plugin keeps its tables in, its migrations applied.
+
+    ``sqlite_file`` (relative to the data directory) is used on the embedded default;
+    with ``[store] url = "postgresql://…"`` the plugin's tables live in that database.
+    ``migrations`` is the plugin's folder of migrations, one subfolder per dialect
+    (``sqlite/``, ``postgresql/``); their ids must start with the plugin's name.
+    """
+    url = store_url(config)
+    db = connect(url) if url else connect(config.data_dir / sqlite_file,
+                                          synchronous=synchronous)
+    if migrations is not None:
+        from gateway.core.storage.schema import ensure_current
+
+        try:
+            ensure_current(db, migrations)
+        except BaseException:
+            db.close()
+            raise
+    return db
+
+
+def placeholders(n: int) -> str:
+    """``?, ?, ?`` for an ``IN (…)`` list of ``n`` values."""
+    return ", ".join("?" * n)

@@ -1,0 +1,122 @@
+"""The embedded default: one SQLite file in the data directory, WAL mode, safe for several
+processes (each write transaction takes the file's write lock up front)."""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from gateway.core.storage.database import Database, Row
+from gateway.core.storage.store import SQLStore
+from gateway.errors import StorageError
+
+
+class SQLiteDatabase(Database):
+    dialect: ClassVar[str] = "sqlite"
+    integrity_errors: ClassVar[tuple[type[BaseException], ...]] = (sqlite3.IntegrityError,)
+
+    def __init__(self, path: Path, *, timeout: float = 15.0, synchronous: str = "FULL") -> None:
+        self.path = path
+        self.label = str(path)
+        # The dispatcher renews its lease from a second thread while a channel delivers;
+        # one connection must not interleave two threads' transactions.
+        self._lock = threading.RLock()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.connection = sqlite3.connect(path, timeout=timeout, isolation_level=None,
+                                              check_same_thread=False)
+            self.connection.row_factory = sqlite3.Row
+            self.connection.execute("PRAGMA journal_mode=WAL")
+            self.connection.execute(f"PRAGMA synchronous={synchronous}")
+            self.connection.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as exc:
+            raise StorageError(explain(exc, path)) from None
+        except OSError as exc:
+            raise StorageError(f"cannot open {path}: {exc.strerror}") from None
+
+    def close(self) -> None:
+        self.connection.close()
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[Any]:
+        """BEGIN IMMEDIATE: take the write lock up front so that readers never deadlock."""
+        db = self.connection
+        with self._lock:
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StorageError(explain(exc, self.path)) from None
+            try:
+                yield db
+            except sqlite3.IntegrityError:
+                self._rollback()
+                raise
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise StorageError(explain(exc, self.path)) from None
+            except BaseException:
+                self._rollback()
+                raise
+            else:
+                try:
+                    db.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self._rollback()
+                    raise StorageError(explain(exc, self.path)) from None
+
+    def _rollback(self) -> None:
+        # SQLite may already have rolled back by itself (disk full, I/O error).
+        if self.connection.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.connection.execute("ROLLBACK")
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        try:
+            with self._lock:
+                return self.connection.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise StorageError(explain(exc, self.path)) from None
+
+    def serialize(self, cur: Any, key: str) -> None:
+        """Nothing to do: BEGIN IMMEDIATE already lets one writer in at a time."""
+
+    @property
+    def skip_locked(self) -> str:
+        return ""
+
+    def yoyo_url(self) -> str:
+        return f"sqlite:///{self.path.resolve()}"
+
+
+class SQLiteStore(SQLStore):
+    """The embedded default store (``gateway.db`` in the data directory)."""
+
+    def __init__(self, path: Path, *, timeout: float = 15.0, upgrade: bool = True) -> None:
+        self.path = path
+        database = SQLiteDatabase(path, timeout=timeout)
+        super().__init__(database, upgrade=upgrade)
+        # Tests and tools reach the raw connection (busy timeouts, integrity checks).
+        self._db = database.connection
+
+
+def explain(exc: sqlite3.Error, path: Path) -> str:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return f"database {path} is locked by another process; try again when it is done"
+    if "readonly" in text or "read-only" in text:
+        return f"database {path} is read-only; nothing was changed"
+    if "disk is full" in text or "full" in text:
+        return f"no space left for {path}; nothing was changed"
+    if "disk I/O error" in text:
+        return (f"cannot write to database {path} (disk I/O error: is the disk full or "
+                "failing?); the unfinished change was rolled back")
+    if "unable to open" in text:
+        return f"cannot open database {path} (is the data directory writable?)"
+    return f"database {path}: {text}"
+
+
+__all__ = ["SQLiteDatabase", "SQLiteStore", "explain"]
