@@ -8,7 +8,7 @@ import os
 import site
 import sys
 import venv
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +81,52 @@ pytest_plugins = ["pytester"]
 # gateway's own pytest plugin, gateway.testing (the one plugin authors use).
 GatewayFactory = Callable[..., Gateway]
 __all__ = ["GatewayFactory", "add_customer"]
+
+STORE_BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """``pytestmark = pytest.mark.both_stores`` runs a module's tests on the embedded
+    SQLite store and on PostgreSQL; ``@pytest.mark.sqlite_only`` keeps one test on
+    SQLite (it checks something only SQLite has, such as its file locks)."""
+    if ("store_backend" in metafunc.fixturenames
+            and metafunc.definition.get_closest_marker("both_stores")
+            and not metafunc.definition.get_closest_marker("sqlite_only")):
+        metafunc.parametrize("store_backend", STORE_BACKENDS)
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[Any]:
+    """A throwaway PostgreSQL cluster for the whole session (tests/pg_cluster.py)."""
+    from tests.pg_cluster import running_cluster
+
+    with running_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def store_backend() -> str:
+    return "sqlite"
+
+
+@pytest.fixture
+def store_url(request: pytest.FixtureRequest, store_backend: str,
+              monkeypatch: pytest.MonkeyPatch) -> str | None:
+    """None on the embedded default; on PostgreSQL a fresh database, also named in
+    GATEWAY_STORE_URL so that CLI subprocesses use it too."""
+    if store_backend == "sqlite":
+        monkeypatch.delenv("GATEWAY_STORE_URL", raising=False)
+        return None
+    url: str = request.getfixturevalue("postgres_cluster").new_database()
+    monkeypatch.setenv("GATEWAY_STORE_URL", url)
+    return url
+
+
+@pytest.fixture
+def gateway_factory(store_url: str | None, gateway_factory: GatewayFactory) -> GatewayFactory:
+    """gateway.testing's factory, on the store this test runs on (``store_url`` names it
+    in GATEWAY_STORE_URL before any gateway is made)."""
+    return gateway_factory
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ from gateway.errors import ConfigError, DuplicateInvoice, InvoiceRejected, Plugi
 from gateway.plugins import get_plugin_manager
 from tests.conftest import add_customer
 
+pytestmark = pytest.mark.both_stores
+
 NO_WAIT = "[dispatcher]\nbase_delay = 0\n"
 
 

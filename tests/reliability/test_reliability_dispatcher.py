@@ -23,6 +23,8 @@ from gateway.errors import StorageError
 from gateway.plugins import get_plugin_manager
 from tests.conftest import add_customer
 
+pytestmark = pytest.mark.both_stores
+
 
 class ProbeSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -321,18 +323,32 @@ def test_rate_limit_is_shared_and_spaces_the_attempts(
     assert until is not None and until > time.time() + 1
 
 
+def _raw(gw: Gateway) -> tuple[Any, type[Exception], str, str]:
+    """A plain DB-API connection past the store: (connection, the engine's integrity error,
+    its placeholder, the update guard trigger's name)."""
+    db = getattr(gw.store, "db", None)
+    if db is not None and db.dialect == "postgresql":
+        import psycopg
+
+        return (psycopg.connect(db.url), psycopg.errors.RaiseException, "%s",
+                "events_append_only ON events")
+    return (sqlite3.connect(gw.config.data_dir / "gateway.db"), sqlite3.IntegrityError, "?",
+            "events_no_update")
+
+
 def test_history_is_append_only_and_tampering_is_found(
         gateway_factory: Any, invoice_data: dict[str, Any], run_cli: Any) -> None:
     gw, _ = make(gateway_factory)
     probe_customer(gw)
     invoice_id = push(gw, invoice_data)
     Dispatcher(gw).run()
-    db = sqlite3.connect(gw.config.data_dir / "gateway.db")
+    db, refused, p, trigger = _raw(gw)
     try:
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            db.execute("UPDATE events SET kind = 'x' WHERE invoice_id = ?", (invoice_id,))
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            db.execute("DELETE FROM events WHERE invoice_id = ?", (invoice_id,))
+        with pytest.raises(refused, match="append-only"):
+            db.execute(f"UPDATE events SET kind = 'x' WHERE invoice_id = {p}", (invoice_id,))
+        db.rollback()
+        with pytest.raises(refused, match="append-only"):
+            db.execute(f"DELETE FROM events WHERE invoice_id = {p}", (invoice_id,))
         db.rollback()
         # A write killed halfway leaves a temporary file in the archive: noted, not a problem.
         [doc] = gw.store.documents(invoice_id)
@@ -341,9 +357,9 @@ def test_history_is_append_only_and_tampering_is_found(
         assert clean.exit_code == 0, clean.output
         assert "1 temporary file from interrupted writes" in clean.output
         # Someone with write access drops the guard and rewrites history anyway.
-        db.execute("DROP TRIGGER events_no_update")
+        db.execute(f"DROP TRIGGER {trigger}")
         db.execute("UPDATE events SET data_json = '{\"channel\": \"elsewhere\"}' "
-                   "WHERE invoice_id = ? AND kind = 'delivered'", (invoice_id,))
+                   f"WHERE invoice_id = {p} AND kind = 'delivered'", (invoice_id,))
         db.commit()
     finally:
         db.close()
@@ -352,6 +368,7 @@ def test_history_is_append_only_and_tampering_is_found(
     assert "history of invoice E2611-00123: event 4 (delivered) does not match" in result.output
 
 
+@pytest.mark.sqlite_only
 def test_a_locked_database_is_a_clear_error_and_changes_nothing(
         gateway_factory: Any, invoice_data: dict[str, Any]) -> None:
     gw, _ = make(gateway_factory)

@@ -1,0 +1,242 @@
+"""The store on both engines: concurrent writers, batched leases, schema migrations.
+
+Each test runs on the embedded SQLite store and on a real PostgreSQL server (a
+throwaway cluster started by the tests, tests/pg_cluster.py).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.core import load_invoice
+from gateway.core.config import load_config
+from gateway.core.storage import open_store
+from gateway.errors import StorageError
+from tests.conftest import REPO, add_customer
+
+pytestmark = pytest.mark.both_stores
+
+RELEASE_0_1 = REPO / "tests" / "fixtures" / "release-0.1"
+
+APPEND = """
+import sys
+from pathlib import Path
+from gateway.core.config import load_config
+from gateway.core.storage import open_store
+store = open_store(load_config(Path(sys.argv[1])))
+for i in range(int(sys.argv[2])):
+    for invoice in ("A", "B"):
+        store.append_event(invoice, "note", {"writer": sys.argv[3], "i": i})
+store.close()
+"""
+
+
+def test_the_history_chain_holds_with_many_writers_at_once(
+        tmp_path: Path, store_url: str | None) -> None:
+    """Threads (each its own connection) and processes append to the same two invoices'
+    histories at once: every event is kept, numbered without a gap, and the chain
+    verifies."""
+    data = tmp_path / "data"
+    config = load_config(data)
+    open_store(config).close()
+    per_writer = 40
+    procs = [subprocess.Popen([sys.executable, "-c", APPEND, str(data), str(per_writer),
+                               f"process-{n}"], cwd=REPO) for n in range(3)]
+    errors: list[BaseException] = []
+
+    def write(name: str) -> None:
+        store = open_store(config)
+        try:
+            for i in range(per_writer):
+                for invoice in ("A", "B"):
+                    store.append_event(invoice, "note", {"writer": name, "i": i})
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=write, args=(f"thread-{n}",)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
+    assert errors == []
+    store = open_store(config)
+    try:
+        for invoice in ("A", "B"):
+            events = store.events(invoice)
+            assert [e.seq for e in events] == list(range(1, 7 * per_writer + 1))
+            writers: dict[str, list[int]] = {}
+            for e in events:
+                writers.setdefault(e.data["writer"], []).append(e.data["i"])
+            # each writer's events in its own order, none lost, none twice
+            assert all(v == list(range(per_writer)) for v in writers.values())
+            assert len(writers) == 7
+            assert store.verify_events(invoice) is None
+    finally:
+        store.close()
+
+
+def test_batched_claims_never_lease_one_delivery_to_two_workers(
+        gateway_factory: Any, invoice_data: dict[str, Any]) -> None:
+    gw = gateway_factory()
+    add_customer(gw)
+    for i in range(60):
+        data = json.loads(json.dumps(invoice_data))
+        data["number"] = f"B-{i:03d}"
+        assert gw.push(load_invoice(data), source="b.json").status == "accepted"
+    claimed: dict[str, list[int]] = {}
+    attempts: list[int] = []
+    lock = threading.Lock()
+
+    def worker(name: str) -> None:
+        store = open_store(gw.config)
+        try:
+            while batch := store.claim_deliveries(name, 60, 7):
+                with lock:
+                    claimed.setdefault(name, []).extend(r.id for r, _ in batch)
+                    attempts.extend(a for _, a in batch)
+        finally:
+            store.close()
+
+    threads = [threading.Thread(target=worker, args=(f"w{n}",)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    every = [d for ids in claimed.values() for d in ids]
+    assert sorted(every) == sorted(d.id for d in gw.store.deliveries())
+    assert len(every) == len(set(every)) == 60
+    assert len(set(attempts)) == 60 and all(attempts)
+    for d in gw.store.deliveries():
+        assert d.status == "delivering" and d.attempts == 1
+        [attempt] = gw.store.attempts(d.id)
+        assert attempt.worker == d.lease_owner and attempt.finished_at is None
+
+
+def test_a_schema_newer_than_the_gateway_is_refused(
+        gateway_factory: Any, store_url: str | None) -> None:
+    gw = gateway_factory()
+    db = gw.store.db  # type: ignore[attr-defined]
+    with db.tx() as cur:
+        cur.execute("INSERT INTO _yoyo_migration (migration_hash, migration_id, "
+                    "applied_at_utc) VALUES (?, ?, ?)",
+                    ("f" * 64, "core-9999-from-the-future", "2030-01-01 00:00:00"))
+    with pytest.raises(StorageError, match=r"newer gateway.*core-9999-from-the-future"):
+        open_store(gw.config)
+
+
+def test_db_status_and_upgrade(tmp_path: Path, run_cli: Any, store_url: str | None) -> None:
+    before = run_cli("db", "status")
+    assert before.exit_code == 1
+    assert "core-0001-baseline" in before.output and "1 pending" in before.output
+    applied = run_cli("db", "upgrade")
+    assert applied.exit_code == 0, applied.output
+    assert "applied core-0001-baseline" in applied.output
+    again = run_cli("db", "upgrade")
+    assert "up to date" in again.output
+    after = run_cli("db", "status", "--json")
+    assert after.exit_code == 0
+    assert json.loads(after.output)["pending"] == []
+
+
+def test_several_processes_upgrading_at_once_apply_each_migration_once(
+        tmp_path: Path, store_url: str | None) -> None:
+    env_dir = tmp_path / "data"
+    env_dir.mkdir()
+    procs = [subprocess.Popen([sys.executable, "-m", "gateway", "--data-dir", str(env_dir),
+                               "db", "upgrade"], cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outputs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], outputs
+    assert sum("applied core-0001-baseline" in out for out, _ in outputs) == 1
+    store = open_store(load_config(env_dir))
+    try:
+        rows = store.db.query("SELECT migration_id FROM _yoyo_migration")
+        assert [r["migration_id"] for r in rows] == ["core-0001-baseline"]
+    finally:
+        store.close()
+
+
+@pytest.mark.sqlite_only
+def test_a_release_0_1_data_directory_upgrades_in_place(
+        tmp_path: Path, run_cli: Any) -> None:
+    """gateway.db and archive as the release before migrations left them: the upgrade
+    keeps every row and the history chains, and the outbox carries on."""
+    data = tmp_path / "data"
+    shutil.copytree(RELEASE_0_1 / "archive", data / "archive")
+    db = sqlite3.connect(data / "gateway.db")
+    db.executescript((RELEASE_0_1 / "gateway.sql").read_text(encoding="utf-8"))
+    db.close()
+    assert run_cli("db", "status").exit_code == 1
+    upgraded = run_cli("db", "upgrade")
+    assert upgraded.exit_code == 0, upgraded.output
+    verify = run_cli("verify")
+    assert verify.exit_code == 0, verify.output
+    assert "3 documents and the history of 3 invoices: no problems" in verify.output
+    store = open_store(load_config(data))
+    try:
+        assert [i.number for i in store.list_invoices()] == ["OLD-2", "OLD-1", "OLD-0"]
+        assert sorted(d.status for d in store.deliveries()) == ["delivered", "pending", "retry"]
+        assert store.find_customer(["C-100234567"]) is not None
+    finally:
+        store.close()
+    delivered = run_cli("deliver")
+    assert delivered.exit_code == 0, delivered.output
+    store = open_store(load_config(data))
+    try:
+        assert {d.status for d in store.deliveries()} == {"delivered"}
+        for invoice in store.list_invoices():
+            assert store.verify_events(invoice.id) is None
+    finally:
+        store.close()
+    assert sorted(p.name for p in (data / "deliveries" / "100234567").iterdir()) == [
+        "OLD-1.json", "OLD-2.json"]
+
+
+@pytest.mark.sqlite_only
+def test_a_store_url_that_cannot_work_is_one_clear_line(
+        tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_STORE_URL", "mysql://gateway@127.0.0.1/gateway")
+    result = subprocess.run([sys.executable, "-m", "gateway", "--data-dir",
+                             str(tmp_path / "d"), "status"], capture_output=True, text=True,
+                            cwd=REPO, check=False, timeout=60)
+    assert result.returncode == 1
+    assert "unknown database" in result.stderr and "Traceback" not in result.stderr
+    monkeypatch.setenv("GATEWAY_STORE_URL", "postgresql://gateway:secret@127.0.0.1:1/gateway")
+    result = subprocess.run([sys.executable, "-m", "gateway", "--data-dir",
+                             str(tmp_path / "d"), "status"], capture_output=True, text=True,
+                            cwd=REPO, check=False, timeout=60)
+    assert result.returncode == 1
+    assert "cannot reach database postgresql://gateway:***@127.0.0.1:1/gateway" in result.stderr
+    assert "secret" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_dropped_server_connections_are_replaced(
+        gateway_factory: Any, invoice_data: dict[str, Any], store_backend: str) -> None:
+    """The server ends every session (a restart or failover would): the next
+    operations work on fresh connections."""
+    gw = gateway_factory()
+    add_customer(gw)
+    assert gw.push(load_invoice(invoice_data), source="x.json").status == \
+        "accepted"
+    if store_backend == "postgresql":
+        import psycopg
+
+        with psycopg.connect(gw.store.db.url, autocommit=True) as conn:  # type: ignore[attr-defined]
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    assert len(gw.store.list_invoices()) == 1
+    [(record, attempt)] = gw.store.claim_deliveries("w", 60, 5)
+    assert gw.store.mark_delivered(record.id, "w", "r", {}, attempt_id=attempt)
+    assert gw.store.attempts(record.id)[0].outcome == "delivered"
