@@ -74,6 +74,9 @@ class DispatcherSettings(BaseModel):
     max_delay: float = Field(3600.0, ge=0)
     max_age_hours: float = Field(72.0, gt=0)
     lease_seconds: float = Field(300.0, gt=0)
+    # due deliveries one worker leases per transaction; the rest of a batch waits while
+    # the first are sent, so a batch takes no longer than a few seconds to work off
+    batch: int = Field(32, ge=1, le=1000)
     limits: dict[str, ChannelLimits] = Field(default_factory=dict)
     retry: dict[str, RetrySettings] = Field(default_factory=dict)
 

@@ -8,7 +8,9 @@ Message-IDs, content-checked uploads, per-recipient progress in ``DeliveryState`
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import dataclasses
 import inspect
 import json
 import logging
@@ -82,6 +84,12 @@ class Dispatcher:
             on_progress: Callable[[DeliveryRecord, str], None] | None = None) -> DispatchSummary:
         """Deliver every due delivery (or just ``delivery_id``); return what happened.
 
+        Due deliveries are leased in batches (``[dispatcher] batch``, one transaction
+        each); each attempt is then counted just before its channel is called and its
+        outcome recorded right after, so that a crash anywhere costs no more than
+        before: leased but unsent deliveries come back when the lease runs out (at
+        once on this host, see :meth:`release_dead_workers`) with no attempt spent.
+
         Channel sessions (connections) stay open for the whole run and are closed at the
         end, also when a delivery raises. When only a rate limit holds due deliveries
         back, the run waits for the next slot rather than leaving them for later.
@@ -91,18 +99,40 @@ class Dispatcher:
         # A delivery that failed in this run waits for the next one, even when its
         # backoff is already over: one run never spends several attempts in a row.
         started = time.time()
+        store = self.gw.store
+        batch: collections.deque[DeliveryRecord] = collections.deque()
+        throttled_once = False
         with contextlib.ExitStack() as stack:
             sessions: dict[str, Any] = {}
             while limit is None or summary.attempted < limit:
-                record = self.gw.store.claim_delivery(self.worker, self.settings.lease_seconds,
-                                                      delivery_id, limits=self.limits,
-                                                      due_before=started)
-                if record is None:
-                    until = self.gw.store.throttled_until(self.limits) if self.limits else None
+                if not batch:
+                    want = 1 if delivery_id is not None else self.settings.batch
+                    if limit is not None:
+                        want = min(want, limit - summary.attempted)
+                    batch.extend(store.claim_deliveries(
+                        self.worker, self.settings.lease_seconds, want, limits=self.limits,
+                        due_before=started, delivery_id=delivery_id))
+                if not batch:
+                    until = store.throttled_until(self.limits) if self.limits else None
                     if until is None or delivery_id is not None:
-                        break
+                        # The slot may have opened between the claim and this look:
+                        # one more claim before giving up.
+                        if throttled_once or not self.limits or delivery_id is not None:
+                            break
+                        throttled_once = True
+                        continue
+                    throttled_once = False
                     time.sleep(min(max(until - time.time(), 0.01), 1.0))
                     continue
+                throttled_once = False
+                record = batch.popleft()
+                begun = store.begin_attempt(record.id, self.worker, self.settings.lease_seconds)
+                if begun is None:
+                    log.warning("lease on delivery %s was lost before sending", record.id)
+                    summary.lost += 1
+                    continue
+                attempt_id, attempts = begun
+                record = dataclasses.replace(record, attempts=attempts)
                 outcome = None
                 if record.channel_type not in sessions:
                     try:
@@ -111,18 +141,21 @@ class Dispatcher:
                     except Exception as exc:
                         # A server that refuses the connection fails this attempt (with
                         # backoff) instead of leaving the delivery leased until it expires.
-                        attempt_id = self.gw.store.start_attempt(record.id, self.worker)
                         retryable = exc.retryable if isinstance(exc, DeliveryError) else True
                         outcome = self._failed(record, attempt_id,
                                                f"cannot open a {record.channel_type} session: "
                                                f"{exc}", retryable=retryable)
                 if outcome is None:
-                    outcome = self.attempt(record, session=sessions[record.channel_type])
+                    outcome = self.attempt(record, attempt_id,
+                                           session=sessions[record.channel_type])
                 setattr(summary, outcome, getattr(summary, outcome) + 1)
                 if on_progress:
                     on_progress(record, outcome)
                 if delivery_id is not None:
                     break
+            # Stopped early (limit reached): hand the rest of the batch back at once.
+            for record in batch:
+                store.expire_lease(record.id, self.worker)
         return summary
 
     def release_dead_workers(self) -> int:
@@ -180,13 +213,19 @@ class Dispatcher:
         return self.gw.plugins.channels.items[name].obj \
             if name in self.gw.plugins.channels else None
 
-    def attempt(self, record: DeliveryRecord, session: Any = None) -> str:
+    def attempt(self, record: DeliveryRecord, attempt_id: int | None = None,
+                session: Any = None) -> str:
         """One attempt at a leased delivery; returns delivered/retrying/failed/dead.
 
-        ``session`` is what the channel's ``session()`` context yielded for this run; it
-        reaches ``deliver`` when ``deliver`` has a ``session`` parameter."""
+        ``attempt_id`` is the attempt :meth:`Store.begin_attempt` opened; without it
+        the attempt is opened here. ``session`` is what the channel's ``session()``
+        context yielded for this run; it reaches ``deliver`` when ``deliver`` has a
+        ``session`` parameter."""
         store = self.gw.store
-        attempt_id = store.start_attempt(record.id, self.worker)
+        # begin_attempt proved the lease a moment ago; a caller without it has not.
+        proven = attempt_id is not None
+        if attempt_id is None:
+            attempt_id = store.start_attempt(record.id, self.worker)
         try:
             channel = self.gw.plugins.channels.get(record.channel_type)
             settings = self.gw.channel_settings(channel, record.settings,
@@ -195,9 +234,13 @@ class Dispatcher:
             state = DeliveryState(
                 dict(record.state),
                 lambda data: store.save_delivery_state(record.id, self.worker, data))
-            # Everything before this point was slow enough to matter (archive reads):
-            # never start sending on a lease that another worker may already hold.
-            if not store.renew_lease(record.id, self.worker, self.settings.lease_seconds):
+            # Everything before this point may be slow (archive reads): never start
+            # sending on a lease that another worker may already hold. The lease was
+            # renewed when the attempt began; renew again only if that is a while ago.
+            began = record.lease_expires - self.settings.lease_seconds \
+                if proven and record.lease_expires else 0.0
+            if time.time() - began > self.settings.lease_seconds / 3 and not \
+                    store.renew_lease(record.id, self.worker, self.settings.lease_seconds):
                 store.finish_attempt(attempt_id, "abandoned",
                                      "lease lost before sending", None)
                 log.warning("lease on delivery %s was lost before sending", record.id)
@@ -221,9 +264,9 @@ class Dispatcher:
             log.exception("channel %s raised on delivery %s", record.channel_type, record.id)
             return self._failed(record, attempt_id, f"{type(exc).__name__}: {exc}",
                                 retryable=True)
-        store.finish_attempt(attempt_id, "delivered", None, receipt.id)
         receipt_data = _receipt_json(receipt, record.channel_type)
-        if not store.mark_delivered(record.id, self.worker, receipt.id, receipt_data):
+        if not store.mark_delivered(record.id, self.worker, receipt.id, receipt_data,
+                                    attempt_id=attempt_id):
             log.warning("lease on delivery %s was lost before it was recorded", record.id)
         log.info("delivered", extra={"delivery": record.id, "invoice": record.invoice_id,
                                      "channel": record.channel, "receipt": receipt.id})
@@ -285,7 +328,6 @@ class Dispatcher:
         store = self.gw.store
         if recipients:
             error = f"{error} ({'; '.join(f'{k}: {v}' for k, v in recipients.items())})"
-        store.finish_attempt(attempt_id, "retry" if retryable else "failed", error, None)
         too_old = time.time() - record.queued_since > self.settings.max_age_hours * 3600
         policy = self.retry_policy(record.channel_type)
         assert policy.max_attempts is not None
@@ -307,7 +349,8 @@ class Dispatcher:
                 idempotency_key=f"{record.invoice_id}:{fb['channel']}:fallback:{record.id}",
                 fallback_for=record.id,
                 reason=f"{record.channel} failed: {error}")
-        store.mark_failed(record.id, self.worker, status, error, next_at, fallback)
+        store.mark_failed(record.id, self.worker, status, error, next_at, fallback,
+                          attempt_id=attempt_id, outcome="retry" if retryable else "failed")
         log.warning("delivery %s", outcome, extra={
             "delivery": record.id, "invoice": record.invoice_id, "channel": record.channel,
             "attempt": record.attempts, "error": error})

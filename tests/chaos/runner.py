@@ -9,7 +9,8 @@ clean up, exactly like a power cut or the OOM killer:
 render    while rendering a document (before it reaches the archive)
 archive   after a document is in the archive, before the database knows it
 accepted  after an invoice and its outbox rows are committed, before any delivery
-claimed   after a delivery is leased, before the channel sends anything
+claimed   after deliveries are leased (a batch) or one's attempt begins, before the
+          channel sends anything
 state     after a channel recorded per-recipient progress, before it returned
 sent      after the channel delivered, before the database records it
 rename    in the middle of an atomic write: the temporary file is complete, not renamed
@@ -63,10 +64,12 @@ def install(point: str, after: int) -> None:
     hit = _killer(point, after)
     _wrap(pipeline.Gateway, "render", before=lambda *a, **k: hit("render"))
     _wrap(Archive, "put", after=lambda result: hit("archive"))
-    _wrap(storage.SQLiteStore, "insert_invoice", after=lambda result: hit("accepted"))
-    _wrap(storage.SQLiteStore, "claim_delivery",
+    # The SQL both stores share: the same kill points on SQLite and PostgreSQL.
+    _wrap(storage.SQLStore, "insert_invoice", after=lambda result: hit("accepted"))
+    _wrap(storage.SQLStore, "claim_deliveries", after=lambda result: result and hit("claimed"))
+    _wrap(storage.SQLStore, "begin_attempt",
           after=lambda result: result is not None and hit("claimed"))
-    _wrap(storage.SQLiteStore, "mark_delivered", before=lambda *a, **k: hit("sent"))
+    _wrap(storage.SQLStore, "mark_delivered", before=lambda *a, **k: hit("sent"))
     _wrap(documents.DeliveryState, "set", after=lambda result: hit("state"))
     real_replace = os.replace
 

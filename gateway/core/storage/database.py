@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 
 Row = Mapping[str, Any]
 
+#: how long a relaxed (``durable=False``) commit may wait for the disk, at most
+RELAXED_WINDOW = 0.5
+
 
 class Cursor(Protocol):
     """The part of a DB-API cursor both engines offer, rows readable by column name."""
@@ -51,11 +54,17 @@ class Database(abc.ABC):
     label: str
 
     @abc.abstractmethod
-    def tx(self) -> contextlib.AbstractContextManager[Cursor]:
+    def tx(self, *, durable: bool = True) -> contextlib.AbstractContextManager[Cursor]:
         """A write transaction: committed when the block ends, rolled back on error.
 
         Database errors leave it as :class:`StorageError` with a sentence a user can act
         on; an integrity error passes through so the caller can word it for its data.
+
+        ``durable=False`` commits without waiting for the disk: the change survives the
+        process being killed at once, and a power cut or OS crash only within
+        :data:`RELAXED_WINDOW` seconds (SQLite WAL with ``synchronous=NORMAL``, the next
+        durable commit flushing it at the latest after that window; PostgreSQL's
+        ``synchronous_commit = off``, flushed by the WAL writer within 3 × 200 ms).
         """
 
     @abc.abstractmethod

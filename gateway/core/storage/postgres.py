@@ -108,10 +108,13 @@ class PostgresDatabase(Database):
         self._pool = None
 
     @contextlib.contextmanager
-    def tx(self) -> Iterator[Any]:
+    def tx(self, *, durable: bool = True) -> Iterator[Any]:
         try:
             with self._connections().connection() as conn, conn.transaction():
-                yield _Cursor(conn.cursor())
+                cursor = _Cursor(conn.cursor())
+                if not durable:
+                    cursor.execute("SET LOCAL synchronous_commit = off")
+                yield cursor
         except psycopg.IntegrityError:
             raise
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:

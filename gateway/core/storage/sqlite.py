@@ -4,13 +4,15 @@ processes (each write transaction takes the file's write lock up front)."""
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from gateway.core.storage.database import Database, Row
+from gateway.core.storage.database import RELAXED_WINDOW, Database, Row
 from gateway.core.storage.store import SQLStore
 from gateway.errors import StorageError
 
@@ -25,6 +27,10 @@ class SQLiteDatabase(Database):
         # The dispatcher renews its lease from a second thread while a channel delivers;
         # one connection must not interleave two threads' transactions.
         self._lock = threading.RLock()
+        self._synchronous = synchronous.upper()
+        self._relaxed = False  # the connection is at synchronous=NORMAL right now
+        self._synced_at = time.monotonic()
+        self._unsynced = False
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.connection = sqlite3.connect(path, timeout=timeout, isolation_level=None,
@@ -39,14 +45,41 @@ class SQLiteDatabase(Database):
             raise StorageError(f"cannot open {path}: {exc.strerror}") from None
 
     def close(self) -> None:
-        self.connection.close()
+        with self._lock:
+            if self._unsynced:
+                self._sync_wal()
+            self.connection.close()
+
+    def _sync_wal(self) -> None:
+        with contextlib.suppress(OSError):
+            fd = os.open(f"{self.path}-wal", os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        self._unsynced = False
+        self._synced_at = time.monotonic()
+
+    def _set_relaxed(self, relaxed: bool) -> None:
+        if relaxed != self._relaxed:
+            self.connection.execute(
+                f"PRAGMA synchronous={'NORMAL' if relaxed else self._synchronous}")
+            self._relaxed = relaxed
 
     @contextlib.contextmanager
-    def tx(self) -> Iterator[Any]:
-        """BEGIN IMMEDIATE: take the write lock up front so that readers never deadlock."""
+    def tx(self, *, durable: bool = True) -> Iterator[Any]:
+        """BEGIN IMMEDIATE: take the write lock up front so that readers never deadlock.
+
+        In WAL mode a commit at ``synchronous=NORMAL`` is not flushed, and the next
+        commit at FULL flushes it with its own; a relaxed commit that finds the last
+        flush older than the window is made a full one.
+        """
         db = self.connection
         with self._lock:
+            relaxed = (not durable and self._synchronous == "FULL"
+                       and time.monotonic() - self._synced_at < RELAXED_WINDOW)
             try:
+                self._set_relaxed(relaxed)
                 db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise StorageError(explain(exc, self.path)) from None
@@ -67,6 +100,11 @@ class SQLiteDatabase(Database):
                 except sqlite3.Error as exc:
                     self._rollback()
                     raise StorageError(explain(exc, self.path)) from None
+                if relaxed:
+                    self._unsynced = True
+                elif self._synchronous == "FULL":
+                    self._unsynced = False
+                    self._synced_at = time.monotonic()
 
     def _rollback(self) -> None:
         # SQLite may already have rolled back by itself (disk full, I/O error).

@@ -38,7 +38,16 @@ _DUE = ("((status = 'pending' AND next_attempt_at <= ?) "
 
 
 class SQLStore:
-    """The gateway's store on a :class:`Database`; see :class:`Store` for the contract."""
+    """The gateway's store on a :class:`Database`; see :class:`Store` for the contract.
+
+    Durability: an accepted invoice, a customer change, a requeue are on disk when the
+    call returns. The dispatcher's bookkeeping (leases, attempts, outcomes) is committed
+    at once too, so a killed process loses none of it, but without waiting for the disk
+    each time (``durable=False``): a power cut may forget the last fraction of a second
+    of it (see :meth:`Database.tx`), and those deliveries are sent again, which channels
+    make harmless (content-checked files and uploads, per-recipient progress and stable
+    Message-IDs for e-mail). One disk flush per delivery was the dispatcher's ceiling.
+    """
 
     def __init__(self, db: Database, *, upgrade: bool = True) -> None:
         self.db = db
@@ -284,26 +293,46 @@ class SQLStore:
         one, while a fallback queued during the run goes out at once).
         """
         claimed = self._claim(worker, lease_seconds, 1, delivery_id, limits, due_before,
-                              start_attempts=False)
-        return claimed[0][0] if claimed else None
+                              count_attempt=True)
+        return claimed[0] if claimed else None
 
     def claim_deliveries(self, worker: str, lease_seconds: float, count: int, *,
                          limits: Mapping[str, ChannelLimit] | None = None,
                          due_before: float | None = None,
                          delivery_id: int | None = None,
-                         ) -> list[tuple[DeliveryRecord, int]]:
-        """Lease up to ``count`` due deliveries and open an attempt on each, in one
-        transaction; returns (delivery, attempt id) pairs in due order.
+                         ) -> list[DeliveryRecord]:
+        """Lease up to ``count`` due deliveries to ``worker`` in one transaction, in due
+        order. The rules are :meth:`claim_delivery`'s, applied row by row, so a batch
+        never takes more than a channel type's concurrency limit or rate allows.
 
-        The rules are :meth:`claim_delivery`'s, applied row by row, so a batch never
-        takes more than a channel type's concurrency limit or rate allows.
+        A leased delivery is not yet an attempt: :meth:`begin_attempt` counts it just
+        before the channel is called, so a worker that dies with part of its batch
+        unsent uses up no attempt of those deliveries.
         """
         return self._claim(worker, lease_seconds, count, delivery_id, limits, due_before,
-                           start_attempts=True)
+                           count_attempt=False)
+
+    def begin_attempt(self, delivery_id: int, worker: str, lease_seconds: float
+                      ) -> tuple[int, int] | None:
+        """Renew the lease, count the attempt and open its row, just before sending;
+        returns (attempt id, attempts so far), or None when the lease was lost."""
+        now = time.time()
+        with self.db.tx(durable=False) as db:
+            row = db.execute(
+                "UPDATE deliveries SET attempts = attempts + 1, lease_expires = ?, "
+                "updated_at = ? WHERE id = ? AND lease_owner = ? AND status = 'delivering' "
+                "RETURNING attempts", (now + lease_seconds, now, delivery_id, worker)
+            ).fetchone()
+            if row is None:
+                return None
+            attempt = db.execute(
+                "INSERT INTO attempts (delivery_id, started_at, worker) VALUES (?, ?, ?) "
+                "RETURNING id", (delivery_id, now, worker)).fetchone()
+            return int(attempt["id"]), int(row["attempts"])
 
     def _claim(self, worker: str, lease_seconds: float, count: int, delivery_id: int | None,
                limits: Mapping[str, ChannelLimit] | None, due_before: float | None, *,
-               start_attempts: bool) -> list[tuple[DeliveryRecord, int]]:
+               count_attempt: bool) -> list[DeliveryRecord]:
         now = time.time()
         limits = limits or {}
         retry_due = now if due_before is None else min(now, due_before)
@@ -312,7 +341,8 @@ class SQLStore:
         if delivery_id is not None:
             clauses.append("AND id = ?")
             params.append(delivery_id)
-        with self.db.tx() as db:
+        # A lease forgotten in a power cut only makes the delivery due again at once.
+        with self.db.tx(durable=False) as db:
             # Limits are shared budgets: claimers of one limited channel type take turns.
             for channel_type in sorted(limits):
                 self.db.serialize(db, f"channel-limit:{channel_type}")
@@ -325,7 +355,8 @@ class SQLStore:
                 f"FROM deliveries WHERE {_DUE} {' '.join(clauses)} "
                 f"ORDER BY next_attempt_at, id LIMIT ? {self.db.skip_locked}",
                 [*params, count]).fetchall()
-            taken: list[Row] = []
+            taken: list[int] = []
+            counted = ", attempts = attempts + 1" if count_attempt else ""
             for row in rows:
                 limit = limits.get(row["channel_type"])
                 if limit is not None and taken and self._blocked_channels(
@@ -338,25 +369,15 @@ class SQLStore:
                 # Updated one by one so that the next row's concurrency check sees it.
                 db.execute(
                     "UPDATE deliveries SET status = 'delivering', lease_owner = ?, "
-                    "lease_expires = ?, attempts = attempts + 1, updated_at = ? WHERE id = ?",
+                    f"lease_expires = ?, updated_at = ?{counted} WHERE id = ?",
                     (worker, now + lease_seconds, now, row["id"]))
-                taken.append(row)
+                taken.append(row["id"])
             if not taken:
                 return []
-            ids = [row["id"] for row in taken]
             full = {r["id"]: r for r in db.execute(
-                f"SELECT * FROM deliveries WHERE id IN ({placeholders(len(ids))})",
-                ids).fetchall()}
-            claimed = []
-            for delivery_id_ in ids:
-                attempt_id = 0
-                if start_attempts:
-                    attempt_id = int(db.execute(
-                        "INSERT INTO attempts (delivery_id, started_at, worker) "
-                        "VALUES (?, ?, ?) RETURNING id",
-                        (delivery_id_, now, worker)).fetchone()["id"])
-                claimed.append((_delivery(full[delivery_id_]), attempt_id))
-        return claimed
+                f"SELECT * FROM deliveries WHERE id IN ({placeholders(len(taken))})",
+                taken).fetchall()}
+        return [_delivery(full[i]) for i in taken]
 
     def _close_abandoned(self, db: Cursor, row: Row, now: float) -> None:
         cur = db.execute(
@@ -364,6 +385,8 @@ class SQLStore:
             "WHERE delivery_id = ? AND finished_at IS NULL",
             (now, f"worker {row['lease_owner']} stopped before it finished "
              "(lease expired)", row["id"]))
+        if cur.rowcount == 0:
+            return  # leased in a batch, never begun: nothing happened to tell
         self._append_events(db, row["invoice_id"], [("lease-expired", {
             "channel": row["channel"], "worker": row["lease_owner"],
             "abandoned_attempts": cur.rowcount})])
@@ -476,7 +499,7 @@ class SQLStore:
         """Record the receipt (and close ``attempt_id``) in one transaction; False when
         the worker no longer held the lease."""
         now = time.time()
-        with self.db.tx() as db:
+        with self.db.tx(durable=False) as db:
             if attempt_id is not None:
                 self._finish_attempt(db, attempt_id, "delivered", None, receipt_id)
             d = db.execute(
@@ -497,7 +520,7 @@ class SQLStore:
         """Record a failed attempt (closing ``attempt_id`` as ``outcome``), queue the
         fallback if any, in one transaction; False when the lease was lost."""
         now = time.time()
-        with self.db.tx() as db:
+        with self.db.tx(durable=False) as db:
             if attempt_id is not None:
                 self._finish_attempt(db, attempt_id, outcome or status, error, None)
             d = db.execute(
