@@ -68,6 +68,69 @@ def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+class _LeaseKeeper:
+    """Renews the lease of the delivery a channel is working on, so that a slow delivery
+    is not taken over by another worker.
+
+    One thread for a whole run, woken only when a delivery takes longer than a third of
+    the lease: a thread per delivery cost more than the rest of a fast delivery.
+    """
+
+    def __init__(self, store: Any, worker: str, lease_seconds: float) -> None:
+        self.store, self.worker, self.lease_seconds = store, worker, lease_seconds
+        self.period = lease_seconds / 3
+        self._cv = threading.Condition()
+        self._current: tuple[int, float] | None = None  # (delivery, last renewed)
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    @contextlib.contextmanager
+    def keep(self, delivery_id: int) -> Iterator[None]:
+        with self._cv:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="lease-keeper",
+                                                daemon=True)
+                self._thread.start()
+            self._current = (delivery_id, time.monotonic())
+            self._cv.notify()
+        try:
+            yield
+        finally:
+            with self._cv:
+                self._current = None
+
+    def _run(self) -> None:
+        with self._cv:
+            while not self._stopped:
+                if self._current is None:
+                    self._cv.wait()
+                    continue
+                delivery_id, renewed = self._current
+                wait = renewed + self.period - time.monotonic()
+                if wait > 0:
+                    self._cv.wait(wait)
+                    continue
+                self._cv.release()  # a slow database must not hold up the delivery
+                try:
+                    if not self.store.renew_lease(delivery_id, self.worker,
+                                                  self.lease_seconds):
+                        log.warning("lease on delivery %s was lost while sending",
+                                    delivery_id)
+                except GatewayError as exc:  # a locked database: try again next period
+                    log.warning("could not renew lease on delivery %s: %s", delivery_id, exc)
+                finally:
+                    self._cv.acquire()
+                if self._current is not None and self._current[0] == delivery_id:
+                    self._current = (delivery_id, time.monotonic())
+
+    def close(self) -> None:
+        with self._cv:
+            self._stopped = True
+            self._cv.notify()
+        if self._thread is not None:
+            self._thread.join()
+
+
 class Dispatcher:
     """Delivers what is due in the outbox."""
 
@@ -79,6 +142,10 @@ class Dispatcher:
         self._rng = rng or random.Random()
         self.limits = {name: ChannelLimit(lim.concurrency, lim.per_second, lim.burst)
                        for name, lim in self.settings.limits.items()}
+        # run() makes its own and stops it at the end; this one serves attempt() calls
+        # made directly (its thread, a daemon, starts only if one is slow).
+        self._lease_keeper = _LeaseKeeper(gateway.store, self.worker,
+                                          self.settings.lease_seconds)
 
     def run(self, *, limit: int | None = None, delivery_id: int | None = None,
             on_progress: Callable[[DeliveryRecord, str], None] | None = None) -> DispatchSummary:
@@ -96,6 +163,8 @@ class Dispatcher:
         """
         summary = DispatchSummary()
         self.release_dead_workers()
+        self._lease_keeper = _LeaseKeeper(self.gw.store, self.worker,
+                                          self.settings.lease_seconds)
         # A delivery that failed in this run waits for the next one, even when its
         # backoff is already over: one run never spends several attempts in a row.
         started = time.time()
@@ -103,6 +172,7 @@ class Dispatcher:
         batch: collections.deque[DeliveryRecord] = collections.deque()
         throttled_once = False
         with contextlib.ExitStack() as stack:
+            stack.callback(self._lease_keeper.close)
             sessions: dict[str, Any] = {}
             while limit is None or summary.attempted < limit:
                 if not batch:
@@ -183,32 +253,6 @@ class Dispatcher:
         opener = getattr(channel, "session", None)
         return stack.enter_context(opener()) if callable(opener) else None
 
-    @contextlib.contextmanager
-    def _keep_lease(self, record: DeliveryRecord) -> Iterator[threading.Event]:
-        """Renew the lease while a channel works, so that a slow delivery is not taken
-        over by another worker; the yielded event is set if the lease was lost anyway."""
-        lost = threading.Event()
-        stop = threading.Event()
-        period = self.settings.lease_seconds / 3
-
-        def renew() -> None:
-            while not stop.wait(period):
-                try:
-                    if not self.gw.store.renew_lease(record.id, self.worker,
-                                                     self.settings.lease_seconds):
-                        lost.set()
-                        return
-                except GatewayError as exc:  # a locked database: try again next period
-                    log.warning("could not renew lease on delivery %s: %s", record.id, exc)
-
-        thread = threading.Thread(target=renew, name=f"lease-{record.id}", daemon=True)
-        thread.start()
-        try:
-            yield lost
-        finally:
-            stop.set()
-            thread.join()
-
     def _channel_or_none(self, name: str) -> Any:
         return self.gw.plugins.channels.items[name].obj \
             if name in self.gw.plugins.channels else None
@@ -246,7 +290,7 @@ class Dispatcher:
                 log.warning("lease on delivery %s was lost before sending", record.id)
                 return "lost"
             extra = {"session": session} if _takes_session(channel) else {}
-            with self._keep_lease(record):
+            with self._lease_keeper.keep(record.id):
                 receipt = channel.deliver(bundle, settings, state, **extra)
             if not isinstance(receipt, Receipt):
                 raise PluginError(f"channel {record.channel_type!r} returned {receipt!r}, "

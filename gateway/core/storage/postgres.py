@@ -95,10 +95,10 @@ class PostgresDatabase(Database):
                     self._pool = psycopg_pool.ConnectionPool(
                         self.url, min_size=1, max_size=self._max_size, open=True,
                         timeout=self._timeout, num_workers=1, name="gateway-store",
-                        kwargs={"autocommit": True, "row_factory": psycopg.rows.dict_row},
-                        # A connection the server dropped (restart, failover, idle
-                        # timeout) is replaced before use instead of failing a delivery.
-                        check=psycopg_pool.ConnectionPool.check_connection)
+                        kwargs={"autocommit": True, "row_factory": psycopg.rows.dict_row,
+                                # relaxed by default: most transactions are the
+                                # dispatcher's bookkeeping; durable ones say so
+                                "options": "-c synchronous_commit=off"})
                     self._pid = os.getpid()
         return self._pool
 
@@ -109,23 +109,53 @@ class PostgresDatabase(Database):
 
     @contextlib.contextmanager
     def tx(self, *, durable: bool = True) -> Iterator[Any]:
+        pool = self._connections()
+        conn: psycopg.Connection[Any] | None = None
         try:
-            with self._connections().connection() as conn, conn.transaction():
-                cursor = _Cursor(conn.cursor())
-                if not durable:
-                    cursor.execute("SET LOCAL synchronous_commit = off")
+            for tries_left in (2, 1, 0):
+                conn = pool.getconn()
+                try:
+                    # A connection the server dropped (restart, failover, idle timeout)
+                    # fails right here, before anything of the transaction ran, and is
+                    # replaced; checking each one before use would cost a round trip.
+                    conn.execute("BEGIN")
+                    break
+                except psycopg.OperationalError:
+                    pool.putconn(conn)
+                    conn = None
+                    if not tries_left:
+                        raise
+            assert conn is not None
+            cursor = _Cursor(conn.cursor())
+            try:
+                if durable:
+                    cursor.execute("SET LOCAL synchronous_commit = on")
                 yield cursor
+            except BaseException:
+                with contextlib.suppress(psycopg.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
         except psycopg.IntegrityError:
             raise
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
             raise StorageError(self.explain(exc)) from None
+        finally:
+            if conn is not None:
+                pool.putconn(conn)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        try:
-            with self._connections().connection() as conn:
-                return conn.execute(_pg_sql(sql), params).fetchall()
-        except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
-            raise StorageError(self.explain(exc)) from None
+        for tries_left in range(2, -1, -1):
+            try:
+                with self._connections().connection() as conn:
+                    return conn.execute(_pg_sql(sql), params).fetchall()
+            except psycopg.OperationalError as exc:
+                # A read is safe to repeat: a dropped connection is replaced.
+                if not tries_left:
+                    raise StorageError(self.explain(exc)) from None
+            except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
+                raise StorageError(self.explain(exc)) from None
+        raise AssertionError("unreachable")
 
     def serialize(self, cur: Any, key: str) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", (key,))
