@@ -299,8 +299,10 @@ def _invoices(count: int, seed: int) -> list[dict[str, Any]]:
 class Round:
     def __init__(self, workdir: Path, *, seed: int, invoices: int = 60, kills: int = 6,
                  files: int = 3, channels: list[str] | None = None,
-                 lease_seconds: float = 1.5, log: Any = None) -> None:
+                 lease_seconds: float = 1.5, log: Any = None,
+                 store_url: str | None = None) -> None:
         self.work = workdir
+        self.store_url = store_url  # None: the embedded SQLite store in the data dir
         self.seed = seed
         self.rng = random.Random(seed)
         self.count = invoices
@@ -322,9 +324,13 @@ class Round:
 
     def _env(self) -> dict[str, str]:
         plugins = {"json", *(CHANNEL_PLUGINS[c] for c in self.channels)}
-        return {**os.environ, "GATEWAY_DATA_DIR": str(self.data), "COLUMNS": "200",
-                "GATEWAY_LOAD_PLUGINS": ",".join(sorted(plugins)),
-                "GATEWAY_LOG_LEVEL": "error"}
+        env = {**os.environ, "GATEWAY_DATA_DIR": str(self.data), "COLUMNS": "200",
+               "GATEWAY_LOAD_PLUGINS": ",".join(sorted(plugins)),
+               "GATEWAY_LOG_LEVEL": "error"}
+        env.pop("GATEWAY_STORE_URL", None)
+        if self.store_url:
+            env["GATEWAY_STORE_URL"] = self.store_url
+        return env
 
     def _customer(self, smtp_port: int | None, sshd: Sshd | None) -> str:
         channels = []
@@ -392,7 +398,10 @@ class Round:
         return self._finish(self._start("none", 0, *args), timeout)
 
     def _pending(self) -> int:
-        if not (self.data / "gateway.db").exists():
+        if not self.store_url and not (self.data / "gateway.db").exists():
+            return 0
+        if self.store_url and not self._query(
+                "SELECT 1 FROM information_schema.tables WHERE table_name = 'deliveries'"):
             return 0
         [(n,)] = self._query("SELECT count(*) FROM deliveries WHERE status != 'delivered'")
         return int(n)
@@ -533,6 +542,12 @@ class Round:
             self.report.problems.append(f"gateway verify: {err or out}")
 
     def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Read the store directly, past the gateway, as an auditor would."""
+        if self.store_url:
+            import psycopg
+
+            with psycopg.connect(self.store_url) as conn:
+                return [tuple(r) for r in conn.execute(sql.replace("?", "%s"), params)]
         db = sqlite3.connect(self.data / "gateway.db")
         try:
             return db.execute(sql, params).fetchall()

@@ -107,3 +107,13 @@ def test_chaos_round_short(tmp_path: Path, seed: int) -> None:
     report = run_round(tmp_path, seed=seed, invoices=60, kills=6, files=12, channels=channels)
     _check(report)
     assert report.kills >= 3, report.as_dict()
+
+
+def test_chaos_round_short_on_postgresql(tmp_path: Path, postgres_cluster: Any) -> None:
+    """The same round on the PostgreSQL store: SKIP LOCKED leases, advisory-locked history
+    appends and pooled connections under SIGKILL (a shorter round: CI time)."""
+    channels = available_channels()
+    report = run_round(tmp_path, seed=21, invoices=40, kills=5, files=10, channels=channels,
+                       store_url=postgres_cluster.new_database())
+    _check(report)
+    assert report.kills >= 3, report.as_dict()
