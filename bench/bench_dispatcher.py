@@ -37,6 +37,8 @@ EXAMPLE = REPO / "examples" / "electricity-household.json"
 
 def run_case(args: argparse.Namespace) -> dict[str, Any]:
     """Inside the case's own interpreter: set up, push, time the dispatcher."""
+    from pydantic import BaseModel
+
     import gateway
     from gateway import Receipt, hookimpl
     from gateway.core import Dispatcher, load_invoice
@@ -44,8 +46,6 @@ def run_case(args: argparse.Namespace) -> dict[str, Any]:
     from gateway.core.customers import Customer
     from gateway.core.pipeline import Gateway
     from gateway.plugins import get_plugin_manager
-
-    from pydantic import BaseModel
 
     class NullChannel:
         name = "null"

@@ -245,3 +245,41 @@ def test_dropped_server_connections_are_replaced(
     attempt = begun[0]
     assert gw.store.mark_delivered(record.id, "w", "r", {}, attempt_id=attempt)
     assert gw.store.attempts(record.id)[0].outcome == "delivered"
+
+
+def test_the_portal_tables_live_in_the_configured_store(
+        tmp_path: Path, store_url: str | None) -> None:
+    """The portal's accounts, sessions and publications through the shared helper: in
+    portal.db on the embedded default, in the gateway's PostgreSQL database (schema
+    ``portal``) otherwise, with the same behaviour."""
+    from plugins.portal.db import PortalDB, PortalError
+
+    data = tmp_path / "data"
+    db = PortalDB(data / "portal.db")
+    try:
+        account = db.add_account(email="Anna@Example.lv", password_hash="h", role="customer",
+                                 customer_id="100234567", created_by="test")
+        with pytest.raises(PortalError, match="already exists"):
+            db.add_account(email="anna@example.LV", password_hash="h", role="customer",
+                           customer_id="100234567", created_by="test")
+        assert db.account_by_email("ANNA@example.lv") == account
+        db.add_session("t" * 64, account.id, 60)
+        assert db.session_account("t" * 64) == account
+        db.publish("inv-1", "100234567", "r1", None)
+        assert [p.invoice_id for p in db.unseen("100234567")] == ["inv-1"]
+        assert db.first_view("inv-1", account.id, "page") is True
+        assert db.first_view("inv-1", account.id, "page") is False
+        assert db.unseen("100234567") == []
+        assert db.secret() == db.secret()
+        assert db.db.dialect == ("postgresql" if store_url else "sqlite")
+    finally:
+        db.close()
+    assert (data / "portal.db").exists() == (store_url is None)
+    if store_url:
+        import psycopg
+
+        with psycopg.connect(store_url) as conn:
+            tables = {r[0] for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = 'portal'")}
+        assert {"accounts", "sessions", "publications", "_yoyo_migration"} <= tables

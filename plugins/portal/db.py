@@ -1,76 +1,25 @@
 """The portal's own tables: accounts, sessions, invitations, API tokens, throttling and
-publications. They live in ``portal.db`` next to the gateway database, so the core
-schema stays the core's and the portal can be dropped without touching it.
+publications. On the embedded default they live in ``portal.db`` next to the gateway
+database; with ``[store] url = "postgresql://…"`` in the gateway's database, schema
+``portal``. Either way the core schema stays the core's and the portal can be dropped
+without touching it; the tables are versioned migrations (``migrations/``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import secrets
-import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gateway import GatewayError
+from gateway.core.storage import plugin_database
+from gateway.core.storage.database import Row
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS accounts (
-    id INTEGER PRIMARY KEY,
-    email TEXT NOT NULL UNIQUE COLLATE NOCASE,
-    customer_id TEXT,
-    role TEXT NOT NULL CHECK (role IN ('customer', 'operator')),
-    password_hash TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    created_by TEXT NOT NULL,
-    disabled INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS sessions (
-    token_hash TEXT PRIMARY KEY,
-    account_id INTEGER NOT NULL REFERENCES accounts (id),
-    created_at REAL NOT NULL,
-    expires_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS invitations (
-    token_hash TEXT PRIMARY KEY,
-    customer_id TEXT NOT NULL,
-    email TEXT,
-    created_at REAL NOT NULL,
-    expires_at REAL NOT NULL,
-    created_by TEXT NOT NULL,
-    used_at REAL
-);
-CREATE TABLE IF NOT EXISTS api_tokens (
-    id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    seller_key TEXT NOT NULL,
-    token_hash TEXT NOT NULL UNIQUE,
-    created_at REAL NOT NULL,
-    revoked_at REAL
-);
-CREATE TABLE IF NOT EXISTS login_failures (key TEXT NOT NULL, at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS login_failures_key ON login_failures (key, at);
-CREATE TABLE IF NOT EXISTS publications (
-    invoice_id TEXT PRIMARY KEY,
-    customer_id TEXT NOT NULL,
-    published_at REAL NOT NULL,
-    receipt_id TEXT NOT NULL,
-    reason TEXT,
-    seen_at REAL
-);
-CREATE INDEX IF NOT EXISTS publications_customer ON publications (customer_id, seen_at);
-CREATE TABLE IF NOT EXISTS views (
-    invoice_id TEXT NOT NULL,
-    account_id INTEGER NOT NULL,
-    what TEXT NOT NULL,
-    at REAL NOT NULL,
-    PRIMARY KEY (invoice_id, account_id, what)
-);
-"""
+MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 @dataclass(frozen=True)
@@ -114,43 +63,25 @@ class PortalError(GatewayError):
 
 
 class PortalDB:
-    """One connection; make one per thread (:class:`PortalDBs` does that)."""
+    """The portal's tables; safe to share between threads."""
 
     def __init__(self, path: Path) -> None:
+        """``path``: the SQLite file of the embedded default (``<data dir>/portal.db``);
+        a PostgreSQL store configured for that data directory is used instead."""
         self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, timeout=15.0, isolation_level=None,
-                                       check_same_thread=False)
-            self._db.row_factory = sqlite3.Row
-            self._db.execute("PRAGMA journal_mode=WAL")
-            # Sessions, views and throttling rows may lose the last moment on power loss
-            # (WAL stays consistent); an fsync per page view would cap the portal's speed.
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            with self._tx() as db:
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-        except sqlite3.Error as exc:
-            raise GatewayError(f"portal database {path}: {exc}") from None
+        # Sessions, views and throttling rows may lose the last moment on power loss
+        # (WAL stays consistent); an fsync per page view would cap the portal's speed.
+        self.db = plugin_database(path.parent, path.name, migrations=MIGRATIONS,
+                                  synchronous="NORMAL", schema="portal")
 
     def close(self) -> None:
-        self._db.close()
+        self.db.close()
 
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        else:
-            self._db.execute("COMMIT")
+    def _tx(self) -> Any:
+        return self.db.tx()
 
-    def _one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
-        return self._db.execute(sql, params).fetchone()
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
+        return self.db.one(sql, params)
 
     # ------------------------------------------------------------------ settings
 
@@ -160,7 +91,7 @@ class PortalDB:
         if row:
             return str(row["value"])
         with self._tx() as db:
-            db.execute("INSERT OR IGNORE INTO settings VALUES ('secret', ?)",
+            db.execute("INSERT INTO settings VALUES ('secret', ?) ON CONFLICT DO NOTHING",
                        (secrets.token_hex(32),))
         row = self._one("SELECT value FROM settings WHERE key = 'secret'")
         assert row is not None
@@ -176,14 +107,14 @@ class PortalDB:
                     "INSERT INTO accounts (email, customer_id, role, password_hash, created_at, "
                     "created_by) VALUES (?, ?, ?, ?, ?, ?)",
                     (email, customer_id, role, password_hash, time.time(), created_by))
-        except sqlite3.IntegrityError:
+        except self.db.integrity_errors:
             raise PortalError(f"an account for {email} already exists") from None
         account = self.account_by_email(email)
         assert account is not None
         return account
 
     def account_by_email(self, email: str) -> Account | None:
-        row = self._one("SELECT * FROM accounts WHERE email = ?", (email,))
+        row = self._one("SELECT * FROM accounts WHERE lower(email) = lower(?)", (email,))
         return Account(**dict(row)) if row else None
 
     def account(self, account_id: int) -> Account | None:
@@ -192,10 +123,10 @@ class PortalDB:
 
     def accounts(self, customer_id: str | None = None) -> list[Account]:
         if customer_id is None:
-            rows = self._db.execute("SELECT * FROM accounts ORDER BY email").fetchall()
+            rows = self.db.query("SELECT * FROM accounts ORDER BY email")
         else:
-            rows = self._db.execute("SELECT * FROM accounts WHERE customer_id = ? ORDER BY email",
-                                    (customer_id,)).fetchall()
+            rows = self.db.query("SELECT * FROM accounts WHERE customer_id = ? ORDER BY email",
+                                 (customer_id,))
         return [Account(**dict(r)) for r in rows]
 
     def set_password(self, account_id: int, password_hash: str) -> None:
@@ -253,7 +184,7 @@ class PortalDB:
                     "INSERT INTO accounts (email, customer_id, role, password_hash, created_at, "
                     "created_by) VALUES (?, ?, 'customer', ?, ?, ?)",
                     (email, row["customer_id"], password_hash, now, f"invitation:{email}"))
-        except sqlite3.IntegrityError:
+        except self.db.integrity_errors:
             raise PortalError(f"an account for {email} already exists") from None
         account = self.account_by_email(email)
         assert account is not None
@@ -266,7 +197,7 @@ class PortalDB:
             with self._tx() as db:
                 db.execute("INSERT INTO api_tokens (name, seller_key, token_hash, created_at) "
                            "VALUES (?, ?, ?, ?)", (name, seller_key, token_hash, time.time()))
-        except sqlite3.IntegrityError:
+        except self.db.integrity_errors:
             raise PortalError(f"an API token named {name!r} already exists") from None
 
     def token(self, token_hash: str) -> ApiToken | None:
@@ -275,7 +206,7 @@ class PortalDB:
         return ApiToken(**dict(row)) if row else None
 
     def tokens(self) -> list[ApiToken]:
-        rows = self._db.execute("SELECT * FROM api_tokens ORDER BY name").fetchall()
+        rows = self.db.query("SELECT * FROM api_tokens ORDER BY name")
         return [ApiToken(**dict(r)) for r in rows]
 
     def revoke_token(self, name: str) -> bool:
@@ -321,9 +252,9 @@ class PortalDB:
         return Publication(**dict(row)) if row else None
 
     def unseen(self, customer_id: str, limit: int = 20) -> list[Publication]:
-        rows = self._db.execute(
+        rows = self.db.query(
             "SELECT * FROM publications WHERE customer_id = ? AND seen_at IS NULL "
-            "ORDER BY published_at DESC LIMIT ?", (customer_id, limit)).fetchall()
+            "ORDER BY published_at DESC LIMIT ?", (customer_id, limit))
         return [Publication(**dict(r)) for r in rows]
 
     def first_view(self, invoice_id: str, account_id: int, what: str) -> bool:
@@ -334,7 +265,7 @@ class PortalDB:
         if seen is not None:  # the common case: read-only, no write lock taken
             return False
         with self._tx() as db:
-            cur = db.execute("INSERT OR IGNORE INTO views VALUES (?, ?, ?, ?)",
+            cur = db.execute("INSERT INTO views VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                              (invoice_id, account_id, what, time.time()))
             if what == "page":
                 db.execute("UPDATE publications SET seen_at = ? WHERE invoice_id = ? AND "
@@ -343,7 +274,8 @@ class PortalDB:
 
 
 class PortalDBs:
-    """One :class:`PortalDB` per thread: SQLite connections are not shared concurrently."""
+    """One :class:`PortalDB` per thread on SQLite (a connection serves one thread at a
+    time); one shared on PostgreSQL, whose connection pool serves them all."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -354,10 +286,13 @@ class PortalDBs:
     def get(self) -> PortalDB:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = PortalDB(self.path)
-            self._local.db = db
             with self._lock:
-                self._all.append(db)
+                if self._all and self._all[0].db.dialect == "postgresql":
+                    db = self._all[0]
+                else:
+                    db = PortalDB(self.path)
+                    self._all.append(db)
+            self._local.db = db
         return db
 
     def close(self) -> None:

@@ -30,9 +30,9 @@ def test_publishing_twice_gives_the_same_receipt(world: World) -> None:
     channel.deliver(_bundle(world, "k2", reason="email failed"), None, state)
     db = PortalDB(world.data_dir / "portal.db")
     try:
-        rows = db._db.execute("SELECT count(*) FROM publications WHERE invoice_id = ?",
-                              (world.b_ids[0],)).fetchone()[0]
-        assert rows == 1
+        row = db.db.one("SELECT count(*) AS n FROM publications WHERE invoice_id = ?",
+                        (world.b_ids[0],))
+        assert row is not None and row["n"] == 1
     finally:
         db.close()
 

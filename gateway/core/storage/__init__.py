@@ -24,6 +24,7 @@ from gateway.core.storage.database import (
     connect,
     open_database,
     placeholders,
+    plugin_database,
     store_url,
 )
 from gateway.core.storage.records import (
@@ -82,5 +83,5 @@ __all__ = [
     "DEAD", "DELIVERED", "DELIVERING", "FAILED", "GENESIS", "PENDING", "RETRY", "Attempt",
     "ChannelLimit", "Database", "DeliveryRecord", "DocumentRecord", "Event", "InvoiceRecord",
     "NewDelivery", "SQLStore", "SQLiteStore", "Store", "_event_hash", "connect", "event_hash",
-    "open_database", "open_store", "placeholders", "store_url",
+    "open_database", "open_store", "placeholders", "plugin_database", "store_url",
 ]

@@ -107,13 +107,17 @@ def is_url(target: str | os.PathLike[str]) -> bool:
 
 
 def connect(target: str | os.PathLike[str], *, synchronous: str = "FULL",
-            any_thread: bool = True) -> Database:
-    """A :class:`Database` for a path or URL (``sqlite:///…``, ``postgresql://…``)."""
+            schema: str | None = None) -> Database:
+    """A :class:`Database` for a path or URL (``sqlite:///…``, ``postgresql://…``).
+
+    ``schema`` (PostgreSQL only) keeps a plugin's tables, and its migration records, in
+    a schema of their own, so the same table names work on both engines.
+    """
     text = os.fspath(target)
     if text.startswith(("postgresql://", "postgres://")):
         from gateway.core.storage.postgres import PostgresDatabase
 
-        return PostgresDatabase(text)
+        return PostgresDatabase(text, schema=schema)
     if text.startswith("sqlite:///"):
         text = text.removeprefix("sqlite://")
     elif is_url(text):
@@ -131,17 +135,19 @@ def store_url(config: Config) -> str | None:
 
 
 def open_database(config: Config, sqlite_file: str | os.PathLike[str], *,
-                  migrations: Path | None = None, synchronous: str = "FULL") -> Database:
+                  migrations: Path | None = None, synchronous: str = "FULL",
+                  schema: str | None = None) -> Database:
     """The database a plugin keeps its tables in, its migrations applied.
 
     ``sqlite_file`` (relative to the data directory) is used on the embedded default;
     with ``[store] url = "postgresql://…"`` the plugin's tables live in that database.
     ``migrations`` is the plugin's folder of migrations, one subfolder per dialect
     (``sqlite/``, ``postgresql/``); their ids must start with the plugin's name.
+    ``schema`` is the PostgreSQL schema its tables live in (the plugin's name).
     """
     url = store_url(config)
-    db = connect(url) if url else connect(config.data_dir / sqlite_file,
-                                          synchronous=synchronous)
+    db = connect(url, schema=schema) if url else connect(config.data_dir / sqlite_file,
+                                                         synchronous=synchronous)
     if migrations is not None:
         from gateway.core.storage.schema import ensure_current
 
@@ -151,6 +157,16 @@ def open_database(config: Config, sqlite_file: str | os.PathLike[str], *,
             db.close()
             raise
     return db
+
+
+def plugin_database(data_dir: Path, sqlite_file: str, *, migrations: Path | None = None,
+                    synchronous: str = "FULL", schema: str | None = None) -> Database:
+    """:func:`open_database` for a plugin that knows only the data directory (a channel
+    is configured with it): the store its ``gateway.toml`` or GATEWAY_STORE_URL names."""
+    from gateway.core.config import load_config
+
+    return open_database(load_config(data_dir), sqlite_file, migrations=migrations,
+                         synchronous=synchronous, schema=schema)
 
 
 def placeholders(n: int) -> str:

@@ -71,9 +71,13 @@ class PostgresDatabase(Database):
     dialect: ClassVar[str] = "postgresql"
     integrity_errors: ClassVar[tuple[type[BaseException], ...]] = (psycopg.IntegrityError,)
 
-    def __init__(self, url: str, *, max_size: int = 8, timeout: float = 30.0) -> None:
+    def __init__(self, url: str, *, max_size: int = 8, timeout: float = 30.0,
+                 schema: str | None = None) -> None:
+        if schema is not None and not schema.isidentifier():
+            raise StorageError(f"not a schema name: {schema!r}")
         self.url = url
-        self.label = redact(url)
+        self.schema = schema
+        self.label = redact(url) + (f" (schema {schema})" if schema else "")
         self._max_size = max_size
         self._timeout = timeout
         self._pool: psycopg_pool.ConnectionPool[Any] | None = None
@@ -82,9 +86,15 @@ class PostgresDatabase(Database):
         # Connect once now, so that a wrong URL or a server that is down is one clear
         # line at start-up rather than a pool timeout on the first query.
         try:
-            psycopg.connect(url, connect_timeout=10, autocommit=True).close()
+            with psycopg.connect(url, connect_timeout=10, autocommit=True) as conn:
+                if schema:
+                    conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         except psycopg.Error as exc:
             raise StorageError(self.explain(exc)) from None
+        # relaxed by default: most transactions are the dispatcher's bookkeeping, and the
+        # durable ones say so (see tx)
+        self._options = "-c synchronous_commit=off" + (
+            f" -c search_path={schema}" if schema else "")
 
     def _connections(self) -> psycopg_pool.ConnectionPool[Any]:
         # A pool does not survive fork (Celery's prefork workers, multiprocessing):
@@ -96,9 +106,7 @@ class PostgresDatabase(Database):
                         self.url, min_size=1, max_size=self._max_size, open=True,
                         timeout=self._timeout, num_workers=1, name="gateway-store",
                         kwargs={"autocommit": True, "row_factory": psycopg.rows.dict_row,
-                                # relaxed by default: most transactions are the
-                                # dispatcher's bookkeeping; durable ones say so
-                                "options": "-c synchronous_commit=off"})
+                                "options": self._options})
                     self._pid = os.getpid()
         return self._pool
 
@@ -165,8 +173,11 @@ class PostgresDatabase(Database):
         return "FOR UPDATE SKIP LOCKED"
 
     def yoyo_url(self) -> str:
-        return self.url.replace("postgres://", "postgresql://", 1).replace(
+        url = self.url.replace("postgres://", "postgresql://", 1).replace(
             "postgresql://", "postgresql+psycopg://", 1)
+        if self.schema:  # yoyo's own tables go into the plugin's schema too
+            url += ("&" if "?" in url else "?") + f"options=-csearch_path%3D{self.schema}"
+        return url
 
     def explain(self, exc: BaseException) -> str:
         if isinstance(exc, psycopg_pool.PoolTimeout):
