@@ -283,3 +283,26 @@ def test_the_portal_tables_live_in_the_configured_store(
                 "SELECT table_name FROM information_schema.tables "
                 "WHERE table_schema = 'portal'")}
         assert {"accounts", "sessions", "publications", "_yoyo_migration"} <= tables
+
+
+def test_the_sftp_mailbox_index_lives_in_the_configured_store(
+        tmp_path: Path, store_url: str | None) -> None:
+    from plugins.sftp.mailbox import MailboxIndex, NameClash
+
+    index = MailboxIndex(tmp_path / "data")
+    try:
+        entry = ("F-1.json", "a" * 64, 10, "inv-1", "json")
+        assert index.publish("100234567", [entry], "k1") == ["published"]
+        assert index.publish("100234567", [entry], "k1") == ["already published"]
+        with pytest.raises(NameClash):
+            index.publish("100234567", [("F-1.json", "b" * 64, 10, "inv-2", "json")], "k2")
+        assert index.mark_downloaded("100234567", "F-1.json") is True
+        assert index.mark_downloaded("100234567", "F-1.json") is False
+        assert index.mark_acked("100234567", "F-1.json", "deleted") is True
+        assert index.list("100234567", outbox_only=True) == []
+        [stored] = index.list("100234567", outbox_only=False)
+        assert stored.acked_how == "deleted" and stored.size == 10
+        assert index.db.dialect == ("postgresql" if store_url else "sqlite")
+    finally:
+        index.close()
+    assert (tmp_path / "data" / "sftp" / "mailbox.db").exists() == (store_url is None)

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -30,26 +28,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway import Bundle, DeliveryError, DeliveryState, Receipt
 from gateway.core import Archive
+from gateway.core.storage import Database, plugin_database
+from gateway.core.storage.database import Row
+from gateway.errors import StorageError
 from plugins.sftp.keys import PublicKey, parse_public_key
 from plugins.sftp.naming import check_pattern, remote_name
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS files (
-    account TEXT NOT NULL,
-    name TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    invoice_id TEXT NOT NULL,
-    format TEXT NOT NULL,
-    delivery_key TEXT NOT NULL,
-    published_at REAL NOT NULL,
-    downloaded_at REAL,
-    acked_at REAL,
-    acked_how TEXT,
-    PRIMARY KEY (account, name)
-);
-CREATE INDEX IF NOT EXISTS files_outbox ON files (account, acked_at);
-"""
+MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 class MailboxSettings(BaseModel):
@@ -101,42 +86,26 @@ class NameClash(Exception):
 
 
 class MailboxIndex:
-    """The mailbox table, in its own SQLite file next to the gateway database.
+    """The mailbox table: ``sftp/mailbox.db`` in the data directory on the embedded
+    default, schema ``sftp`` of the gateway's PostgreSQL database when the store is
+    there. Shared by the SFTP server's client threads."""
 
-    One connection per thread: the SFTP server serves each client in its own thread.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._local = threading.local()
-        self._ready = False
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.path = data_dir / "sftp" / "mailbox.db"
+        self._database: Database | None = None
         self._lock = threading.Lock()
 
-    def _db(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=15.0, isolation_level=None)
-            db.row_factory = sqlite3.Row
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            with self._lock:
-                if not self._ready:
-                    db.executescript(SCHEMA)
-                    self._ready = True
-            self._local.db = db
-        return db
+    @property
+    def db(self) -> Database:
+        with self._lock:
+            if self._database is None:
+                self._database = plugin_database(self.data_dir, "sftp/mailbox.db",
+                                                 migrations=MIGRATIONS, schema="sftp")
+            return self._database
 
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        db = self._db()
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+    def _tx(self) -> Any:
+        return self.db.tx()
 
     def publish(self, account: str, entries: list[tuple[str, str, int, str, str]],
                 delivery_key: str) -> list[str]:
@@ -163,14 +132,14 @@ class MailboxIndex:
         return outcomes
 
     def get(self, account: str, name: str) -> MailboxFile | None:
-        row = self._db().execute("SELECT * FROM files WHERE account = ? AND name = ?",
-                                 (account, name)).fetchone()
+        row = self.db.one("SELECT * FROM files WHERE account = ? AND name = ?",
+                          (account, name))
         return _file(row) if row else None
 
     def list(self, account: str, *, outbox_only: bool) -> list[MailboxFile]:
         where = "AND acked_at IS NULL" if outbox_only else ""
-        rows = self._db().execute(f"SELECT * FROM files WHERE account = ? {where} ORDER BY name",
-                                  (account,)).fetchall()
+        rows = self.db.query(f"SELECT * FROM files WHERE account = ? {where} ORDER BY name",
+                             (account,))
         return [_file(r) for r in rows]
 
     def mark_downloaded(self, account: str, name: str) -> bool:
@@ -189,13 +158,13 @@ class MailboxIndex:
             return cur.rowcount == 1
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
-            self._local.db = None
+        with self._lock:
+            if self._database is not None:
+                self._database.close()
+                self._database = None
 
 
-def _file(row: sqlite3.Row) -> MailboxFile:
+def _file(row: Row) -> MailboxFile:
     return MailboxFile(row["account"], row["name"], row["sha256"], row["size"],
                        row["invoice_id"], row["format"], row["published_at"],
                        row["downloaded_at"], row["acked_at"], row["acked_how"])
@@ -217,7 +186,7 @@ class SftpMailboxChannel:
     @property
     def index(self) -> MailboxIndex:
         if self._index is None:
-            self._index = MailboxIndex(self.data_dir / "sftp" / "mailbox.db")
+            self._index = MailboxIndex(self.data_dir)
         return self._index
 
     @property
@@ -244,9 +213,8 @@ class SftpMailboxChannel:
                 f"SFTP mailbox of {account}: /outbox/{exc} is already taken by another "
                 "document; use a more specific file name pattern, e.g. "
                 "'{seller_vat}_{number}.{ext}'", retryable=False) from None
-        except sqlite3.Error as exc:
-            raise DeliveryError(f"SFTP mailbox index {self.index.path}: {exc}",
-                                retryable=True) from None
+        except StorageError as exc:
+            raise DeliveryError(f"SFTP mailbox index: {exc}", retryable=True) from None
         recipients = {f"sftp://{account}/outbox/{name}": f"{outcome}, sha256 {sha}"
                       for (name, sha, *_), outcome in zip(entries, outcomes, strict=True)}
         digest = hashlib.sha256("\x1f".join([bundle.idempotency_key, *sorted(recipients)])
