@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway import GatewayError
+from gateway.core.storage.sqlite import SQLiteDatabase
 from plugins.utility.dates import Period, local_today, next_window_period, window_period
 from plugins.utility.models import (
     Contract,
@@ -179,16 +180,13 @@ def _fmt(day: dt.date) -> str:
 
 class UtilityStore:
     def __init__(self, path: Path, *, any_thread: bool = False) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        # isolation_level=None: transactions are explicit (BEGIN IMMEDIATE), so a reading
-        # check and its insert cannot interleave with another process's. any_thread: the
-        # API's per-request connection may move between the server's worker threads.
-        self.db = sqlite3.connect(path, timeout=15.0, isolation_level=None,
-                                  check_same_thread=not any_thread)
-        self.db.row_factory = sqlite3.Row
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA foreign_keys=ON")
+        # The gateway's shared database helper opens the file (WAL, busy timeout, foreign
+        # keys, one-line errors); transactions stay explicit (BEGIN IMMEDIATE), so a
+        # reading check and its insert cannot interleave with another process's.
+        # any_thread: kept for callers; the helper's connection may move between threads.
+        self.database = SQLiteDatabase(path)
+        self.db = self.database.connection
         self.db.executescript(SCHEMA)
         self._add_columns()
 
