@@ -73,9 +73,10 @@ class UtilitySource:
 
         paper_of = options.get("paper_of")
         if paper_of is None:
-            from gateway.core import SQLiteStore
+            from gateway.core.config import load_config
+            from gateway.core.storage import open_store
 
-            core = SQLiteStore(self.data_dir / "gateway.db")
+            core = open_store(load_config(self.data_dir))
             try:
                 known = {c.id: c.paper for c in core.list_customers()}
             finally:
