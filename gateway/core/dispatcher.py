@@ -227,6 +227,9 @@ class Dispatcher:
             # Stopped early (limit reached): hand the rest of the batch back at once.
             for record in batch:
                 store.expire_lease(record.id, self.worker)
+            # The outcomes were committed without waiting for the disk; a finished run
+            # leaves none of them to a power cut.
+            store.flush()
         return summary
 
     def release_dead_workers(self) -> int:

@@ -93,6 +93,10 @@ class Database(abc.ABC):
         """The same database as a URL the migration tool understands."""
 
     @abc.abstractmethod
+    def flush(self) -> None:
+        """Put relaxed commits on disk now (the end of a dispatcher run)."""
+
+    @abc.abstractmethod
     def close(self) -> None: ...
 
     def __enter__(self) -> Database:

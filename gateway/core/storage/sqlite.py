@@ -50,6 +50,11 @@ class SQLiteDatabase(Database):
                 self._sync_wal()
             self.connection.close()
 
+    def flush(self) -> None:
+        with self._lock:
+            if self._unsynced:
+                self._sync_wal()
+
     def _sync_wal(self) -> None:
         with contextlib.suppress(OSError):
             fd = os.open(f"{self.path}-wal", os.O_RDONLY)

@@ -61,6 +61,10 @@ class SQLStore:
     def close(self) -> None:
         self.db.close()
 
+    def flush(self) -> None:
+        """Put the dispatcher's relaxed commits on disk now."""
+        self.db.flush()
+
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         return self.db.query(sql, params)
 
