@@ -197,7 +197,11 @@ class Dispatcher:
                     continue
                 throttled_once = False
                 record = batch.popleft()
-                begun = store.begin_attempt(record.id, self.worker, self.settings.lease_seconds)
+                channel_limit = self.limits.get(record.channel_type)
+                while isinstance(begun := store.begin_attempt(
+                        record.id, self.worker, self.settings.lease_seconds,
+                        channel_type=record.channel_type, limit=channel_limit), float):
+                    time.sleep(min(begun, 1.0))  # the channel type's rate: wait for a slot
                 if begun is None:
                     log.warning("lease on delivery %s was lost before sending", record.id)
                     summary.lost += 1

@@ -316,12 +316,26 @@ class SQLStore:
         return self._claim(worker, lease_seconds, count, delivery_id, limits, due_before,
                            count_attempt=False)
 
-    def begin_attempt(self, delivery_id: int, worker: str, lease_seconds: float
-                      ) -> tuple[int, int] | None:
+    def begin_attempt(self, delivery_id: int, worker: str, lease_seconds: float, *,
+                      channel_type: str | None = None, limit: ChannelLimit | None = None,
+                      ) -> tuple[int, int] | float | None:
         """Renew the lease, count the attempt and open its row, just before sending;
-        returns (attempt id, attempts so far), or None when the lease was lost."""
+        returns (attempt id, attempts so far), or None when the lease was lost.
+
+        With the ``limit`` of a rate-limited ``channel_type`` the attempt also takes its
+        slot of the shared budget here, at the moment it starts; when there is none yet
+        nothing changes and the seconds to wait are returned (a float).
+        """
         now = time.time()
         with self.db.tx(durable=False) as db:
+            if channel_type is not None and limit is not None and limit.per_second:
+                self.db.serialize(db, f"channel-limit:{channel_type}")
+                if self._blocked_channels(db, {channel_type: ChannelLimit(
+                        per_second=limit.per_second, burst=limit.burst)}, now):
+                    tat = db.execute("SELECT tat FROM channel_rate WHERE channel_type = ?",
+                                     (channel_type,)).fetchone()["tat"]
+                    return max(tat - (limit.burst - 1) / limit.per_second - now, 0.001)
+                self._spend_rate(db, channel_type, limit, now)
             row = db.execute(
                 "UPDATE deliveries SET attempts = attempts + 1, lease_expires = ?, "
                 "updated_at = ? WHERE id = ? AND lease_owner = ? AND status = 'delivering' "
@@ -360,14 +374,22 @@ class SQLStore:
                 f"ORDER BY next_attempt_at, id LIMIT ? {self.db.skip_locked}",
                 [*params, count]).fetchall()
             taken: list[int] = []
+            per_type: dict[str, int] = {}
             counted = ", attempts = attempts + 1" if count_attempt else ""
             for row in rows:
-                limit = limits.get(row["channel_type"])
+                channel_type = row["channel_type"]
+                limit = limits.get(channel_type)
                 if limit is not None and taken and self._blocked_channels(
-                        db, {row["channel_type"]: limit}, now):
+                        db, {channel_type: limit}, now):
                     continue
                 if limit is not None and limit.per_second:
-                    self._spend_rate(db, row["channel_type"], limit, now)
+                    if count_attempt:
+                        self._spend_rate(db, channel_type, limit, now)
+                    elif per_type.get(channel_type, 0) >= limit.burst:
+                        # A batch's attempts take their rate slots when they begin
+                        # (begin_attempt); more than a burst would only wait leased.
+                        continue
+                per_type[channel_type] = per_type.get(channel_type, 0) + 1
                 if row["status"] == DELIVERING:
                     self._close_abandoned(db, row, now)
                 # Updated one by one so that the next row's concurrency check sees it.
