@@ -306,3 +306,20 @@ def test_the_sftp_mailbox_index_lives_in_the_configured_store(
     finally:
         index.close()
     assert (tmp_path / "data" / "sftp" / "mailbox.db").exists() == (store_url is None)
+
+
+@pytest.mark.sqlite_only
+def test_an_upgrade_lock_left_by_a_dead_process_can_be_broken(
+        tmp_path: Path, run_cli: Any) -> None:
+    from yoyo import get_backend
+
+    from gateway.core.storage.sqlite import SQLiteDatabase
+
+    db = SQLiteDatabase(tmp_path / "data" / "gateway.db")
+    backend = get_backend(db.yoyo_url(), migration_table="_yoyo_migration")
+    backend._insert_lock_row(2**22 + 1, 5)  # a process killed in the middle of an upgrade
+    backend.connection.close()
+    db.close()
+    result = run_cli("db", "upgrade", "--break-lock")
+    assert result.exit_code == 0, result.output
+    assert "applied core-0001-baseline" in result.output

@@ -49,12 +49,14 @@ def db_status(app: Any, as_json: bool) -> None:
 
 
 @db_group.command("upgrade")
+@click.option("--break-lock", is_flag=True,
+              help="First remove the lock of an upgrade whose process died")
 @click.pass_obj
-def db_upgrade(app: Any) -> None:
+def db_upgrade(app: Any, break_lock: bool) -> None:
     """Apply the pending schema migrations (safe to run twice, and from several
     machines at once: one applies, the others wait and find nothing to do)."""
     with _database(app) as db:
-        done = upgrade(db, CORE_MIGRATIONS)
+        done = upgrade(db, CORE_MIGRATIONS, break_lock=break_lock)
         where = db.label
     # Plugins' tables follow when their plugins open them; opening the store here also
     # checks that the upgraded schema is one this gateway can use.

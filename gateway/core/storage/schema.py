@@ -74,8 +74,12 @@ def pending(db: Database, source: Path = CORE_MIGRATIONS) -> list[str]:
     return [m for m in ids if m not in done]
 
 
-def upgrade(db: Database, source: Path = CORE_MIGRATIONS) -> list[str]:
-    """Apply what is pending; returns the ids applied (none when up to date)."""
+def upgrade(db: Database, source: Path = CORE_MIGRATIONS, *,
+            break_lock: bool = False) -> list[str]:
+    """Apply what is pending; returns the ids applied (none when up to date).
+
+    ``break_lock`` first removes the migration lock of a process that died while it
+    upgraded (``gateway db upgrade --break-lock``)."""
     from yoyo import get_backend, read_migrations
     from yoyo.exceptions import LockTimeout
 
@@ -84,6 +88,8 @@ def upgrade(db: Database, source: Path = CORE_MIGRATIONS) -> list[str]:
         return []
     try:
         backend = get_backend(db.yoyo_url(), migration_table=TABLE)
+        if break_lock:
+            backend.break_lock()
     except Exception as exc:  # yoyo raises the driver's own errors
         raise StorageError(f"database {db.label}: cannot start the migration: {exc}") from None
     try:
@@ -93,7 +99,10 @@ def upgrade(db: Database, source: Path = CORE_MIGRATIONS) -> list[str]:
             backend.apply_migrations(todo_now)
         return [m.id for m in todo_now]
     except LockTimeout as exc:
-        raise StorageError(f"database {db.label}: {exc}") from None
+        holder = str(exc).split(" has locked", 1)[0]
+        raise StorageError(
+            f"database {db.label}: another upgrade holds the migration lock ({holder}); "
+            "if that process is gone, run `gateway db upgrade --break-lock`") from None
     except StorageError:
         raise
     except Exception as exc:
