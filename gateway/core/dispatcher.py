@@ -207,7 +207,9 @@ class Dispatcher:
                     summary.lost += 1
                     continue
                 attempt_id, attempts = begun
-                record = dataclasses.replace(record, attempts=attempts)
+                record = dataclasses.replace(
+                    record, attempts=attempts,
+                    lease_expires=time.time() + self.settings.lease_seconds)
                 outcome = None
                 if record.channel_type not in sessions:
                     try:
