@@ -16,7 +16,7 @@ LOG=$ROOT/.setup.log
 PYTHON=${PYTHON:-python3}
 VENV=${GATEWAY_VENV:-$ROOT/.venv}
 # Extras of pyproject.toml that the test suite needs.
-EXTRAS=test,dev,postgres
+EXTRAS=test,dev,postgres,scale
 
 APT_PACKAGES=(
   python3-venv                       # venv and ensurepip for the distribution's Python
@@ -25,6 +25,7 @@ APT_PACKAGES=(
   libreoffice-calc-nogui  # CSV plugin: proves Calc opens the export with numbers as numbers
   dnsmasq  # peppol plugin: the SML's DNS (NAPTR records) in tests
   postgresql  # the PostgreSQL store's tests start a throwaway cluster (initdb/pg_ctl)
+  redis-server  # Celery broker for the distributed tests and bench (started by the tests)
 )
 
 : >"$LOG"

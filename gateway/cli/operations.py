@@ -269,10 +269,10 @@ def verify(app: Any) -> None:
     out.print(f"checked {checked} documents and the history of {invoices} invoices: "
               f"{problems or 'no'} problem{'s' if problems != 1 else ''}", highlight=False)
     # A write killed halfway leaves its temporary file; never a document, so no problem.
-    leftovers = list(gw.archive.root.glob("*/.tmp-*")) if gw.archive.root.exists() else []
+    leftovers = gw.archive.leftovers()
     if leftovers:
         out.print(f"{len(leftovers)} temporary file{'s' if len(leftovers) != 1 else ''} from "
-                  f"interrupted writes in {gw.archive.root} (.tmp-*) can be deleted",
+                  f"interrupted writes in {gw.archive.location} (.tmp-*) can be deleted",
                   highlight=False)
     if problems:
         raise SystemExit(1)

@@ -25,6 +25,13 @@
     [store]                # the embedded SQLite file unless a server is named
     url = "postgresql://gateway@db.example.lv/gateway"   # or GATEWAY_STORE_URL
 
+    [archive]              # default: the archive folder of the data directory
+    url = "s3://invoices/archive"   # endpoint + credentials: AWS_* environment variables
+
+    [queue]                # only with this section do Celery workers render and deliver
+    url = "redis://127.0.0.1:6379/0"   # or GATEWAY_QUEUE_URL
+    sweep_seconds = 30
+
     [plugins.email]        # defaults for a plugin; customers' settings override them
     host = "smtp.example.lv"
 
@@ -96,6 +103,28 @@ class GatewaySettings(BaseModel):
     validate_rendered: bool = True
 
 
+class ArchiveSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = None  # s3://bucket/prefix, or a folder; default DATA_DIR/archive
+    endpoint_url: str | None = None  # else AWS_ENDPOINT_URL, else AWS itself
+    region: str | None = None
+
+
+class QueueSettings(BaseModel):
+    """Celery on a Redis broker; the database stays the source of truth (docs/scale.md)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = "redis://127.0.0.1:6379/0"
+    # How often `gateway worker --beat` (or `gateway sweep`) re-queues what is due in the
+    # database but has no live task: lost messages, expired leases, retries whose time came.
+    sweep_seconds: float = Field(30.0, gt=0)
+    # A render job leased by a worker that died is taken over after this long.
+    render_lease_seconds: float = Field(600.0, gt=0)
+    render_max_attempts: int = Field(8, ge=1)
+
+
 class Config(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -103,6 +132,8 @@ class Config(BaseModel):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
     dispatcher: DispatcherSettings = Field(default_factory=DispatcherSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
+    archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
+    queue: QueueSettings | None = None
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     def plugin_settings(self, name: str) -> dict[str, Any]:
@@ -128,6 +159,10 @@ def load_config(data_dir: Path | None = None, config_file: Path | None = None) -
         raise ConfigError(f"{path}: configuration file not found")
     if url := os.environ.get("GATEWAY_PORTAL_URL"):
         raw.setdefault("gateway", {})["portal_url"] = url
+    if url := os.environ.get("GATEWAY_ARCHIVE_URL"):
+        raw.setdefault("archive", {})["url"] = url
+    if url := os.environ.get("GATEWAY_QUEUE_URL"):
+        raw.setdefault("queue", {})["url"] = url
     try:
         return Config.model_validate({**raw, "data_dir": data_dir})
     except ValidationError as exc:

@@ -18,6 +18,7 @@ downloads). Every refusal is written to the audit log
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
@@ -402,6 +403,15 @@ class MailboxSFTP(paramiko.SFTPServerInterface):
             f = self._file(self._parts(path))
             try:
                 fh = open(self.mailbox.channel.archive.path_for(f.sha256), "rb")  # noqa: SIM115
+            except FileNotFoundError:
+                # Published by a worker on another machine: the document is in the
+                # gateway's archive (S3, docs/scale.md), not in this machine's folder.
+                try:
+                    fh = io.BytesIO(self.mailbox.gw.archive.get(f.sha256))
+                except GatewayError as exc:
+                    log.error("archived document %s for %s is unreadable: %s", f.sha256,
+                              self.account, exc)
+                    return SFTP_FAILURE
             except OSError as exc:
                 log.error("archived document %s for %s is unreadable: %s", f.sha256,
                           self.account, exc)

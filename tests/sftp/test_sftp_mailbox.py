@@ -203,3 +203,26 @@ def test_authorized_keys_options_are_refused_not_ignored(gw, client_keys):
     with pytest.raises(ConfigError, match=r"authorized_keys options .* are not supported"):
         sftp_customer(gw, [{"channel": "sftp-mailbox",
                             "settings": {"authorized_keys": [restricted]}}])
+
+
+# The S3 server of the distributed tests (tests/distributed/conftest.py).
+from tests.distributed.conftest import s3_bucket, s3_env, s3_server  # noqa: E402, F401
+
+
+def test_a_document_published_on_another_machine_is_served_from_the_s3_archive(
+        gateway_factory, client_keys, invoice_data, mailbox_server, s3_bucket) -> None:  # noqa: F811
+    """With the archive on S3, the worker that published a document may run on another
+    machine: this machine's archive folder lacks it, and the server reads it from S3."""
+    import shutil
+
+    gw = gateway_factory(config=DISPATCH_CONFIG + f'[archive]\nurl = "s3://{s3_bucket}/a"\n')
+    sftp_customer(gw, [{"channel": "sftp-mailbox",
+                        "settings": {"authorized_keys": [pub(client_keys["erp"])]}}])
+    a_id = push(gw, invoice(invoice_data, "E2611-00123"))
+    assert deliver(gw).delivered == 1
+    shutil.rmtree(gw.config.data_dir / "archive")  # the publishing worker's local copy
+    sftp = mailbox_server(gw).client(A, client_keys["erp"])
+    with sftp.open("/outbox/E2611-00123.json") as fh:
+        assert fh.read() == _archived(gw, a_id)
+    assert "downloaded" in _kinds(gw, a_id)
+    sftp.close()
