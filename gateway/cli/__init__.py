@@ -95,9 +95,9 @@ def serve() -> None:
 
 
 def _register_builtin_commands() -> None:
-    from gateway.cli import customers, database, invoices, operations, plugin_info
+    from gateway.cli import customers, database, invoices, operations, plugin_info, workers
 
-    for module in (invoices, operations, customers, plugin_info, database):
+    for module in (invoices, operations, customers, plugin_info, database, workers):
         module.register(cli)
 
 

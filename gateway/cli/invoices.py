@@ -72,9 +72,11 @@ def _who(error: InvoiceRejected) -> str:
 @click.option("--no-deliver", is_flag=True, help="Only accept and queue; deliver later with "
               "'gateway deliver'")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON result per invoice")
+@click.option("--queue", "use_queue", is_flag=True, help="Check and store the invoices, then "
+              "leave rendering and delivery to 'gateway worker' processes ([queue] section)")
 @click.pass_obj
 def push(app: Any, files: tuple[Path, ...], customer: str | None, no_deliver: bool,
-         as_json: bool) -> None:
+         as_json: bool, use_queue: bool) -> None:
     """Accept invoices (JSON, and every format a plugin can read), render, archive, deliver.
 
     A bad invoice is reported with the rule and field it breaks; the others still go
@@ -83,6 +85,12 @@ def push(app: Any, files: tuple[Path, ...], customer: str | None, no_deliver: bo
     from gateway.core.dispatcher import Dispatcher
 
     gw: Gateway = app.gateway
+    celery_app = None
+    if use_queue:
+        from gateway.workers import make_celery
+
+        celery_app = make_celery(gw.config)  # no [queue] section: one clear error, now
+        no_deliver = True
     paths = expand(files)
     results: list[PushResult] = []
     with progress_bar("push") as bar:
@@ -101,7 +109,14 @@ def push(app: Any, files: tuple[Path, ...], customer: str | None, no_deliver: bo
                         results.append(PushResult("rejected", number, str(path), error=item))
                 bar.advance(task)
 
-        results.extend(gw.push_many(readable(), customer_id=customer))
+        if use_queue:  # nothing is rendered here, so nothing to render ahead
+            results.extend(gw.push(invoice, source=source, customer_id=customer,
+                                   render_later=True) for invoice, source in readable())
+        else:
+            results.extend(gw.push_many(readable(), customer_id=customer))
+    if celery_app is not None:
+        _queue_renders(celery_app, [r.invoice_id for r in results
+                                    if r.status == "queued" and r.invoice_id])
     summary = None
     if not no_deliver:
         due = gw.store.count_due()
@@ -123,7 +138,9 @@ def push(app: Any, files: tuple[Path, ...], customer: str | None, no_deliver: bo
     else:
         _push_table(gw, results)
         counts = {s: sum(1 for r in results if r.status == s)
-                  for s in ("accepted", "unchanged", "rejected")}
+                  for s in ("accepted", "queued", "unchanged", "rejected")}
+        if not counts["queued"]:
+            del counts["queued"]
         line = ", ".join(f"{n} {s}" for s, n in counts.items())
         if summary is not None:
             line += (f"; deliveries: {summary.delivered} delivered, {summary.retrying} to retry, "
@@ -131,6 +148,17 @@ def push(app: Any, files: tuple[Path, ...], customer: str | None, no_deliver: bo
         out.print(line, highlight=False)
     if any(r.status == "rejected" for r in results):
         raise SystemExit(1)
+
+
+def _queue_renders(celery_app: Any, invoice_ids: list[str]) -> None:
+    """Hand the stored invoices to the workers; a broker that is away loses nothing."""
+    from gateway.workers import QueueUnavailable, enqueue_renders
+
+    try:
+        enqueue_renders(celery_app, invoice_ids)
+    except QueueUnavailable as exc:
+        err.print(f"warning: {exc}; the {len(invoice_ids)} invoices are stored and the "
+                  "workers' next sweep renders them", highlight=False)
 
 
 TABLE_ROWS = 40
@@ -153,7 +181,8 @@ def _push_table(gw: Gateway, results: list[PushResult]) -> None:
         if r.invoice_id:
             deliveries = ", ".join(f"{d.channel}: {d.status}"
                                    for d in gw.store.deliveries(invoice_id=r.invoice_id))
-        style = {"accepted": "green", "unchanged": "dim", "rejected": "red"}[r.status]
+        style = {"accepted": "green", "queued": "cyan", "unchanged": "dim",
+                 "rejected": "red"}[r.status]
         table.add_row(r.number or "?", Path(r.source).name, f"[{style}]{r.status}[/{style}]",
                       r.customer_id or "", deliveries or "-")
     out.print(table)

@@ -197,34 +197,10 @@ class Dispatcher:
                     continue
                 throttled_once = False
                 record = batch.popleft()
-                channel_limit = self.limits.get(record.channel_type)
-                while isinstance(begun := store.begin_attempt(
-                        record.id, self.worker, self.settings.lease_seconds,
-                        channel_type=record.channel_type, limit=channel_limit), float):
-                    time.sleep(min(begun, 1.0))  # the channel type's rate: wait for a slot
-                if begun is None:
-                    log.warning("lease on delivery %s was lost before sending", record.id)
+                outcome = self._attempt_leased(record, stack, sessions)
+                if outcome == "lost":
                     summary.lost += 1
                     continue
-                attempt_id, attempts = begun
-                record = dataclasses.replace(
-                    record, attempts=attempts,
-                    lease_expires=time.time() + self.settings.lease_seconds)
-                outcome = None
-                if record.channel_type not in sessions:
-                    try:
-                        sessions[record.channel_type] = self._open_session(
-                            stack, record.channel_type)
-                    except Exception as exc:
-                        # A server that refuses the connection fails this attempt (with
-                        # backoff) instead of leaving the delivery leased until it expires.
-                        retryable = exc.retryable if isinstance(exc, DeliveryError) else True
-                        outcome = self._failed(record, attempt_id,
-                                               f"cannot open a {record.channel_type} session: "
-                                               f"{exc}", retryable=retryable)
-                if outcome is None:
-                    outcome = self.attempt(record, attempt_id,
-                                           session=sessions[record.channel_type])
                 setattr(summary, outcome, getattr(summary, outcome) + 1)
                 if on_progress:
                     on_progress(record, outcome)
@@ -237,6 +213,52 @@ class Dispatcher:
             # leaves none of them to a power cut.
             store.flush()
         return summary
+
+    def deliver_ids(self, delivery_ids: list[int]) -> DispatchSummary:
+        """Attempt each of these deliveries that is due now (a task from the queue).
+
+        Each is leased first: one that is delivered, leased by a live worker or waiting
+        for its retry is left alone, so a duplicated task does nothing.
+        """
+        summary = DispatchSummary()
+        store = self.gw.store
+        with contextlib.ExitStack() as stack:
+            stack.callback(self._lease_keeper.close)
+            sessions: dict[str, Any] = {}
+            for delivery_id in delivery_ids:
+                for record in store.claim_deliveries(self.worker, self.settings.lease_seconds,
+                                                     1, limits=self.limits,
+                                                     delivery_id=delivery_id):
+                    outcome = self._attempt_leased(record, stack, sessions)
+                    setattr(summary, outcome, getattr(summary, outcome) + 1)
+        return summary
+
+    def _attempt_leased(self, record: DeliveryRecord, stack: contextlib.ExitStack,
+                        sessions: dict[str, Any]) -> str:
+        """Count the attempt and make it, in the channel's session for this run;
+        "lost" when the lease ran out before anything was sent."""
+        store = self.gw.store
+        channel_limit = self.limits.get(record.channel_type)
+        while isinstance(begun := store.begin_attempt(
+                record.id, self.worker, self.settings.lease_seconds,
+                channel_type=record.channel_type, limit=channel_limit), float):
+            time.sleep(min(begun, 1.0))  # the channel type's rate: wait for a slot
+        if begun is None:
+            log.warning("lease on delivery %s was lost before sending", record.id)
+            return "lost"
+        attempt_id, attempts = begun
+        record = dataclasses.replace(record, attempts=attempts,
+                                     lease_expires=time.time() + self.settings.lease_seconds)
+        if record.channel_type not in sessions:
+            try:
+                sessions[record.channel_type] = self._open_session(stack, record.channel_type)
+            except Exception as exc:
+                # A server that refuses the connection fails this attempt (with backoff)
+                # instead of leaving the delivery leased until it expires.
+                retryable = exc.retryable if isinstance(exc, DeliveryError) else True
+                return self._failed(record, attempt_id, f"cannot open a {record.channel_type} "
+                                    f"session: {exc}", retryable=retryable)
+        return self.attempt(record, attempt_id, session=sessions[record.channel_type])
 
     def release_dead_workers(self) -> int:
         """End the leases of workers on this host whose process is gone.

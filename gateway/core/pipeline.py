@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.core.archive import Archive
+from gateway.core.archive import ArchiveBackend, open_archive
 from gateway.core.config import Config
 from gateway.core.customers import ChannelPreference, Customer, buyer_keys
 from gateway.core.documents import Document, RenderContext, safe_filename
@@ -75,7 +75,7 @@ class Gateway:
         self.config = config
         self.plugins = plugins or get_plugin_manager()
         self.store: Store = store or open_store(config)
-        self.archive = Archive(config.data_dir / "archive")
+        self.archive: ArchiveBackend = open_archive(config)
         for registry in (self.plugins.formats, self.plugins.channels, self.plugins.sources):
             for obj in registry:
                 configure = getattr(obj, "configure", None)
@@ -298,7 +298,8 @@ class Gateway:
 
     def push(self, invoice: Invoice, *, source: str = "-",
              customer_id: str | None = None, received: Document | None = None,
-             rendered: dict[str, dict[str, bytes]] | None = None) -> PushResult:
+             rendered: dict[str, dict[str, bytes]] | None = None,
+             render_later: bool = False) -> PushResult:
         """Accept one invoice: check, render, archive and queue its deliveries.
 
         ``received`` is the document an incoming invoice arrived as (e.g. the UBL from a
@@ -308,10 +309,13 @@ class Gateway:
         Never raises for a problem with the invoice; the result says what happened.
         ``rendered``: documents rendered ahead by :meth:`push_many`, by format name of
         the customer's format, then by format name of the bytes.
+        ``render_later`` stores the checked invoice with a render job and returns
+        ("queued"); a worker renders it (:meth:`render_queued`, docs/scale.md).
         """
         try:
             return self._push(invoice, source=source, customer_id=customer_id,
-                              received=received, rendered=rendered or {})
+                              received=received, rendered=rendered or {},
+                              render_later=render_later)
         except (InvoiceRejected, DuplicateInvoice, ConfigError, PluginError) as exc:
             if isinstance(exc, InvoiceRejected) and exc.source is None:
                 exc.source = source
@@ -322,7 +326,8 @@ class Gateway:
 
     def _push(self, invoice: Invoice, *, source: str, customer_id: str | None,
               received: Document | None = None,
-              rendered: dict[str, dict[str, bytes]] | None = None) -> PushResult:
+              rendered: dict[str, dict[str, bytes]] | None = None,
+              render_later: bool = False) -> PushResult:
         completed = complete(invoice, source=source)
         seller_key = completed.seller_key
         digest = content_hash(completed)
@@ -339,10 +344,38 @@ class Gateway:
                 "number or a credit note"
             )
         customer = self.resolve_customer(completed, customer_id)
-        wanted = _wanted_formats(customer)
+        if render_later:
+            self.store.insert_invoice(self._invoice_record(completed, invoice_id, customer,
+                                                           digest, source), [], [],
+                                      render_later=True)
+            log.info("invoice queued for rendering", extra={
+                "invoice": completed.number, "id": invoice_id, "customer": customer.id})
+            self.plugins.notify("gateway_invoice_accepted", invoice_id=invoice_id,
+                                invoice=completed, customer_id=customer.id)
+            return PushResult("queued", completed.number, source, invoice_id, customer.id)
+        documents = self._render_documents(completed, customer, received=received,
+                                           rendered=rendered)
+        records = self._archive_documents(invoice_id, documents)
+        deliveries = [self._new_delivery(customer, pref, invoice_id) for pref in customer.channels]
+        record = self._invoice_record(completed, invoice_id, customer, digest, source)
+        self.store.insert_invoice(record, records, deliveries)
+        log.info("invoice accepted", extra={"invoice": completed.number, "id": invoice_id,
+                                            "customer": customer.id,
+                                            "formats": [d.format for d in documents]})
+        self.plugins.notify("gateway_invoice_accepted", invoice_id=invoice_id,
+                            invoice=completed, customer_id=customer.id)
+        for doc in documents:
+            self.plugins.notify("gateway_document_rendered", invoice_id=invoice_id, document=doc)
+        return PushResult("accepted", completed.number, source, invoice_id, customer.id,
+                          documents=tuple(d.filename for d in documents))
+
+    def _render_documents(self, completed: Invoice, customer: Customer, *,
+                          received: Document | None = None,
+                          rendered: dict[str, dict[str, bytes]] | None = None,
+                          ) -> list[Document]:
         documents: list[Document] = []
         used_names: set[str] = set()
-        for name in wanted:
+        for name in _wanted_formats(customer):
             if received is not None and received.format == name:
                 doc = received
             else:
@@ -356,15 +389,18 @@ class Gateway:
                                doc.content)
             used_names.add(doc.filename)
             documents.append(doc)
-        records = []
-        for doc in documents:
-            sha = self.archive.put(doc.content)
-            records.append(DocumentRecord(invoice_id, doc.format, doc.filename, doc.media_type,
-                                          sha, doc.size))
-        deliveries = [self._new_delivery(customer, pref, invoice_id) for pref in customer.channels]
+        return documents
+
+    def _archive_documents(self, invoice_id: str,
+                           documents: list[Document]) -> list[DocumentRecord]:
+        return [DocumentRecord(invoice_id, doc.format, doc.filename, doc.media_type,
+                               self.archive.put(doc.content), doc.size) for doc in documents]
+
+    def _invoice_record(self, completed: Invoice, invoice_id: str, customer: Customer,
+                        digest: str, source: str) -> InvoiceRecord:
         totals = completed.require_totals()
-        record = InvoiceRecord(
-            id=invoice_id, seller_key=seller_key, number=completed.number,
+        return InvoiceRecord(
+            id=invoice_id, seller_key=completed.seller_key, number=completed.number,
             customer_id=customer.id, content_hash=digest,
             invoice_json=completed.model_dump_json(exclude_none=True),
             type_code=completed.type_code.value, issue_date=completed.issue_date.isoformat(),
@@ -372,16 +408,58 @@ class Gateway:
             currency=completed.currency, amount_due=str(totals.amount_due),
             buyer_name=completed.buyer.name, contract_reference=completed.contract_reference,
             source=source, created_at=time.time())
-        self.store.insert_invoice(record, records, deliveries)
-        log.info("invoice accepted", extra={"invoice": completed.number, "id": invoice_id,
-                                            "customer": customer.id,
+
+    def render_queued(self, invoice_id: str, worker: str) -> tuple[str, list[int]]:
+        """Render, archive and queue the deliveries of an invoice pushed with
+        ``render_later``, under a lease on its render job.
+
+        Returns (outcome, ids of the deliveries queued): "rendered"; "skipped" when the
+        job is not due (done, or leased by another worker — a duplicated task); "retry" or
+        "failed" when rendering failed. Safe to call any number of times.
+        """
+        settings = self.config.queue
+        lease = settings.render_lease_seconds if settings else 600.0
+        if not self.store.claim_render(invoice_id, worker, lease):
+            return "skipped", []
+        job = self.store.render_job(invoice_id) or {}
+        try:
+            record = self.store.get_invoice(invoice_id)
+            if record is None:
+                raise ConfigError(f"render job for a missing invoice {invoice_id}")
+            customer = self.store.get_customer(record.customer_id)
+            if customer is None:
+                raise ConfigError(f"invoice {record.number}: customer {record.customer_id!r} "
+                                  "no longer exists")
+            completed = Invoice.model_validate_json(record.invoice_json)
+            documents = self._render_documents(completed, customer)
+            records = self._archive_documents(invoice_id, documents)
+            deliveries = [self._new_delivery(customer, pref, invoice_id)
+                          for pref in customer.channels]
+        except (InvoiceRejected, ConfigError, PluginError) as exc:
+            # No retry renders a rule-breaking document or a missing customer correctly.
+            self.store.fail_render(invoice_id, worker, str(exc), retry_at=None)
+            log.error("rendering failed", extra={"id": invoice_id, "error": str(exc)})
+            return "failed", []
+        except Exception as exc:  # the archive or the database is away: try again later
+            attempts = int(job.get("attempts") or 1)
+            max_attempts = settings.render_max_attempts if settings else 8
+            retry_at = time.time() + min(3600.0, 5.0 * 2 ** (attempts - 1)) \
+                if attempts < max_attempts else None
+            if not isinstance(exc, GatewayError):
+                log.exception("rendering invoice %s raised", invoice_id)
+            self.store.fail_render(invoice_id, worker, f"{type(exc).__name__}: {exc}",
+                                   retry_at=retry_at)
+            return ("retry" if retry_at else "failed"), []
+        delivery_ids = self.store.finish_render(invoice_id, worker, records, deliveries)
+        if delivery_ids is None:
+            log.warning("render lease on invoice %s was lost before it was recorded",
+                        invoice_id)
+            return "skipped", []
+        log.info("invoice rendered", extra={"invoice": record.number, "id": invoice_id,
                                             "formats": [d.format for d in documents]})
-        self.plugins.notify("gateway_invoice_accepted", invoice_id=invoice_id,
-                            invoice=completed, customer_id=customer.id)
         for doc in documents:
             self.plugins.notify("gateway_document_rendered", invoice_id=invoice_id, document=doc)
-        return PushResult("accepted", completed.number, source, invoice_id, customer.id,
-                          documents=tuple(d.filename for d in documents))
+        return "rendered", delivery_ids
 
     def push_many(self, items: Iterable[tuple[Invoice, str]], *,
                   customer_id: str | None = None, batch_size: int = 64,

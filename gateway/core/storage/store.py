@@ -29,6 +29,7 @@ from gateway.core.storage.records import (
     NewDelivery,
     event_hash,
 )
+from gateway.core.storage.render_queue import RenderQueue
 from gateway.core.storage.schema import CORE_MIGRATIONS, ensure_current
 from gateway.errors import StorageError
 
@@ -37,7 +38,7 @@ _DUE = ("((status = 'pending' AND next_attempt_at <= ?) "
         "OR (status = 'delivering' AND lease_expires < ?))")
 
 
-class SQLStore:
+class SQLStore(RenderQueue):
     """The gateway's store on a :class:`Database`; see :class:`Store` for the contract.
 
     Durability: an accepted invoice, a customer change, a requeue are on disk when the
@@ -165,8 +166,9 @@ class SQLStore:
         return [InvoiceRecord(**dict(r)) for r in rows]
 
     def insert_invoice(self, record: InvoiceRecord, documents: Sequence[DocumentRecord],
-                       deliveries: Sequence[NewDelivery]) -> None:
-        """Store an invoice, its documents and its outbox rows in one transaction."""
+                       deliveries: Sequence[NewDelivery], *, render_later: bool = False) -> None:
+        """Store an invoice, its documents and its outbox rows in one transaction
+        (``render_later``: no documents yet, but a render job for a worker)."""
         now = time.time()
         r = record
         try:
@@ -179,14 +181,11 @@ class SQLStore:
                     (r.id, r.seller_key, r.number, r.customer_id, r.content_hash,
                      r.invoice_json, r.type_code, r.issue_date, r.due_date, r.currency,
                      r.amount_due, r.buyer_name, r.contract_reference, r.source, r.created_at))
-                if documents:
-                    db.executemany(
-                        "INSERT INTO documents (invoice_id, format, filename, media_type, "
-                        "sha256, size) VALUES (?, ?, ?, ?, ?, ?)",
-                        [(d.invoice_id, d.format, d.filename, d.media_type, d.sha256, d.size)
-                         for d in documents])
+                self._insert_documents(db, documents)
                 for d in deliveries:
                     self._insert_delivery(db, r.id, r.customer_id, d, now)
+                if render_later:
+                    self._queue_render(db, r.id, now)
                 events: list[tuple[str, dict[str, Any]]] = [("accepted", {
                     "number": r.number, "customer": r.customer_id,
                     "content_hash": r.content_hash, "source": r.source})]

@@ -1,0 +1,200 @@
+"""Celery workers on a real Redis: ``gateway push --queue`` and ``gateway worker``.
+
+Real worker processes, a real broker and (where the archive matters) a real S3 server.
+The database is the single source of truth, so every check counts there and at the
+receiver: each invoice rendered once, each delivery attempted once, every file present.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from gateway.core.config import load_config
+from gateway.core.pipeline import Gateway
+from gateway.workers import broker_backlog, enqueue_deliveries, enqueue_renders, make_celery
+from tests.distributed.cluster import Cluster
+from tests.distributed.services import RedisServer, S3Server
+
+# The main paths run on both stores; the broker faults on the distributed set-up
+# (PostgreSQL + Redis + S3) only.
+both_stores = pytest.mark.both_stores
+
+
+def _open(cluster: Cluster) -> Gateway:
+    return Gateway(load_config(cluster.data))
+
+
+def _assert_each_once(cluster: Cluster, invoices: int, formats: int) -> None:
+    """Every invoice rendered exactly once and every delivery attempted exactly once."""
+    gw = _open(cluster)
+    try:
+        records = gw.store.list_invoices(limit=invoices + 10)
+        assert len(records) == invoices
+        for record in records:
+            kinds = collections.Counter(e.kind for e in gw.store.events(record.id))
+            assert kinds["rendered"] == formats, (record.number, kinds)
+            assert gw.store.render_job(record.id)["status"] == "done"
+            assert gw.store.verify_events(record.id) is None
+        deliveries = gw.store.deliveries()
+        assert len(deliveries) == invoices
+        for d in deliveries:
+            attempts = gw.store.attempts(d.id)
+            assert [a.outcome for a in attempts] == ["delivered"], (d.id, attempts)
+    finally:
+        gw.close()
+    files = sorted(p.name for p in cluster.folder.iterdir())
+    assert len(files) == invoices * formats
+    assert not [f for f in files if f.startswith(".tmp-")]
+
+
+def _wait_for_empty_broker(cluster: Cluster, timeout: float = 60) -> None:
+    app = make_celery(load_config(cluster.data))
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(broker_backlog(app).values()):
+            time.sleep(1.0)  # the last tasks taken are finishing
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"broker still holds {broker_backlog(app)}")
+
+
+@both_stores
+def test_push_queue_stores_and_workers_render_and_deliver(
+        store_url: str | None, cluster_factory: Callable[..., Cluster], redis: RedisServer,
+        s3_env: S3Server, s3_bucket: str) -> None:
+    cluster = cluster_factory(queue_url=redis.url, archive_url=f"s3://{s3_bucket}/a",
+                              env=s3_env.env(), plugins=("json", "csv", "folder"),
+                              formats=("json", "csv"))
+    batch = cluster.write_batch(20, files=2)
+    pushed = cluster.gateway("push", "--queue", *map(str, batch))
+    assert "20 queued" in pushed.stdout
+    counts = cluster.counts()
+    assert counts == {"render pending": 20, "due now": 0}  # stored; nothing rendered yet
+    cluster.start_worker(1)
+    cluster.start_worker(1)
+    cluster.wait_until_done(20, 20)
+    cluster.stop_workers()
+    _assert_each_once(cluster, 20, 2)
+    assert "no problems" in cluster.gateway("verify").stdout
+    # The archive is the bucket: the data directory holds no documents.
+    assert not (cluster.data / "archive").exists()
+
+
+@both_stores
+def test_a_duplicated_task_does_nothing_twice(
+        store_url: str | None, cluster_factory: Callable[..., Cluster],
+        redis: RedisServer) -> None:
+    cluster = cluster_factory(queue_url=redis.url)
+    batch = cluster.write_batch(6)
+    cluster.gateway("push", "--queue", *map(str, batch))
+    app = make_celery(load_config(cluster.data))
+    gw = _open(cluster)
+    ids = [r.id for r in gw.store.list_invoices()]
+    enqueue_renders(app, ids * 3)  # every render task three more times
+    cluster.start_worker(2, beat=False)
+    cluster.wait_until_done(6, 6)
+    _wait_for_empty_broker(cluster)
+    delivery_ids = [d.id for d in gw.store.deliveries()]
+    gw.close()
+    enqueue_deliveries(app, delivery_ids * 3)  # and every delivery task three more times
+    _wait_for_empty_broker(cluster)
+    cluster.stop_workers()
+    _assert_each_once(cluster, 6, 1)
+
+
+@both_stores
+def test_lost_tasks_are_picked_up_by_the_sweep(
+        store_url: str | None, cluster_factory: Callable[..., Cluster],
+        redis: RedisServer) -> None:
+    cluster = cluster_factory(queue_url=redis.url)
+    batch = cluster.write_batch(8)
+    cluster.gateway("push", "--queue", *map(str, batch))
+    redis.restart()  # no persistence: every render message is gone
+    # A worker that only renders, and never sweeps: the deliveries' tasks wait in Redis...
+    cluster.start_worker(1, beat=False, queues="render")
+    time.sleep(3.0)
+    assert cluster.counts().get("render pending") == 8, "a lost message was rendered?"
+    # ...the sweep (run once by hand, as an operator may) puts the render jobs back.
+    swept = cluster.gateway("sweep")
+    assert "queued 8 render jobs" in swept.stdout
+    cluster.wait_until_done(8, 0)
+    cluster.stop_workers()
+    redis.restart()  # and now the delivery messages are lost too
+    cluster.start_worker(1, beat=True)  # a worker with beat sweeps every second
+    cluster.wait_until_done(8, 8)
+    cluster.stop_workers()
+    _assert_each_once(cluster, 8, 1)
+
+
+def test_a_redis_restart_under_load_loses_nothing(
+        pg_store_url: str, cluster_factory: Callable[..., Cluster], redis: RedisServer) -> None:
+    cluster = cluster_factory(queue_url=redis.url)
+    batch = cluster.write_batch(40, files=4)
+    cluster.start_worker(2)
+    cluster.gateway("push", "--queue", *map(str, batch[:2]))
+    time.sleep(1.0)
+    redis.restart()
+    cluster.gateway("push", "--queue", *map(str, batch[2:]))
+    time.sleep(0.5)
+    redis.stop(kill=True)
+    time.sleep(2.0)  # workers keep reconnecting meanwhile
+    redis.start()
+    cluster.wait_until_done(40, 40, timeout=180)
+    cluster.stop_workers()
+    _assert_each_once(cluster, 40, 1)
+
+
+def test_push_queue_with_the_broker_down_stores_and_says_so(
+        pg_store_url: str, cluster_factory: Callable[..., Cluster], redis: RedisServer) -> None:
+    cluster = cluster_factory(queue_url=redis.url)
+    batch = cluster.write_batch(3)
+    redis.stop()
+    pushed = cluster.gateway("push", "--queue", *map(str, batch))
+    assert "3 queued" in pushed.stdout
+    assert "the 3 invoices are stored and the workers' next sweep renders them" in \
+        pushed.stderr.replace("\n", " ")
+    assert "Traceback" not in pushed.stderr
+    redis.start()
+    cluster.start_worker(1)
+    cluster.wait_until_done(3, 3)
+    cluster.stop_workers()
+    _assert_each_once(cluster, 3, 1)
+
+
+def test_without_a_queue_section_everything_runs_in_process(
+        run_cli: Callable[..., Result], tmp_path: Path, invoice_data: dict) -> None:
+    import json
+
+    (tmp_path / "i.json").write_text(json.dumps(invoice_data))
+    result = run_cli("push", "--queue", str(tmp_path / "i.json"))
+    assert result.exit_code == 1
+    assert "no [queue] section" in result.output
+    result = run_cli("worker")
+    assert result.exit_code == 1 and "no [queue] section" in result.output
+
+
+@both_stores
+def test_render_queued_is_safe_to_call_again(gw: Gateway, invoice_data: dict) -> None:
+    """In-process: the lease decides, so a second call (a duplicated task) does nothing."""
+    from gateway.core.model import Invoice
+    from tests.conftest import add_customer
+
+    add_customer(gw)
+    result = gw.push(Invoice.model_validate(invoice_data), render_later=True)
+    assert result.status == "queued" and result.invoice_id
+    assert gw.store.documents(result.invoice_id) == []
+    assert gw.store.deliveries(invoice_id=result.invoice_id) == []
+    outcome, ids = gw.render_queued(result.invoice_id, "w1")
+    assert outcome == "rendered" and len(ids) == 1
+    for _ in range(2):
+        assert gw.render_queued(result.invoice_id, "w2") == ("skipped", [])
+    assert len(gw.store.documents(result.invoice_id)) == 1
+    # A repeated push of the same invoice is "unchanged", not a second render job.
+    again = gw.push(Invoice.model_validate(invoice_data), render_later=True)
+    assert again.status == "unchanged"
