@@ -125,7 +125,8 @@ def seaweedfs(folder: Path) -> Iterator[S3Server]:
             [weed, "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={folder}",
              f"-master.port={master}", f"-master.port.grpc={master_grpc}",
              f"-volume.port={volume}", f"-volume.port.grpc={volume_grpc}",
-             "-master.volumeSizeLimitMB=64", "-volume.max=50",
+             # Each bucket grows 7 volumes of its own: a session of tests makes dozens.
+             "-master.volumeSizeLimitMB=64", "-volume.max=1000",
              "-filer", f"-filer.port={filer}", f"-filer.port.grpc={filer_grpc}",
              "-s3", f"-s3.port={s3}", f"-s3.port.grpc={s3_grpc}", "-s3.port.iceberg=0",
              "-s3.port.lance=0", f"-s3.config={config}"],
