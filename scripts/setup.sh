@@ -16,7 +16,7 @@ LOG=$ROOT/.setup.log
 PYTHON=${PYTHON:-python3}
 VENV=${GATEWAY_VENV:-$ROOT/.venv}
 # Extras of pyproject.toml that the test suite needs.
-EXTRAS=test,dev,postgres,scale
+EXTRAS=test,dev,postgres,scale,peppol-rules  # peppol-rules: the Peppol BIS UBL schematron (xml_einvoice)
 
 APT_PACKAGES=(
   python3-venv                       # venv and ensurepip for the distribution's Python

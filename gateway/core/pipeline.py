@@ -100,18 +100,30 @@ class Gateway:
                 head = fh.read(SNIFF_BYTES)
         except OSError as exc:
             raise InputError(exc.strerror or str(exc), source=source) from None
-        fmt = self.detect_format(head, path.name, source=source)
+        try:
+            fmt = self.detect_format(head, path.name, source=source)
+        except InputError:
+            if len(head) < SNIFF_BYTES:
+                raise
+            # Nothing recognised the head: a long prolog (an XML licence comment) can
+            # hide the root element; detect again on the whole file, which fits in memory
+            # because every format's parse reads it whole anyway.
+            fmt = self.detect_format(self._read_all(path, source), path.name, source=source)
         # An optional parse_file(path, source) lets a format stream a large batch file
         # instead of receiving it as one bytes object.
         parse_file = getattr(fmt, "parse_file", None)
         if callable(parse_file):
             yield from self._parsed(parse_file(path, source), fmt, source)
             return
+        data = self._read_all(path, source)
+        yield from self._parsed(fmt.parse(data, source), fmt, source)
+
+    @staticmethod
+    def _read_all(path: Path, source: str) -> bytes:
         try:
-            data = path.read_bytes()
+            return path.read_bytes()
         except OSError as exc:
             raise InputError(exc.strerror or str(exc), source=source) from None
-        yield from self._parsed(fmt.parse(data, source), fmt, source)
 
     def read_bytes(self, data: bytes, *, source: str,
                    filename: str = "") -> Iterator[Invoice | InvoiceRejected]:
@@ -140,15 +152,19 @@ class Gateway:
                              f"({type(exc).__name__}: {exc})", source=source) from None
 
     def detect_format(self, data: bytes, filename: str, *, source: str) -> Any:
-        head = data[:SNIFF_BYTES]
-        matches = [fmt for fmt in self.plugins.formats
-                   if getattr(fmt, "can_parse", False) and fmt.sniff(head, filename)]
-        if matches:
-            # A format derived from another one (``base = "ubl"``) is the more specific
-            # reading of a document both recognise.
-            names = {fmt.name for fmt in matches}
-            derived = [fmt for fmt in matches if getattr(fmt, "base", None) in names]
-            return (derived or matches)[0]
+        """The format whose ``sniff`` recognises the first 4 KiB of ``data``, or, when none
+        does and there is more, the whole of ``data`` (a format such as XML may need to
+        read past a long prolog to its root element)."""
+        heads = [data[:SNIFF_BYTES]] + ([data] if len(data) > SNIFF_BYTES else [])
+        for head in heads:
+            matches = [fmt for fmt in self.plugins.formats
+                       if getattr(fmt, "can_parse", False) and fmt.sniff(head, filename)]
+            if matches:
+                # A format derived from another one (``base = "ubl"``) is the more specific
+                # reading of a document both recognise.
+                names = {fmt.name for fmt in matches}
+                derived = [fmt for fmt in matches if getattr(fmt, "base", None) in names]
+                return (derived or matches)[0]
         readable = [f.name for f in self.plugins.formats if getattr(f, "can_parse", False)]
         raise InputError(
             f"not a format the gateway can read (readable: {', '.join(sorted(readable))})",

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import io
 import logging
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from gateway import Finding, InputError, Invoice, PluginError, RenderContext
 
+from .facturx_read import extract
 from .health import check_once
 from .render import PdfSettings, Renderer, parse_settings
 from .typst_engine import TypstRenderer
 
 log = logging.getLogger("gateway.pdf")
 
-FACTURX_FILENAME = "factur-x.xml"
-#: Also read what ZUGFeRD 2.x and XRechnung-in-PDF producers call the embedded XML.
-EMBEDDED_NAMES = (FACTURX_FILENAME, "zugferd-invoice.xml", "xrechnung.xml", "ZUGFeRD-invoice.xml")
-MAX_PDF_BYTES = 64 * 1024 * 1024
 
 _renderer: Renderer | None = None
 _typst: TypstRenderer | None = None
@@ -207,39 +203,21 @@ class FacturXFormat(PdfFormat):
 
     def embedded_xml(self, data: bytes, source: str) -> bytes:
         """The Factur-X/ZUGFeRD XML inside a PDF, or an :class:`InputError` saying why not."""
-        import pikepdf
-
-        if len(data) > MAX_PDF_BYTES:
-            raise InputError(f"PDF is larger than {MAX_PDF_BYTES // 2**20} MiB", source=source)
-        try:
-            with pikepdf.open(io.BytesIO(data)) as pdf:
-                attachments = {name: spec.get_file().read_bytes()
-                               for name, spec in pdf.attachments.items()}
-        except pikepdf.PasswordError:
-            raise InputError("the PDF is encrypted (password protected); send the Factur-X "
-                             "PDF without encryption", source=source) from None
-        except (pikepdf.PdfError, ValueError, KeyError) as exc:
-            raise InputError(f"not a readable PDF: {exc}", source=source) from None
-        for name in EMBEDDED_NAMES:
-            if name in attachments:
-                return attachments[name]
-        found = ", ".join(sorted(attachments)) or "no attachments"
-        raise InputError(f"PDF has no embedded factur-x.xml (found: {found}); only a "
-                         "Factur-X/ZUGFeRD PDF can be read", source=source)
+        return extract(data, source).xml
 
     def parse(self, data: bytes, source: str) -> Iterator[Invoice]:
-        xml = self.embedded_xml(data, source)
-        yield from self.cii().parse(xml, f"{source}!{FACTURX_FILENAME}")
+        embedded = extract(data, source)
+        yield from self.cii().parse(embedded.xml, f"{source}!{embedded.name}")
 
     def validate(self, data: bytes) -> list[Finding]:
-        findings: list[Finding] = []
+        """The embedded invoice by the official rules; the container's flaws as warnings."""
         try:
-            xml = self.embedded_xml(data, "")
+            embedded = extract(data, "")
         except InputError as exc:
             return [Finding("FACTURX-XML", "/", str(exc))]
-        findings += _check_pdfa(data)
-        findings += [Finding(f.rule, f"{FACTURX_FILENAME}:{f.path}", f.message, f.severity,
-                             f.term) for f in self.cii().validate(xml)]
+        findings = list(embedded.container)
+        findings += [Finding(f.rule, f"{embedded.name}:{f.path}", f.message, f.severity,
+                             f.term) for f in self.cii().validate(embedded.xml)]
         return findings
 
 
@@ -274,34 +252,3 @@ def _settle(data: bytes, invoice: Invoice) -> bytes:
         buffer = io.BytesIO()
         pdf.save(buffer, deterministic_id=True)
     return buffer.getvalue()
-
-
-_PDFAID = re.compile(rb"pdfaid:part[=>\"']+\s*3.*?pdfaid:conformance[=>\"']+\s*B", re.S)
-
-
-def _check_pdfa(data: bytes) -> list[Finding]:
-    """The declarations a Factur-X reader looks at: PDF/A-3B in the XMP, an output intent,
-    and the XML listed in the catalogue's /AF with an AFRelationship."""
-    import pikepdf
-
-    findings = []
-    with pikepdf.open(io.BytesIO(data)) as pdf:
-        root = pdf.Root
-        metadata = bytes(root.Metadata.read_bytes()) if "/Metadata" in root else b""
-        if not _PDFAID.search(metadata):
-            findings.append(Finding("FACTURX-PDFA", "/Metadata",
-                                    "XMP metadata does not declare PDF/A-3B"))
-        if "/OutputIntents" not in root or len(root.OutputIntents) == 0:
-            findings.append(Finding("FACTURX-PDFA", "/OutputIntents",
-                                    "no output intent (PDF/A needs an ICC profile)"))
-        af = root.get("/AF")
-        names = [str(spec.get("/UF", spec.get("/F", ""))) for spec in af] if af else []
-        if FACTURX_FILENAME not in names:
-            findings.append(Finding("FACTURX-AF", "/AF",
-                                    "factur-x.xml is not listed as an associated file"))
-        else:
-            spec = next(s for s in af if str(s.get("/UF", s.get("/F", ""))) == FACTURX_FILENAME)
-            if "/AFRelationship" not in spec:
-                findings.append(Finding("FACTURX-AF", "/AF/factur-x.xml",
-                                        "AFRelationship is missing"))
-    return findings

@@ -15,9 +15,10 @@ from gateway import Finding, InputError, Invoice, InvoiceRejected, RenderContext
 
 log = logging.getLogger("gateway.xml_einvoice")
 Syntax = Literal["ubl", "cii"]
-_UBL_MARKERS = (b"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
-                b"urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2")
-_CII_MARKERS = (b"urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",)
+_UBL_ROOTS = frozenset({"{urn:oasis:names:specification:ubl:schema:xsd:Invoice-2}Invoice",
+                        "{urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2}CreditNote"})
+_CII_ROOTS = frozenset(
+    {"{urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100}CrossIndustryInvoice"})
 _TRUE = {"1", "true", "yes", "on"}
 
 
@@ -29,16 +30,11 @@ def _flag(value: Any, default: bool) -> bool:
     return str(value).strip().lower() in _TRUE
 
 
-def _looks_like_xml(head: bytes) -> bool:
-    stripped = head.removeprefix(b"\xef\xbb\xbf").lstrip()
-    return stripped.startswith(b"<")
-
-
 class XmlFormat(ABC):
     """Common behaviour of the two syntaxes; subclasses say which one."""
 
     syntax: ClassVar[Syntax]
-    markers: ClassVar[tuple[bytes, ...]]
+    roots: ClassVar[frozenset[str]]
     media_type: ClassVar[str] = "application/xml"
     can_parse: ClassVar[bool] = True
     can_validate: ClassVar[bool] = True
@@ -50,7 +46,11 @@ class XmlFormat(ABC):
             self.warm_up()
 
     def sniff(self, head: bytes, filename: str) -> bool:
-        return _looks_like_xml(head) and any(m in head for m in self.markers)
+        """By the root element, read with the safe parser past any prolog (a licence
+        comment longer than the head just gives no answer until the core passes more)."""
+        from .safexml import root_tag
+
+        return root_tag(head) in self.roots
 
     def render(self, invoice: Invoice, context: RenderContext) -> bytes:
         if invoice.extensions:
@@ -77,13 +77,12 @@ class XmlFormat(ABC):
     def parse(self, data: bytes, source: str) -> Iterator[Invoice]:
         from .reading import report_unread, unread
         from .safexml import parse_untrusted
-        from .validation import kind_of
+        from .validation import kind_of, unsupported_root
 
         root = parse_untrusted(data, source)
         kind = kind_of(root)
         if kind is None or kind.syntax != self.syntax:
-            raise InputError(f"root element {root.tag} is not {self.description}",
-                             source=source)
+            raise InputError(unsupported_root(root.tag, self.description), source=source)
         seen: set[Any] = set()
         fields = self._reader()(root, seen)
         extensions = unread(root, seen)
@@ -118,7 +117,7 @@ class UblFormat(XmlFormat):
     # in one folder, archive or e-mail.
     extension: ClassVar[str] = "ubl.xml"
     syntax: ClassVar[Syntax] = "ubl"
-    markers = _UBL_MARKERS
+    roots = _UBL_ROOTS
     description: ClassVar[str] = (
         "UBL 2.1 Invoice/CreditNote, Peppol BIS Billing 3.0 (EN 16931; XSD + CEN and Peppol "
         "schematron checked)")
@@ -138,7 +137,7 @@ class CiiFormat(XmlFormat):
     name: ClassVar[str] = "cii"
     extension: ClassVar[str] = "cii.xml"
     syntax: ClassVar[Syntax] = "cii"
-    markers = _CII_MARKERS
+    roots = _CII_ROOTS
     description: ClassVar[str] = (
         "UN/CEFACT CII D16B, EN 16931 profile (the Factur-X/ZUGFeRD XML; XSD + CEN "
         "schematron checked, Peppol when claimed)")

@@ -59,6 +59,23 @@ ROOTS = {
 }
 
 
+#: Roots of e-invoice syntaxes that predate EN 16931: named, then refused, because no
+#: official EN 16931 rule set exists for them.
+REFUSED_ROOTS = {
+    "{urn:ferd:CrossIndustryDocument:invoice:1p0}CrossIndustryDocument":
+        "ZUGFeRD 1.0 (CrossIndustryDocument) predates EN 16931 and is not read; ask the "
+        "sender for ZUGFeRD 2.1+ / Factur-X (CII D16B CrossIndustryInvoice)",
+    "{urn:un:unece:uncefact:data:standard:CBFBUY:5}Invoice":
+        "a ZUGFeRD 1.0 draft (CBFBUY Invoice) predates EN 16931 and is not read; ask the "
+        "sender for ZUGFeRD 2.1+ / Factur-X",
+}
+
+
+def unsupported_root(tag: str, wanted: str) -> str:
+    """Why a document with root ``tag`` is not read, in one line."""
+    return REFUSED_ROOTS.get(tag) or f"root element {short(tag)} is not {wanted}"
+
+
 def kind_of(root: etree._Element) -> DocumentKind | None:
     return ROOTS.get(root.tag)
 
@@ -83,30 +100,36 @@ class Validator:
 
     # ------------------------------------------------------------------ compiled artefacts
 
-    def schema(self, relative: str) -> etree.XMLSchema:
+    def schema(self, check: str) -> etree.XMLSchema | None:
+        """The compiled XSD of ``check``, or None when its artefact is found nowhere."""
         with self._lock:
-            schema = self._schemas.get(relative)
-            if schema is None:
-                # The XSDs are our own package data, trusted; they import each other by
-                # relative path, which needs file access but no network.
+            if check not in self._schemas:
+                artefact = res.resolve(check)
+                if artefact.path is None:
+                    return None
+                # The XSDs come from installed packages or the operator's standards
+                # folder, trusted; they import each other by relative path, which needs
+                # file access but no network.
                 parser = etree.XMLParser(no_network=True, resolve_entities=False)
-                doc = etree.parse(str(res.artefact(relative)), parser)
-                schema = self._schemas[relative] = etree.XMLSchema(doc)
-            return schema
+                doc = etree.parse(str(artefact.path), parser)
+                self._schemas[check] = etree.XMLSchema(doc)
+            return self._schemas[check]
 
-    def stylesheet(self, relative: str) -> Any:
+    def stylesheet(self, check: str) -> Any:
+        """The compiled schematron of ``check``, or None when its artefact is missing."""
         with self._lock:
-            executable = self._stylesheets.get(relative)
-            if executable is None:
+            if check not in self._stylesheets:
+                artefact = res.resolve(check)
+                if artefact.path is None:
+                    return None
                 from saxonche import PySaxonProcessor
 
                 if self._processor is None:
                     self._processor = PySaxonProcessor(license=False)
                 compiler = self._processor.new_xslt30_processor()
-                executable = compiler.compile_stylesheet(
-                    stylesheet_file=str(res.artefact(relative)))
-                self._stylesheets[relative] = executable
-            return executable
+                self._stylesheets[check] = compiler.compile_stylesheet(
+                    stylesheet_file=str(artefact.path))
+            return self._stylesheets[check]
 
     def warm_up(self, syntax: Syntax | None = None) -> None:
         """Compile everything now (servers call this at start-up, benchmarks before timing)."""
@@ -129,14 +152,15 @@ class Validator:
             wanted = {"ubl": "a UBL 2.1 Invoice or CreditNote",
                       "cii": "a CII D16B CrossIndustryInvoice"}.get(expect or "",
                                                                     "UBL 2.1 or CII D16B")
-            return [Finding("GW-XML", f"/{short(root.tag)}",
-                            f"root element {short(root.tag)} is not {wanted}")]
+            return [Finding("GW-XML", f"/{short(root.tag)}", unsupported_root(root.tag, wanted))]
         findings = self.check_xsd(root, kind)
         findings += self.check_schematron(data, root, kind)
         return findings
 
     def check_xsd(self, root: etree._Element, kind: DocumentKind) -> list[Finding]:
         schema = self.schema(kind.xsd)
+        if schema is None:
+            return [not_checked(kind.xsd)]
         with self._lock:
             if schema.validate(root):
                 return []
@@ -155,6 +179,9 @@ class Validator:
         text = _as_text(data, root)
         with self._lock:
             executables = [self.stylesheet(s) for s in sheets]
+            findings += [not_checked(s) for s, e in zip(sheets, executables, strict=True)
+                         if e is None]
+            executables = [e for e in executables if e is not None]
             try:
                 node = self._processor.parse_xml(xml_text=text)
                 reports = [e.transform_to_string(xdm_node=node) for e in executables]
@@ -163,6 +190,13 @@ class Validator:
         for report in reports:
             findings.extend(parse_svrl(report.encode("utf-8")))
         return findings
+
+
+def not_checked(check: str) -> Finding:
+    """A check whose artefact is missing: never a silent pass, so the verdict is fatal."""
+    artefact = res.resolve(check)
+    return Finding("GW-NOT-CHECKED", "", f"{artefact.title} could not run: no artefact found "
+                   f"({artefact.missing}); the document is not known to be valid")
 
 
 def _root_path(path: str, root_name: str) -> str:
