@@ -189,17 +189,23 @@ def _push_table(gw: Gateway, results: list[PushResult]) -> None:
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True,
-                type=click.Path(exists=True, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print findings as JSON lines")
+@click.option("--versions", is_flag=True,
+              help="Print the rule set, version and source of every check, then exit")
 @click.pass_obj
-def validate(app: Any, files: tuple[Path, ...], as_json: bool) -> None:
+def validate(app: Any, files: tuple[Path, ...], as_json: bool, versions: bool) -> None:
     """Check invoices by the official rules: schema (XSD), EN 16931 and Peppol schematron
     for XML, and the model and calculation rules for every format.
 
     Exit code 0 only when no file has a fatal finding.
     """
     gw: Gateway = app.gateway
+    if versions:
+        _print_versions(gw, as_json)
+        return
+    if not files:
+        raise click.UsageError("give the files to check (or --versions)")
     any_fatal = False
     for path in expand(files):
         findings = _validate_file(gw, path)
@@ -217,6 +223,22 @@ def validate(app: Any, files: tuple[Path, ...], as_json: bool) -> None:
             out.print(f"{path}: {verdict}", highlight=False)
     if any_fatal:
         raise SystemExit(1)
+
+
+def _print_versions(gw: Gateway, as_json: bool) -> None:
+    """Each validating format's checks: which rule set, which version, from where.
+
+    A format says so through an optional ``versions()`` returning dicts with ``check``,
+    ``rules``, ``version`` and ``source`` (``source`` empty: the check cannot run)."""
+    for fmt in gw.plugins.formats:
+        for row in getattr(fmt, "versions", list)():
+            if as_json:
+                click.echo(json.dumps({"format": fmt.name, **row}, ensure_ascii=False))
+            elif row.get("source"):
+                click.echo(f"{fmt.name}: {row['check']}: {row['rules']} {row['version']} "
+                           f"({row['source']})")
+            else:
+                click.echo(f"{fmt.name}: {row['check']}: CANNOT RUN — {row['missing']}")
 
 
 def _validate_file(gw: Gateway, path: Path) -> list[Finding]:
@@ -290,15 +312,21 @@ def render(app: Any, file: Path, format_names: tuple[str, ...], output_dir: Path
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="Output file (one invoice) or directory (several)")
 @click.option("--language", type=click.Choice(["lv", "en"]), default="en", show_default=True)
+@click.option("--allow-loss", is_flag=True,
+              help="Convert even when the target cannot carry every term or element of the "
+                   "source (each one dropped is logged); without it such a conversion fails "
+                   "with the list of what would be lost")
 @click.pass_obj
-def convert(app: Any, file: Path, format_name: str, output: Path, language: str) -> None:
+def convert(app: Any, file: Path, format_name: str, output: Path, language: str,
+            allow_loss: bool) -> None:
     """Convert FILE (any readable format) to another format."""
     gw: Gateway = app.gateway
     invoices = list(_complete_invoices(gw, file))
     if not invoices:
         raise GatewayError(f"{file}: no invoices found")
     for invoice in invoices:
-        doc = gw.render(invoice, format_name, language=language)
+        doc = gw.render(invoice, format_name, language=language,
+                        options={"allow_loss": True} if allow_loss else None)
         target = output / doc.filename if (len(invoices) > 1 or output.is_dir()) else output
         _write(target, doc.content)
 

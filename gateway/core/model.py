@@ -19,6 +19,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
+from gateway.core import codelists
+
 # Besides C0 controls: a byte order mark (files glued together), and the bidi controls
 # that make text display in another order than it is stored ("Trojan Source"). In an
 # invoice number they would also make two numbers look alike and share a file name.
@@ -47,11 +49,36 @@ Amount = Annotated[Decimal, Field(max_digits=17, decimal_places=2, allow_inf_nan
 #: Quantities, prices and rates: more precision, still bounded.
 Quantity = Annotated[Decimal, Field(max_digits=25, decimal_places=10, allow_inf_nan=False)]
 Percent = Annotated[Decimal, Field(max_digits=7, decimal_places=4, ge=0, allow_inf_nan=False)]
-CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
-CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
-#: UN/ECE Recommendation 20 (with Rec 21) unit code, e.g. KWH, C62, MON, H87.
-UnitCode = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,3}$")]
+#: An allowance or charge percentage: EN 16931 does not forbid a negative one (BT-94).
+SignedPercent = Annotated[Decimal, Field(max_digits=7, decimal_places=4, allow_inf_nan=False)]
+
+
+def _listed(codes: frozenset[str], what: str, *, upper: bool = False) -> AfterValidator:
+    """Membership in an official code list (:mod:`gateway.core.codelists`, generated from
+    the CEN schematron), with the rule's own wording of what was expected."""
+
+    def check(value: str) -> str:
+        if (value.upper() if upper else value) not in codes:
+            raise ValueError(f"{value!r} is not in the {what} code list")
+        return value
+
+    return AfterValidator(check)
+
+
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=35)]
+CountryCode = Annotated[Code, _listed(codelists.COUNTRY_CODES, "ISO 3166-1 alpha-2 (BR-CL-14)")]
+CurrencyCode = Annotated[Code, _listed(codelists.CURRENCY_CODES, "ISO 4217 (BR-CL-04)")]
+#: UN/ECE Recommendation 20 (with Rec 21) unit code, e.g. KWH, C62, MON, H87.
+UnitCode = Annotated[Code, _listed(codelists.UNIT_CODES, "UN/ECE Rec 20/21 (BR-CL-23)")]
+DocumentTypeCode = Annotated[Code, _listed(
+    codelists.INVOICE_TYPE_CODES | codelists.CREDIT_NOTE_TYPE_CODES, "UNTDID 1001 (BR-CL-01)")]
+PaymentMeansCode = Annotated[Code, _listed(codelists.PAYMENT_MEANS_CODES,
+                                           "UNTDID 4461 (BR-CL-16)")]
+VatexCode = Annotated[Code, _listed(codelists.VATEX_CODES, "VATEX (BR-CL-22)", upper=True)]
+EasScheme = Annotated[Code, _listed(codelists.EAS_SCHEMES, "CEF EAS (BR-CL-25)")]
+ReasonCode = Annotated[Code, _listed(
+    codelists.ALLOWANCE_REASON_CODES | codelists.CHARGE_REASON_CODES,
+    "UNTDID 5189 / 7161 (BR-CL-19/BR-CL-20)")]
 
 
 def term(
@@ -71,7 +98,9 @@ class _Model(BaseModel):
 
 
 class InvoiceTypeCode(StrEnum):
-    """BT-3, UNTDID 1001 (the subset EN 16931 and Peppol BIS 3.0 use most)."""
+    """Names for the BT-3 codes used most; any code of the official UNTDID 1001 subset
+    (:data:`gateway.core.codelists.INVOICE_TYPE_CODES` and ``CREDIT_NOTE_TYPE_CODES``)
+    is accepted."""
 
     COMMERCIAL_INVOICE = "380"
     CREDIT_NOTE = "381"
@@ -97,6 +126,7 @@ class VatCategory(StrEnum):
     NOT_SUBJECT = "O"
     CANARY_ISLANDS = "L"
     CEUTA_MELILLA = "M"
+    SPLIT_PAYMENT = "B"  # Italian split payment (scissione dei pagamenti)
 
 
 class Identifier(_Model):
@@ -110,7 +140,7 @@ class ElectronicAddress(_Model):
     """BT-34 / BT-49: where the party receives e-invoices, with its EAS scheme."""
 
     value: ShortText = Field(description="The address, e.g. LV40003000000")
-    scheme: Code = term(
+    scheme: EasScheme = term(
         "BT-34-1/BT-49-1",
         "Electronic address scheme (EAS), e.g. 9939 LV VAT, 0218 LV register, EM e-mail",
         rule="BR-62/BR-63",
@@ -225,7 +255,7 @@ class AllowanceCharge(_Model):
                           rule="BR-31/BR-36/BR-41/BR-43")
     base_amount: Amount | None = term("BT-93/BT-100/BT-137/BT-142", "Base amount",
                                       default=None)
-    percentage: Percent | None = term("BT-94/BT-101/BT-138/BT-143", "Percentage",
+    percentage: SignedPercent | None = term("BT-94/BT-101/BT-138/BT-143", "Percentage",
                                       default=None)
     vat_category: VatCategory | None = term(
         "BT-95/BT-102", "VAT category code (document level only)", default=None
@@ -233,7 +263,7 @@ class AllowanceCharge(_Model):
     vat_rate: Percent | None = term("BT-96/BT-103", "VAT rate (document level only)",
                                     default=None)
     reason: ShortText | None = term("BT-97/BT-104/BT-139/BT-144", "Reason", default=None)
-    reason_code: Code | None = term(
+    reason_code: ReasonCode | None = term(
         "BT-98/BT-105/BT-140/BT-145",
         "Reason code (allowances UNTDID 5189, charges UNTDID 7161)",
         default=None,
@@ -337,8 +367,12 @@ class DirectDebit(_Model):
 class PaymentInstructions(_Model):
     """BG-16: payment instructions."""
 
-    means_code: Code = term("BT-81", "Payment means type code (UNTDID 4461; 30, 58 transfer)",
-                            rule="BR-49")
+    # Optional in the model: CII carries the payment reference (BT-83) outside the payment
+    # means, and a document with a reference but no means is valid (BR-49 applies to the
+    # means the document has; see gateway.core.validation).
+    means_code: PaymentMeansCode | None = term(
+        "BT-81", "Payment means type code (UNTDID 4461; 30, 58 transfer)", rule="BR-49",
+        default=None)
     means_text: ShortText | None = term("BT-82", "Payment means text", default=None)
     remittance_information: ShortText | None = term(
         "BT-83", "Remittance information: the payment reference the payer must quote",
@@ -379,7 +413,7 @@ class VatBreakdown(_Model):
     rate: Percent | None = term("BT-119", "VAT category rate (absent for O)", default=None)
     exemption_reason: ShortText | None = term("BT-120", "VAT exemption reason text",
                                               default=None)
-    exemption_reason_code: Code | None = term("BT-121", "VAT exemption reason code (VATEX)",
+    exemption_reason_code: VatexCode | None = term("BT-121", "VAT exemption reason code (VATEX)",
                                               default=None)
 
 
@@ -406,8 +440,8 @@ class Invoice(_Model):
 
     number: ShortText = term("BT-1", "Invoice number", rule="BR-02")
     issue_date: dt.date = term("BT-2", "Invoice issue date", rule="BR-03")
-    type_code: InvoiceTypeCode = term("BT-3", "Invoice type code (UNTDID 1001)", rule="BR-04",
-                                      default=InvoiceTypeCode.COMMERCIAL_INVOICE)
+    type_code: DocumentTypeCode = term("BT-3", "Invoice type code (UNTDID 1001)", rule="BR-04",
+                                       default=InvoiceTypeCode.COMMERCIAL_INVOICE.value)
     currency: CurrencyCode = term("BT-5", "Invoice currency code (ISO 4217)", rule="BR-05")
     vat_accounting_currency: CurrencyCode | None = term("BT-6", "VAT accounting currency code",
                                                         default=None)
@@ -471,7 +505,7 @@ class Invoice(_Model):
 
     @property
     def is_credit_note(self) -> bool:
-        return self.type_code.value in CREDIT_NOTE_CODES
+        return self.type_code in CREDIT_NOTE_CODES
 
     @property
     def seller_key(self) -> str:

@@ -215,7 +215,9 @@ class Gateway:
                 fmt = self.plugins.formats.get(name)
                 ctx = self._context(name, format_name, language, options, customer_id,
                                     render_bytes) if other is None else \
-                    self._context(name, name, language, other, customer_id, render_bytes)
+                    self._context(name, name, language,
+                                  {**(_allow_loss(options) or {}), **other}, customer_id,
+                                  render_bytes)
                 try:
                     cache[key] = fmt.render(invoice, ctx)
                 except GatewayError:
@@ -231,9 +233,11 @@ class Gateway:
     def _context(self, name: str, format_name: str, language: str,
                  options: dict[str, Any] | None, customer_id: str | None,
                  render_bytes: Callable[..., bytes]) -> RenderContext:
-        return RenderContext(language=language, options=self._format_options(
-            name, options if name == format_name else None), customer_id=customer_id,
-            render_format=render_bytes)
+        # allow_loss is the user's word for the whole conversion, also for the XML a
+        # Factur-X PDF embeds.
+        given = options if name == format_name else _allow_loss(options)
+        return RenderContext(language=language, options=self._format_options(name, given),
+                             customer_id=customer_id, render_format=render_bytes)
 
     def _format_options(self, name: str, given: dict[str, Any] | None) -> dict[str, Any]:
         return {**self.config.plugin_settings(name), **(given or {})}
@@ -419,7 +423,7 @@ class Gateway:
             id=invoice_id, seller_key=completed.seller_key, number=completed.number,
             customer_id=customer.id, content_hash=digest,
             invoice_json=completed.model_dump_json(exclude_none=True),
-            type_code=completed.type_code.value, issue_date=completed.issue_date.isoformat(),
+            type_code=completed.type_code, issue_date=completed.issue_date.isoformat(),
             due_date=completed.due_date.isoformat() if completed.due_date else None,
             currency=completed.currency, amount_due=str(totals.amount_due),
             buyer_name=completed.buyer.name, contract_reference=completed.contract_reference,
@@ -597,3 +601,9 @@ def _wanted_formats(customer: Customer) -> list[str]:
             if name not in wanted:
                 wanted.append(name)
     return wanted
+
+
+def _allow_loss(options: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The part of a conversion's options every format it renders on the way sees."""
+    return {"allow_loss": options["allow_loss"]} if options and "allow_loss" in options \
+        else None

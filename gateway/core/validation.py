@@ -40,6 +40,7 @@ _RULE_PREFIX = {
     VatCategory.NOT_SUBJECT: "BR-O",
     VatCategory.CANARY_ISLANDS: "BR-IG",
     VatCategory.CEUTA_MELILLA: "BR-IP",
+    VatCategory.SPLIT_PAYMENT: "BR-B",
 }
 
 
@@ -383,6 +384,11 @@ def _field_rules(invoice: Invoice, breakdown: list[VatBreakdown], totals: Totals
             break
 
     payment = invoice.payment
+    if payment and payment.means_code is None and (
+            payment.credit_transfers or payment.card or payment.means_text
+            or (payment.direct_debit and payment.direct_debit.debited_account)):
+        add("BR-49", "payment.means_code", "payment instructions with an account, card or "
+            "means text need the payment means type code", "BT-81")
     if payment and payment.means_code in ("30", "58") and not payment.credit_transfers:
         add("BR-61", "payment.credit_transfers", "a credit transfer needs the payee's account "
             "(IBAN)", "BT-84")

@@ -201,6 +201,15 @@ class FacturXFormat(PdfFormat):
             self._cii = formats.get("cii")
         return self._cii
 
+    def versions(self) -> list[dict[str, str]]:
+        """The embedded XML is checked as ``cii``; the container by this plugin."""
+        rows = [{**row, "check": f"embedded XML: {row['check']}"}
+                for row in getattr(self.cii(), "versions", list)()]
+        rows.append({"check": "PDF container", "rules": "PDF/A-3 identification (A, B, U) "
+                     "in the XMP and the XML as associated file (warnings only)",
+                     "version": "", "source": "plugin pdf", "missing": ""})
+        return rows
+
     def embedded_xml(self, data: bytes, source: str) -> bytes:
         """The Factur-X/ZUGFeRD XML inside a PDF, or an :class:`InputError` saying why not."""
         return extract(data, source).xml

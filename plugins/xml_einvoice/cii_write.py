@@ -99,7 +99,7 @@ def render_cii(invoice: Invoice, *, pretty: bool = True, specification_id: str |
 
     doc = _SUB(root, f"{{{RSM}}}ExchangedDocument")
     ram(doc, "ID", invoice.number)
-    ram(doc, "TypeCode", invoice.type_code.value)
+    ram(doc, "TypeCode", invoice.type_code)
     _date(doc, "IssueDateTime", invoice.issue_date)
     for note in invoice.notes:
         n = ram(doc, "IncludedNote")
@@ -193,7 +193,7 @@ def render_cii(invoice: Invoice, *, pretty: bool = True, specification_id: str |
         if invoice.payee.legal_registration_id:
             _id(ram(payee, "SpecifiedLegalOrganization"), "ID",
                 invoice.payee.legal_registration_id)
-    if pay:
+    if pay and pay.means_code is not None:
         _payment_means(settlement, invoice)
     for i, b in enumerate(invoice.vat_breakdown):
         tax = ram(settlement, "ApplicableTradeTax")

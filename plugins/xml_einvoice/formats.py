@@ -53,13 +53,15 @@ class XmlFormat(ABC):
         return root_tag(head) in self.roots
 
     def render(self, invoice: Invoice, context: RenderContext) -> bytes:
-        if invoice.extensions:
-            # Content read from another document that EN 16931 has no term for cannot
-            # be written in either syntax; say so rather than lose it quietly.
-            log.warning("invoice %s: %d extension element(s) not written to %s: %s",
-                        invoice.number, len(invoice.extensions), self.name,
-                        ", ".join(sorted(invoice.extensions)))
         options = context.options or {}
+        losses = self.losses(invoice)
+        if losses and not _flag(options.get("allow_loss"), False):
+            # A conversion never drops data quietly: the user sees what would be lost and
+            # may allow it explicitly (``gateway convert --allow-loss``).
+            raise InvoiceRejected(losses, invoice=invoice.number, source=self.name)
+        for finding in losses:
+            log.warning("invoice %s: %s: lost in %s, as allowed: %s", invoice.number,
+                        finding.path, self.name, finding.message)
         pretty = _flag(options.get("pretty"), True)
         spec = options.get("specification_id") or None
         try:
@@ -73,6 +75,16 @@ class XmlFormat(ABC):
                 [Finding("GW-XML-CHAR", "", "a text field holds a character that XML cannot "
                          "carry (such as U+FFFE or U+FFFF); remove it from the invoice")],
                 invoice=invoice.number, source=self.name) from None
+
+    def losses(self, invoice: Invoice) -> list[Finding]:
+        """What this syntax cannot carry of ``invoice``, one finding per term or element."""
+        if not invoice.extensions:
+            return []
+        # Content read from another document that EN 16931 has no term for (an XRechnung
+        # sub-invoice line, a German bank code) cannot be written in either syntax.
+        return [Finding("GW-LOSS", "extensions", f"{path} has no EN 16931 term and cannot be "
+                        f"written to {self.name}; convert with --allow-loss to drop it",
+                        severity="fatal") for path in sorted(invoice.extensions)]
 
     def parse(self, data: bytes, source: str) -> Iterator[Invoice]:
         from .reading import report_unread, unread
@@ -95,6 +107,21 @@ class XmlFormat(ABC):
         from .validation import validator
 
         return validator().validate(data, expect=self.syntax)
+
+    def versions(self) -> list[dict[str, str]]:
+        """The checks :meth:`validate` runs, with rule set, version and source."""
+        from . import resources as res
+        from .validation import CII_KIND, UBL_CREDIT_NOTE_KIND, UBL_INVOICE_KIND
+
+        kinds = (UBL_INVOICE_KIND, UBL_CREDIT_NOTE_KIND) if self.syntax == "ubl" else (
+            CII_KIND,)
+        checks = dict.fromkeys(c for k in kinds for c in (k.xsd, k.en16931, k.peppol))
+        rows = []
+        for check in checks:
+            a = res.resolve(check)
+            rows.append({"check": a.title, "rules": a.rules, "version": a.version,
+                         "source": a.source, "missing": a.missing})
+        return rows
 
     def warm_up(self) -> None:
         """Compile the XSD and schematrons now instead of on the first document."""
@@ -121,6 +148,17 @@ class UblFormat(XmlFormat):
     description: ClassVar[str] = (
         "UBL 2.1 Invoice/CreditNote, Peppol BIS Billing 3.0 (EN 16931; XSD + CEN and Peppol "
         "schematron checked)")
+
+    def losses(self, invoice: Invoice) -> list[Finding]:
+        lost = super().losses(invoice)
+        pay = invoice.payment
+        if pay is not None and pay.means_code is None and pay.remittance_information:
+            lost.append(Finding(
+                "GW-LOSS", "payment.remittance_information", "UBL carries the payment "
+                "reference only inside payment means (BG-16), and this invoice has no payment "
+                "means code (BT-81); add one, or convert with --allow-loss to drop it",
+                term="BT-83"))
+        return lost
 
     def _writer(self) -> Any:
         from .ubl_write import render_ubl

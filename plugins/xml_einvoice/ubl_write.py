@@ -106,11 +106,11 @@ def render_ubl(invoice: Invoice, *, pretty: bool = True, specification_id: str |
     if credit:
         if invoice.tax_point_date:
             cbc(root, "TaxPointDate", invoice.tax_point_date.isoformat())
-        cbc(root, "CreditNoteTypeCode", invoice.type_code.value)
+        cbc(root, "CreditNoteTypeCode", invoice.type_code)
     else:
         if invoice.due_date:
             cbc(root, "DueDate", invoice.due_date.isoformat())
-        cbc(root, "InvoiceTypeCode", invoice.type_code.value)
+        cbc(root, "InvoiceTypeCode", invoice.type_code)
     for note in invoice.notes:
         cbc(root, "Note", f"#{note.subject_code}#{note.text}" if note.subject_code else note.text)
     if not credit and invoice.tax_point_date:
@@ -166,7 +166,7 @@ def render_ubl(invoice: Invoice, *, pretty: bool = True, specification_id: str |
         cbc(cac(scheme, "TaxScheme"), "ID", "VAT")
     if invoice.delivery:
         _delivery(root, invoice)
-    if invoice.payment:
+    if invoice.payment and invoice.payment.means_code is not None:
         _payment_means(root, invoice, credit)
     elif credit and invoice.due_date:
         # A UBL credit note carries BT-9 only inside PaymentMeans; refuse rather than drop.
