@@ -316,17 +316,22 @@ def render(app: Any, file: Path, format_names: tuple[str, ...], output_dir: Path
               help="Convert even when the target cannot carry every term or element of the "
                    "source (each one dropped is logged); without it such a conversion fails "
                    "with the list of what would be lost")
+@click.option("--specification-id", default=None,
+              help="BT-24 of the output (e.g. urn:cen.eu:en16931:2017 to drop a Peppol or "
+                   "XRechnung claim the source made); by default the source's own is kept")
 @click.pass_obj
 def convert(app: Any, file: Path, format_name: str, output: Path, language: str,
-            allow_loss: bool) -> None:
+            allow_loss: bool, specification_id: str | None) -> None:
     """Convert FILE (any readable format) to another format."""
     gw: Gateway = app.gateway
     invoices = list(_complete_invoices(gw, file))
     if not invoices:
         raise GatewayError(f"{file}: no invoices found")
     for invoice in invoices:
-        doc = gw.render(invoice, format_name, language=language,
-                        options={"allow_loss": True} if allow_loss else None)
+        options: dict[str, Any] = {"allow_loss": True} if allow_loss else {}
+        if specification_id:
+            options["specification_id"] = specification_id
+        doc = gw.render(invoice, format_name, language=language, options=options or None)
         target = output / doc.filename if (len(invoices) > 1 or output.is_dir()) else output
         _write(target, doc.content)
 

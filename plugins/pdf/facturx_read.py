@@ -28,6 +28,8 @@ MAX_PDF_BYTES = 64 * 1024 * 1024
 #: be read anyway, so inflating stops there.
 MAX_XML_BYTES = 64 * 1024 * 1024
 FACTURX_FILENAME = "factur-x.xml"
+#: The guideline id (BT-24) of the Factur-X EN 16931 profile, which the gateway writes.
+FACTURX_EN16931 = "urn:cen.eu:en16931:2017"
 #: What producers call the embedded XML, by lower-cased name: Factur-X and ZUGFeRD 2.1+,
 #: ZUGFeRD 2.0 and 1.0 (``ZUGFeRD-invoice.xml``), and XRechnung embedded in a PDF.
 EMBEDDED_NAMES = ("factur-x.xml", "zugferd-invoice.xml", "xrechnung.xml")

@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 from gateway import Finding, InputError, Invoice, PluginError, RenderContext
 
-from .facturx_read import extract
+from .facturx_read import FACTURX_EN16931, extract
 from .health import check_once
 from .render import PdfSettings, Renderer, parse_settings
 from .typst_engine import TypstRenderer
@@ -175,7 +175,9 @@ class FacturXFormat(PdfFormat):
 
     def embedded(self, context: RenderContext) -> bytes | None:
         try:
-            return context.render_other("cii")
+            # The target decides the identifiers: whatever specification the invoice came
+            # with (Peppol, XRechnung), the XML of a Factur-X EN 16931 PDF says so (BT-24).
+            return context.render_other("cii", {"specification_id": FACTURX_EN16931})
         except LookupError:
             raise PluginError("facturx needs the 'cii' format to embed the XML, and no "
                               "renderer for other formats was given") from None

@@ -150,7 +150,13 @@ class UblFormat(XmlFormat):
         "schematron checked)")
 
     def losses(self, invoice: Invoice) -> list[Finding]:
+        from .ubl_write import buyer_identifiers
+
         lost = super().losses(invoice)
+        lost += [Finding("GW-LOSS", "buyer.identifiers", f"UBL holds one buyer identifier "
+                         f"(UBL-SR-16); {extra.value} (scheme {extra.scheme or 'none'}) would "
+                         "be dropped; convert with --allow-loss to keep only the first",
+                         term="BT-46") for extra in buyer_identifiers(invoice)[1:]]
         pay = invoice.payment
         if pay is not None and pay.means_code is None and pay.remittance_information:
             lost.append(Finding(

@@ -146,7 +146,8 @@ def render_ubl(invoice: Invoice, *, pretty: bool = True, specification_id: str |
         invoice.payment and invoice.payment.direct_debit) else None
     _party(cac(root, "AccountingSupplierParty"), invoice.seller,
            creditor_id=None if invoice.payee else creditor_id)
-    _party(cac(root, "AccountingCustomerParty"), invoice.buyer)
+    _party(cac(root, "AccountingCustomerParty"), invoice.buyer,
+           identifiers=buyer_identifiers(invoice)[:1])
     if invoice.payee:
         payee = cac(root, "PayeeParty")
         if invoice.payee.identifier:
@@ -281,12 +282,20 @@ def _contact(parent: _Element, contact: Contact | None) -> None:
         cbc(el, "ElectronicMail", contact.email)
 
 
-def _party(parent: _Element, p: Party, *, creditor_id: str | None = None) -> None:
+def buyer_identifiers(invoice: Invoice) -> list[Identifier]:
+    """The buyer's identifiers, the one UBL can carry first (UBL-SR-16: one buyer
+    identification): CII may give an ID and a GlobalID, and the one with a scheme says
+    more."""
+    return sorted(invoice.buyer.identifiers, key=lambda i: i.scheme is None)
+
+
+def _party(parent: _Element, p: Party, *, creditor_id: str | None = None,
+           identifiers: list[Identifier] | None = None) -> None:
     party = cac(parent, "Party")
     if p.electronic_address:
         cbc(party, "EndpointID", p.electronic_address.value,
             {"schemeID": p.electronic_address.scheme})
-    for ident in p.identifiers:
+    for ident in p.identifiers if identifiers is None else identifiers:
         _id(cac(party, "PartyIdentification"), "ID", ident)
     if creditor_id:
         cbc(cac(party, "PartyIdentification"), "ID", creditor_id, {"schemeID": "SEPA"})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from lxml import etree
@@ -32,6 +32,10 @@ from .namespaces import (
 from .safexml import parse_untrusted
 
 Syntax = Literal["ubl", "cii"]
+_PEPPOL_CII_WHY = ("a Peppol BIS Billing 3.0 rule for CII: it applies because the document's "
+                   "specification identifier BT-24 claims Peppol; without that claim "
+                   "(gateway convert --specification-id urn:cen.eu:en16931:2017) only "
+                   "EN 16931 applies")
 SVRL = "http://purl.oclc.org/dsdl/svrl"
 #: The first business term a rule's message names is the one it checks, e.g.
 #: "Invoice total amount with VAT (BT-112) = ..." for BR-CO-15.
@@ -181,14 +185,21 @@ class Validator:
             executables = [self.stylesheet(s) for s in sheets]
             findings += [not_checked(s) for s, e in zip(sheets, executables, strict=True)
                          if e is None]
+            sheets = [s for s, e in zip(sheets, executables, strict=True) if e is not None]
             executables = [e for e in executables if e is not None]
             try:
                 node = self._processor.parse_xml(xml_text=text)
                 reports = [e.transform_to_string(xdm_node=node) for e in executables]
             except Exception as exc:  # saxonche raises its own PySaxonApiError
                 return [Finding("GW-SCHEMATRON", "", f"schematron could not run: {exc}")]
-        for report in reports:
-            findings.extend(parse_svrl(report.encode("utf-8")))
+        for sheet, report in zip(sheets, reports, strict=True):
+            found = parse_svrl(report.encode("utf-8"))
+            if sheet == res.PEPPOL_CII:
+                # Usually a conversion that kept a Peppol specification id (BT-24): the
+                # CII target then answers to the Peppol CII rules too; say why they apply.
+                found = [replace(f, message=f"{f.message} ({_PEPPOL_CII_WHY})") if f.fatal
+                         else f for f in found]
+            findings.extend(found)
         return findings
 
 
