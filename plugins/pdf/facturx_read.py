@@ -86,8 +86,9 @@ def extract(data: bytes, source: str, *, max_xml_bytes: int = MAX_XML_BYTES) -> 
     if not data.lstrip()[:5] == b"%PDF-":
         raise InputError("not a PDF (no %PDF- header)", source=source)
     if b"%%EOF" not in data[-_EOF_WINDOW:]:
-        raise InputError("the PDF is truncated (no end-of-file marker at its end); it was "
-                         "cut short in transit or storage — send the whole file", source=source)
+        raise InputError("not a readable PDF: it is truncated (no end-of-file marker at its "
+                         "end), cut short in transit or storage — send the whole file",
+                         source=source)
     try:
         with pikepdf.open(io.BytesIO(data)) as pdf:
             names = {str(name): spec for name, spec in pdf.attachments.items()}

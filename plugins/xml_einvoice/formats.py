@@ -15,6 +15,9 @@ from gateway import Finding, InputError, Invoice, InvoiceRejected, RenderContext
 
 log = logging.getLogger("gateway.xml_einvoice")
 Syntax = Literal["ubl", "cii"]
+_UBL_MARKERS = (b"urn:oasis:names:specification:ubl:schema:xsd:Invoice-2",
+                b"urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2")
+_CII_MARKERS = (b"urn:un:unece:uncefact:data:standard:CrossIndustryInvoice:100",)
 _UBL_ROOTS = frozenset({"{urn:oasis:names:specification:ubl:schema:xsd:Invoice-2}Invoice",
                         "{urn:oasis:names:specification:ubl:schema:xsd:CreditNote-2}CreditNote"})
 _CII_ROOTS = frozenset(
@@ -35,6 +38,7 @@ class XmlFormat(ABC):
 
     syntax: ClassVar[Syntax]
     roots: ClassVar[frozenset[str]]
+    markers: ClassVar[tuple[bytes, ...]]
     media_type: ClassVar[str] = "application/xml"
     can_parse: ClassVar[bool] = True
     can_validate: ClassVar[bool] = True
@@ -47,10 +51,19 @@ class XmlFormat(ABC):
 
     def sniff(self, head: bytes, filename: str) -> bool:
         """By the root element, read with the safe parser past any prolog (a licence
-        comment longer than the head just gives no answer until the core passes more)."""
+        comment longer than the head just gives no answer until the core passes more).
+
+        XML that breaks before its root (a DOCTYPE bomb, a stray byte order mark, bad
+        UTF-8) but names this syntax's namespace is still claimed, so that the user
+        hears what is wrong with it rather than "not a format the gateway can read"."""
         from .safexml import root_tag
 
-        return root_tag(head) in self.roots
+        tag = root_tag(head)
+        if tag is not None:
+            return tag in self.roots
+        start = head[:1024].lstrip()
+        return start.startswith((b"<", b"\xef\xbb\xbf")) and any(
+            m in head for m in self.markers)
 
     def render(self, invoice: Invoice, context: RenderContext) -> bytes:
         options = context.options or {}
@@ -145,6 +158,7 @@ class UblFormat(XmlFormat):
     extension: ClassVar[str] = "ubl.xml"
     syntax: ClassVar[Syntax] = "ubl"
     roots = _UBL_ROOTS
+    markers = _UBL_MARKERS
     description: ClassVar[str] = (
         "UBL 2.1 Invoice/CreditNote, Peppol BIS Billing 3.0 (EN 16931; XSD + CEN and Peppol "
         "schematron checked)")
@@ -182,6 +196,7 @@ class CiiFormat(XmlFormat):
     extension: ClassVar[str] = "cii.xml"
     syntax: ClassVar[Syntax] = "cii"
     roots = _CII_ROOTS
+    markers = _CII_MARKERS
     description: ClassVar[str] = (
         "UN/CEFACT CII D16B, EN 16931 profile (the Factur-X/ZUGFeRD XML; XSD + CEN "
         "schematron checked, Peppol when claimed)")

@@ -69,11 +69,13 @@ def root_tag(data: bytes, *, max_bytes: int = MAX_BYTES) -> str | None:
         return None
     parser = etree.XMLPullParser(events=("start",), resolve_entities=False, no_network=True,
                                  load_dtd=False, huge_tree=False)
-    try:
-        for offset in range(0, min(len(data), max_bytes), _CHUNK):
+    for offset in range(0, min(len(data), max_bytes), _CHUNK):
+        try:
             parser.feed(data[offset:offset + _CHUNK])
-            for _event, element in parser.read_events():
-                return str(element.tag)
-    except etree.XMLSyntaxError:
-        return None
+        except etree.XMLSyntaxError:
+            # A flaw after the root's start tag (too deep, a bad byte) still leaves the
+            # root known; the parse proper reports the flaw with its line.
+            return next((str(el.tag) for _event, el in parser.read_events()), None)
+        for _event, element in parser.read_events():
+            return str(element.tag)
     return None

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway import Invoice, complete, load_invoice
+from gateway.core import codelists
 from gateway.core.calc import compute_vat_breakdown
 from plugins.csv import CsvFormat, export_many
 
@@ -29,6 +30,10 @@ _text = st.one_of(
 text = _text.map(str.strip)
 maybe = lambda s: st.none() | s  # noqa: E731
 codes = st.text(st.sampled_from(list("AZ09-:.")), min_size=1, max_size=6)
+# Coded fields take their official code lists (the model checks them).
+EAS = st.sampled_from(sorted(codelists.EAS_SCHEMES))
+REASONS = st.sampled_from(sorted(codelists.ALLOWANCE_REASON_CODES
+                                 | codelists.CHARGE_REASON_CODES))
 dates = st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2099, 12, 31))
 
 
@@ -60,7 +65,7 @@ def party(draw: Any) -> dict[str, Any]:
         "identifiers": draw(st.lists(identifier(), max_size=1)),
         "legal_registration_id": draw(maybe(identifier())),
         "vat_id": draw(text),
-        "electronic_address": draw(maybe(st.builds(dict, value=text, scheme=codes))),
+        "electronic_address": draw(maybe(st.builds(dict, value=text, scheme=EAS))),
         "address": {"line1": draw(maybe(text)), "line2": draw(maybe(text)),
                     "city": draw(maybe(text)), "postal_code": draw(maybe(text)),
                     "country": draw(st.sampled_from(["LV", "LT", "EE", "DE"]))},
@@ -92,7 +97,7 @@ def line(draw: Any, i: int) -> dict[str, Any]:
 def allowance_charge(draw: Any) -> dict[str, Any]:
     category, rate = draw(VAT)
     return {"amount": draw(decimals(2, "0", "500")), "vat_category": category,
-            "vat_rate": rate, "reason": draw(text), "reason_code": draw(maybe(codes))}
+            "vat_rate": rate, "reason": draw(text), "reason_code": draw(maybe(REASONS))}
 
 
 @st.composite

@@ -181,7 +181,7 @@ def test_parse_reads_the_invoice_back(household_facturx: bytes, gw: Gateway,
 
 @pytest.mark.parametrize(("content", "message"), [
     (b"%PDF-1.7\n1 0 obj garbage\n%%EOF\n", "not a readable PDF"),
-    (b"%PDF-1.7\n1 0 obj garbage", "the PDF is truncated"),
+    (b"%PDF-1.7\n1 0 obj garbage", "it is truncated"),
     (None, "no embedded factur-x.xml"),
 ])
 def test_parse_explains_what_is_wrong(gw: Gateway, completed: Completed,
