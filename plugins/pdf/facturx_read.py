@@ -67,6 +67,35 @@ class Embedded:
     xml: bytes
     container: list[Finding] = field(default_factory=list)
 
+    @property
+    def profile(self) -> str | None:
+        """The Factur-X / ZUGFeRD profile the XML's guideline id (BT-24) names."""
+        guideline = guideline_id(self.xml)
+        return profile_of(guideline) if guideline else None
+
+    def profile_findings(self) -> list[Finding]:
+        """What the profile means for the verdict, as information."""
+        profile = self.profile
+        if profile in PARTIAL_PROFILES:
+            return [Finding("FACTURX-PROFILE", f"{self.name}", f"profile {profile}: not a "
+                            "complete EN 16931 invoice (no invoice lines), so the EN 16931 "
+                            "rules refuse it; ask the sender for EN 16931 or EXTENDED",
+                            severity="information", term="BT-24")]
+        return []
+
+
+def guideline_id(xml: bytes) -> str | None:
+    """BT-24 of a CII document, read with the safe parser (None when absent/unreadable)."""
+    try:
+        root = etree.fromstring(xml, _XMP_PARSER)
+    except etree.XMLSyntaxError:
+        return None
+    for element in root.iter("{*}GuidelineSpecifiedDocumentContextParameter"):
+        for child in element:
+            if etree.QName(child).localname == "ID" and child.text:
+                return child.text.strip()
+    return None
+
 
 def profile_of(guideline_id: str) -> str | None:
     """The Factur-X / ZUGFeRD profile a guideline id (BT-24) names, if any."""

@@ -226,7 +226,7 @@ class FacturXFormat(PdfFormat):
             embedded = extract(data, "")
         except InputError as exc:
             return [Finding("FACTURX-XML", "/", str(exc))]
-        findings = list(embedded.container)
+        findings = list(embedded.container) + embedded.profile_findings()
         findings += [Finding(f.rule, f"{embedded.name}:{f.path}", f.message, f.severity,
                              f.term) for f in self.cii().validate(embedded.xml)]
         return findings

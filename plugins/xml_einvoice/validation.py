@@ -32,6 +32,8 @@ from .namespaces import (
 from .safexml import parse_untrusted
 
 Syntax = Literal["ubl", "cii"]
+#: Factur-X's rule that BT-24 is one of its profiles' guideline ids.
+_FX_GUIDELINE_RULE = "FX-SCH-A-000556"
 _PEPPOL_CII_WHY = ("a Peppol BIS Billing 3.0 rule for CII: it applies because the document's "
                    "specification identifier BT-24 claims Peppol; without that claim "
                    "(gateway convert --specification-id urn:cen.eu:en16931:2017) only "
@@ -194,6 +196,8 @@ class Validator:
                 return [Finding("GW-SCHEMATRON", "", f"schematron could not run: {exc}")]
         for sheet, report in zip(sheets, reports, strict=True):
             found = parse_svrl(report.encode("utf-8"))
+            if res.resolve(sheet).profile_rules:
+                found = [_as_profile_rule(f) for f in found]
             if sheet == res.PEPPOL_CII:
                 # Usually a conversion that kept a Peppol specification id (BT-24): the
                 # CII target then answers to the Peppol CII rules too; say why they apply.
@@ -201,6 +205,17 @@ class Validator:
                          else f for f in found]
             findings.extend(found)
         return findings
+
+
+def _as_profile_rule(finding: Finding) -> Finding:
+    """The Factur-X schematron (the fallback for the CEN CII rules) also checks that the
+    guideline id is one of Factur-X's own; for an XRechnung or plain EN 16931 document
+    that is no EN 16931 matter, so it is reported as a warning. Its other rules stay as
+    they are: some restate CEN rules without an id, and a false accept is worse."""
+    if finding.rule != _FX_GUIDELINE_RULE or not finding.fatal:
+        return finding
+    return replace(finding, severity="warning", message=f"{finding.message} (the guideline "
+                   "id is not a Factur-X profile's; a Factur-X rule, not EN 16931)")
 
 
 def not_checked(check: str) -> Finding:

@@ -195,6 +195,22 @@ def test_every_profile_is_named(guideline: str, profile: str) -> None:
     assert profile_of(guideline) == profile
 
 
+@pytest.mark.parametrize("guideline", ["urn:factur-x.eu:1p0:minimum",
+                                       "urn:factur-x.eu:1p0:basicwl"])
+def test_minimum_and_basic_wl_are_refused_by_en16931_and_say_why(
+        gateway: Gateway, facturx: bytes, guideline: str) -> None:
+    def change(pdf: pikepdf.Pdf) -> None:
+        xml = pdf.attachments["factur-x.xml"].get_file().read_bytes().replace(
+            b"<ram:ID>urn:cen.eu:en16931:2017</ram:ID>", f"<ram:ID>{guideline}</ram:ID>".encode())
+        pdf.attachments["factur-x.xml"] = pikepdf.AttachedFileSpec(pdf, xml,
+                                                                  filename="factur-x.xml")
+
+    findings = gateway.plugins.formats.get("facturx").validate(_edit(facturx, change))
+    profile = [f for f in findings if f.rule == "FACTURX-PROFILE"]
+    assert len(profile) == 1 and profile[0].severity == "information"
+    assert "not a complete EN 16931 invoice" in profile[0].message
+
+
 def test_not_a_pdf_and_no_attachment_are_one_line_each(gateway: Gateway) -> None:
     with pytest.raises(InputError, match="not a PDF"):
         extract(b"hello", "x.pdf")
