@@ -32,9 +32,10 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = (Path(os.environ["GATEWAY_STANDARDS_DIR"]).parent
-          if os.environ.get("GATEWAY_STANDARDS_DIR") else REPO.parent / "shared")
-CORPUS = SHARED / "corpus"
+sys.path.insert(0, str(REPO))
+from plugins.xml_einvoice.resources import standards_dir  # noqa: E402
+
+CORPUS = standards_dir().parent / "corpus"
 CASES = ("extract gateway", "extract factur-x", "validate corpus")
 
 
@@ -52,8 +53,6 @@ def _peak_mb() -> float:
 
 
 def run_case(case: str, rounds: int) -> dict[str, float]:
-    sys.path.insert(0, str(REPO))
-    os.environ.setdefault("GATEWAY_STANDARDS_DIR", str(SHARED / "standards"))
     if case.startswith("extract"):
         pdfs = [p.read_bytes() for p in _files(".pdf")]
         if case == "extract gateway":

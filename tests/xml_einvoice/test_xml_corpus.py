@@ -11,19 +11,16 @@ never call an invalid file valid, and agree on at least 99 % of the files.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import REPO
+from plugins.xml_einvoice.resources import standards_dir
 
-SHARED = (Path(os.environ["GATEWAY_STANDARDS_DIR"]).parent
-          if os.environ.get("GATEWAY_STANDARDS_DIR") else REPO.parent / "shared")
-CORPUS = SHARED / "corpus"
+# Beside the standards folder the validator reads its artefacts from.
+CORPUS = standards_dir().parent / "corpus"
 MIN_AGREEMENT = 0.99
 
 
@@ -56,7 +53,6 @@ def verdicts(corpus: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFact
     from gateway.cli import cli
     from gateway.plugins import get_plugin_manager
 
-    os.environ.setdefault("GATEWAY_STANDARDS_DIR", str(SHARED / "standards"))
     data_dir = tmp_path_factory.mktemp("corpus-data")
     files = [str(CORPUS / entry["file"]) for entry in corpus]
     result = CliRunner().invoke(cli, ["--data-dir", str(data_dir), "validate", "--json",

@@ -7,7 +7,6 @@ Needs ``../shared/corpus`` (see test_xml_corpus.py); skipped with one line witho
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from gateway.core.config import load_config
 from gateway.core.model import Invoice
 from gateway.core.pipeline import Gateway
 from gateway.plugins import get_plugin_manager
-from tests.xml_einvoice.test_xml_corpus import CORPUS, SHARED
+from tests.xml_einvoice.test_xml_corpus import CORPUS
 from tests.xml_einvoice.xml_helpers import business_terms
 
 TARGETS = ("ubl", "cii", "facturx")
@@ -37,7 +36,6 @@ def valid_files() -> list[Path]:
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    os.environ.setdefault("GATEWAY_STANDARDS_DIR", str(SHARED / "standards"))
     gateway = Gateway(load_config(tmp_path_factory.mktemp("data")), get_plugin_manager())
     yield gateway
     gateway.close()

@@ -21,7 +21,7 @@ from tests.xml_einvoice.xml_helpers import (
 )
 
 
-def test_the_official_examples_are_there() -> None:
+def test_the_official_examples_are_there(standards_dir: Path) -> None:
     assert len(OFFICIAL) == 10
 
 
