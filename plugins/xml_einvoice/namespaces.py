@@ -28,6 +28,7 @@ EN16931 = "urn:cen.eu:en16931:2017"
 
 _CLARK = re.compile(r"\{([^}]*)\}")
 _SVRL_STEP = re.compile(r"\*:([\w.-]+)\[namespace-uri\(\)='([^']*)'\]")
+_EQNAME = re.compile(r"Q\{([^}]*)\}")
 
 
 def short(text: str) -> str:
@@ -43,11 +44,15 @@ def short(text: str) -> str:
 
 
 def short_svrl(location: str) -> str:
-    """SVRL's ``/*:Invoice[namespace-uri()='…'][1]/*:ID[namespace-uri()='…'][1]`` →
-    ``/Invoice[1]/cbc:ID[1]``."""
+    """SVRL's ``/*:Invoice[namespace-uri()='…'][1]/*:ID[namespace-uri()='…'][1]`` (the
+    ISO skeleton) or ``/Q{…}Invoice[1]/Q{…}ID[1]`` (SchXslt) → ``/Invoice[1]/cbc:ID[1]``."""
 
     def step(match: re.Match[str]) -> str:
         p = PREFIXES.get(match.group(2))
         return f"{p}:{match.group(1)}" if p else match.group(1)
 
-    return _SVRL_STEP.sub(step, location)
+    def eqname(match: re.Match[str]) -> str:
+        p = PREFIXES.get(match.group(1))
+        return match.group(0) if p is None else (f"{p}:" if p else "")
+
+    return _EQNAME.sub(eqname, _SVRL_STEP.sub(step, location))

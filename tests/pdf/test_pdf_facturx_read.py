@@ -71,9 +71,11 @@ def _rename(pdf: pikepdf.Pdf, name: str) -> None:
 
 
 def _verdict(gateway: Gateway, data: bytes) -> tuple[set[str], set[str]]:
+    """Fatal rules, and the container's warnings (the schematron's own advisory findings
+    depend on which artefacts are installed and are not what these tests are about)."""
     findings = gateway.plugins.formats.get("facturx").validate(data)
     return ({f.rule for f in findings if f.fatal},
-            {f.rule for f in findings if not f.fatal})
+            {f.rule for f in findings if not f.fatal and f.rule.startswith("FACTURX-")})
 
 
 def test_the_gateways_own_facturx_is_valid_without_warnings(gateway: Gateway,

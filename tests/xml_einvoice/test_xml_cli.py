@@ -28,7 +28,7 @@ Run = Callable[..., Result]
 BUSINESS = next(p for p in EXAMPLE_JSON if p.name == "electricity-business.json")
 
 
-def test_validate_official_examples_exit_0(run_cli: Run) -> None:
+def test_validate_official_examples_exit_0(standards_dir: Path, run_cli: Run) -> None:
     result = run_cli("validate", *map(str, OFFICIAL))
     assert result.exit_code == 0, result.output
     assert result.stdout.count(": valid") == len(OFFICIAL)
@@ -65,7 +65,7 @@ def test_validate_unsafe_file_is_one_line_not_a_traceback(run_cli: Run, tmp_path
     assert "DOCTYPE" in result.stderr and "Traceback" not in result.output
 
 
-def test_convert_ubl_to_cii_and_back(run_cli: Run, tmp_path: Path) -> None:
+def test_convert_ubl_to_cii_and_back(standards_dir: Path, run_cli: Run, tmp_path: Path) -> None:
     source = next(p for p in OFFICIAL if p.name == "xrechnung-01.01a-INVOICE_ubl.xml")
     cii_file, ubl_file = tmp_path / "out.cii.xml", tmp_path / "back.ubl.xml"
     assert run_cli("convert", str(source), "--to", "cii", "-o", str(cii_file)).exit_code == 0

@@ -60,7 +60,7 @@ def test_peppol_is_applied_to_ubl_from_json_and_checked() -> None:
     assert b'<cbc:CompanyID schemeID="0218">40003000001</cbc:CompanyID>' in xml
 
 
-def test_ubl_to_cii_to_ubl_is_the_same_business_case() -> None:
+def test_ubl_to_cii_to_ubl_is_the_same_business_case(standards_dir: Path) -> None:
     # The two tc434 "example 5" files are the same invoice in both syntaxes.
     ubl = complete(read(next(p for p in OFFICIAL if p.name == "ubl-tc434-example5.xml")))
     cii = complete(read(next(p for p in OFFICIAL if p.name == "CII_example5.xml")))
@@ -69,8 +69,8 @@ def test_ubl_to_cii_to_ubl_is_the_same_business_case() -> None:
     assert [line.net_amount for line in ubl.lines] == [line.net_amount for line in cii.lines]
 
 
-def test_unknown_elements_are_kept_in_extensions_not_dropped(caplog: pytest.LogCaptureFixture
-                                                             ) -> None:
+def test_unknown_elements_are_kept_in_extensions_not_dropped(
+        standards_dir: Path, caplog: pytest.LogCaptureFixture) -> None:
     # CII_example5 has a second seller tax registration under a scheme EN 16931 has
     # no term for, and a tax point date as DateString.
     path = next(p for p in OFFICIAL if p.name == "CII_example5.xml")

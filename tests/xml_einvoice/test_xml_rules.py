@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -76,7 +77,7 @@ def test_wrong_currency_code_reports_the_code_list_rule(ubl_doc: bytes) -> None:
     assert "BR-CL-04" in rules(UBL.validate(broken))
 
 
-def test_wrong_unit_code_reports_br_cl_23(cii_doc: bytes) -> None:
+def test_wrong_unit_code_reports_br_cl_23(standards_dir: Path, cii_doc: bytes) -> None:
     broken = replace(cii_doc, r'unitCode="KWH"', 'unitCode="KILOWATT"')
     assert "BR-CL-23" in rules(CII.validate(broken))
 
@@ -95,7 +96,7 @@ def test_missing_peppol_buyer_endpoint_reports_peppol_rule(ubl_doc: bytes) -> No
     assert f.message == "Buyer electronic address MUST be provided"
 
 
-def test_peppol_rules_apply_to_cii_only_when_claimed(cii_doc: bytes) -> None:
+def test_peppol_rules_apply_to_cii_only_when_claimed(standards_dir: Path, cii_doc: bytes) -> None:
     no_buyer_ref = replace(cii_doc, r"<ram:BuyerReference>[^<]+</ram:BuyerReference>\s*", "")
     no_order = replace(no_buyer_ref, r"<ram:BuyerOrderReferencedDocument>.*?"
                                      r"</ram:BuyerOrderReferencedDocument>\s*", "")
@@ -106,7 +107,7 @@ def test_peppol_rules_apply_to_cii_only_when_claimed(cii_doc: bytes) -> None:
     assert "PEPPOL-EN16931-R003" in rules(CII.validate(claimed))
 
 
-def test_warnings_are_not_fatal() -> None:
+def test_warnings_are_not_fatal(standards_dir: Path) -> None:
     # The CEN credit note example passes with advisory findings only (if any).
     path = next(p for p in OFFICIAL if p.name == "ubl-tc434-creditnote1.xml")
     findings = UBL.validate(path.read_bytes())

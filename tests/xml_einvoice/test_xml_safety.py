@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -55,13 +56,13 @@ def test_not_well_formed_names_line_and_problem() -> None:
     assert message.startswith("broken.xml: not well-formed XML at line 2")
 
 
-def test_wrong_root_for_the_format() -> None:
+def test_wrong_root_for_the_format(standards_dir: Path) -> None:
     ubl = next(p for p in OFFICIAL if p.parent.name == "ubl").read_bytes()
     with pytest.raises(InputError, match="is not UN/CEFACT CII D16B"):
         next(CII.parse(ubl, "a.xml"))
 
 
-def test_sniffing_by_namespace() -> None:
+def test_sniffing_by_namespace(standards_dir: Path) -> None:
     ubl = next(p for p in OFFICIAL if p.parent.name == "ubl").read_bytes()[:4096]
     cii = next(p for p in OFFICIAL if p.parent.name == "cii").read_bytes()[:4096]
     assert UBL.sniff(ubl, "x.xml") and not CII.sniff(ubl, "x.xml")
@@ -70,7 +71,7 @@ def test_sniffing_by_namespace() -> None:
                          "x.json")
 
 
-def test_bad_values_are_model_findings_not_tracebacks() -> None:
+def test_bad_values_are_model_findings_not_tracebacks(standards_dir: Path) -> None:
     path = next(p for p in OFFICIAL if p.name == "peppol-Vat-category-S.xml")
     data = re.sub(rb"<cbc:IssueDate>[^<]+</cbc:IssueDate>",
                   b"<cbc:IssueDate>20.08.2018</cbc:IssueDate>", path.read_bytes(), count=1)
