@@ -140,3 +140,17 @@ def test_cii_keeping_a_peppol_id_says_the_peppol_rules_refuse_it(
         for finding in exc.findings:
             if finding.rule.startswith("PEPPOL-"):
                 assert "claims Peppol" in finding.message
+
+
+def test_vat_total_in_accounting_currency_survives_ubl_to_cii(invoices: dict[str, Invoice],
+                                                              gw: Gateway) -> None:
+    # BT-111 with BT-6 (BR-53): the CEN example in two currencies.
+    source = invoices["ubl__examples__ubl-tc434-example10.xml"]
+    assert source.vat_accounting_currency and source.vat_accounting_currency != source.currency
+    expected = source.require_totals().vat_total_accounting_currency
+    assert expected is not None
+    cii = gw.render(source, "cii", validate=True).content
+    assert (f'<ram:TaxTotalAmount currencyID="{source.vat_accounting_currency}">'
+            f"{expected}</ram:TaxTotalAmount>").encode() in cii
+    (back,) = gw.plugins.formats.get("cii").parse(cii, "back.cii.xml")
+    assert complete(back).require_totals().vat_total_accounting_currency == expected
