@@ -42,6 +42,9 @@ from gateway.plugins import Plugins, get_plugin_manager
 
 log = logging.getLogger("gateway.pipeline")
 SNIFF_BYTES = 4096
+#: A file no format recognises by its head is read whole for a second look only up to
+#: this size (the XML formats' own limit for one document).
+DETECT_MAX_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -103,11 +106,11 @@ class Gateway:
         try:
             fmt = self.detect_format(head, path.name, source=source)
         except InputError:
-            if len(head) < SNIFF_BYTES:
+            if len(head) < SNIFF_BYTES or path.stat().st_size > DETECT_MAX_BYTES:
                 raise
             # Nothing recognised the head: a long prolog (an XML licence comment) can
-            # hide the root element; detect again on the whole file, which fits in memory
-            # because every format's parse reads it whole anyway.
+            # hide the root element; detect again on the whole file, bounded like the
+            # largest document a format reads whole.
             fmt = self.detect_format(self._read_all(path, source), path.name, source=source)
         # An optional parse_file(path, source) lets a format stream a large batch file
         # instead of receiving it as one bytes object.
@@ -153,9 +156,10 @@ class Gateway:
 
     def detect_format(self, data: bytes, filename: str, *, source: str) -> Any:
         """The format whose ``sniff`` recognises the first 4 KiB of ``data``, or, when none
-        does and there is more, the whole of ``data`` (a format such as XML may need to
-        read past a long prolog to its root element)."""
-        heads = [data[:SNIFF_BYTES]] + ([data] if len(data) > SNIFF_BYTES else [])
+        does and there is more, the whole of ``data`` up to :data:`DETECT_MAX_BYTES` (a
+        format such as XML may need to read past a long prolog to its root element)."""
+        heads = [data[:SNIFF_BYTES]] + (
+            [data] if SNIFF_BYTES < len(data) <= DETECT_MAX_BYTES else [])
         for head in heads:
             matches = [fmt for fmt in self.plugins.formats
                        if getattr(fmt, "can_parse", False) and fmt.sniff(head, filename)]

@@ -78,3 +78,20 @@ def test_a_doctype_is_still_refused_after_detection(gateway_factory: Callable[..
     gw = gateway_factory()
     fmt = gw.detect_format(evil, "x.xml", source="x")
     assert [f.rule for f in fmt.validate(evil)] == ["GW-XML"]
+
+
+def test_the_second_look_is_bounded(gateway_factory: Callable[..., Gateway],
+                                    documents: dict[str, bytes], tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.core import pipeline
+    from gateway.errors import InputError
+
+    data = _with_prolog(documents["ubl"], LICENCE)
+    monkeypatch.setattr(pipeline, "DETECT_MAX_BYTES", len(data) - 1)
+    path = tmp_path / "too-long-a-prolog.xml"
+    path.write_bytes(data)
+    gw = gateway_factory()
+    with pytest.raises(InputError, match="not a format the gateway can read"):
+        list(gw.read_file(path))
+    with pytest.raises(InputError, match="not a format the gateway can read"):
+        gw.detect_format(data, "x.xml", source="x")
