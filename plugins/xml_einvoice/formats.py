@@ -69,9 +69,14 @@ class XmlFormat(ABC):
         options = context.options or {}
         losses = self.losses(invoice)
         if losses and not _flag(options.get("allow_loss"), False):
-            # A conversion never drops data quietly: the user sees what would be lost and
-            # may allow it explicitly (``gateway convert --allow-loss``).
-            raise InvoiceRejected(losses, invoice=invoice.number, source=self.name)
+            # A conversion never drops data quietly: the user sees, in one finding, all
+            # that would be lost, and may allow it explicitly (``--allow-loss``).
+            lost = "; ".join(f.message for f in losses)
+            raise InvoiceRejected(
+                [Finding("GW-LOSS", "", f"{self.name} cannot carry "
+                         f"{len(losses)} item(s) of this invoice: {lost}; convert with "
+                         "--allow-loss to drop them", term=losses[0].term)],
+                invoice=invoice.number, source=self.name)
         for finding in losses:
             log.warning("invoice %s: %s: lost in %s, as allowed: %s", invoice.number,
                         finding.path, self.name, finding.message)
@@ -95,9 +100,8 @@ class XmlFormat(ABC):
             return []
         # Content read from another document that EN 16931 has no term for (an XRechnung
         # sub-invoice line, a German bank code) cannot be written in either syntax.
-        return [Finding("GW-LOSS", "extensions", f"{path} has no EN 16931 term and cannot be "
-                        f"written to {self.name}; convert with --allow-loss to drop it",
-                        severity="fatal") for path in sorted(invoice.extensions)]
+        return [Finding("GW-LOSS", "extensions", f"{path} has no EN 16931 term")
+                for path in sorted(invoice.extensions)]
 
     def parse(self, data: bytes, source: str) -> Iterator[Invoice]:
         from .reading import report_unread, unread
@@ -167,17 +171,16 @@ class UblFormat(XmlFormat):
         from .ubl_write import buyer_identifiers
 
         lost = super().losses(invoice)
-        lost += [Finding("GW-LOSS", "buyer.identifiers", f"UBL holds one buyer identifier "
-                         f"(UBL-SR-16); {extra.value} (scheme {extra.scheme or 'none'}) would "
-                         "be dropped; convert with --allow-loss to keep only the first",
-                         term="BT-46") for extra in buyer_identifiers(invoice)[1:]]
+        lost += [Finding("GW-LOSS", "buyer.identifiers", "buyer.identifiers: UBL holds one "
+                         f"buyer identifier (UBL-SR-16), so {extra.value} (scheme "
+                         f"{extra.scheme or 'none'}) would be dropped", term="BT-46")
+                 for extra in buyer_identifiers(invoice)[1:]]
         pay = invoice.payment
         if pay is not None and pay.means_code is None and pay.remittance_information:
             lost.append(Finding(
-                "GW-LOSS", "payment.remittance_information", "UBL carries the payment "
-                "reference only inside payment means (BG-16), and this invoice has no payment "
-                "means code (BT-81); add one, or convert with --allow-loss to drop it",
-                term="BT-83"))
+                "GW-LOSS", "payment.remittance_information", "payment.remittance_information: "
+                "UBL carries the payment reference (BT-83) only inside payment means (BG-16), "
+                "and this invoice has no payment means code (BT-81)", term="BT-83"))
         return lost
 
     def _writer(self) -> Any:

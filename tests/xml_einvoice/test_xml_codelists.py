@@ -82,3 +82,23 @@ def test_unit_and_country_lists_are_official() -> None:
     assert {"LV", "DE", "FR"} <= codelists.COUNTRY_CODES
     with pytest.raises(ValidationError):
         Address.model_validate({"country": "QQ"})
+
+
+def test_payment_reference_without_means_stays_in_cii_and_is_a_named_loss_in_ubl() -> None:
+    from gateway import RenderContext
+    from plugins.xml_einvoice import CiiFormat, UblFormat
+
+    data = copy.deepcopy(BASE)
+    data["payment"] = {"remittance_information": "RF18 5390 0754 7034"}
+    invoice = complete(load_invoice(data))
+    cii = CiiFormat().render(invoice, RenderContext())
+    assert b"<ram:PaymentReference>RF18 5390 0754 7034</ram:PaymentReference>" in cii
+    assert b"SpecifiedTradeSettlementPaymentMeans" not in cii
+    (back,) = CiiFormat().parse(cii, "back.cii.xml")
+    assert back.payment is not None and back.payment.means_code is None
+    with pytest.raises(InvoiceRejected) as info:
+        UblFormat().render(invoice, RenderContext())
+    (finding,) = info.value.findings
+    assert finding.rule == "GW-LOSS" and "BT-83" in finding.message
+    allowed = UblFormat().render(invoice, RenderContext(options={"allow_loss": True}))
+    assert b"RF18" not in allowed
