@@ -17,16 +17,7 @@ from gateway.core.pipeline import Gateway
 from gateway.testing import SAMPLES, ConformanceError, check_channel, check_format, check_source
 
 
-@pytest.mark.parametrize("name", [
-    "json", "ubl", "cii", "pdf",
-    # The suite finds that today's Factur-X reader reads an invoice from the first half
-    # of a truncated PDF. Branch issue-14 refuses truncated PDFs (plugins/pdf/
-    # facturx_read.py); strict: once that is merged this XPASSes and fails, so the
-    # marker goes.
-    pytest.param("facturx", marks=pytest.mark.xfail(
-        strict=True, raises=ConformanceError,
-        reason="truncated Factur-X PDFs are refused only on branch issue-14")),
-])
+@pytest.mark.parametrize("name", ["json", "ubl", "cii", "pdf", "facturx"])
 def test_builtin_format_conforms(name: str) -> None:
     report = check_format(name)
     assert report.passed and not report.failed
