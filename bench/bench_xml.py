@@ -154,7 +154,7 @@ def lxml_by_hand_cii(inv: Any) -> bytes:
         "urn:cen.eu:en16931:2017")
     doc = sub(root, r + "ExchangedDocument")
     txt(doc, "ID", inv.number)
-    txt(doc, "TypeCode", inv.type_code.value)
+    txt(doc, "TypeCode", inv.type_code)
     date(doc, "IssueDateTime", inv.issue_date)
     for note in inv.notes:
         txt(sub(doc, ram + "IncludedNote"), "Content", note.text)
@@ -246,7 +246,7 @@ def drafthorse_document(inv: Any) -> Any:
     doc = Document()
     doc.context.guideline_parameter.id = "urn:cen.eu:en16931:2017"
     doc.header.id = inv.number
-    doc.header.type_code = inv.type_code.value
+    doc.header.type_code = inv.type_code
     doc.header.issue_date_time = inv.issue_date
     for note in inv.notes:
         doc.header.notes.add(IncludedNote(content=note.text))

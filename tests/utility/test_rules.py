@@ -147,7 +147,7 @@ def test_settlement_in_credit_is_a_credit_note(utility_gw: Gateway) -> None:
     summary = month(gw, NOV, D(2026, 11, 30))
     assert summary.credit_notes == 1
     note = issued(gw, "E2611-00001")
-    assert note.type_code.value == "381" and note.is_credit_note
+    assert note.type_code == "381" and note.is_credit_note
     assert [p.number for p in note.preceding_invoices] == ["E2610-00001"]
     totals = complete(note).require_totals()
     # Credited 338 kWh, charged 40 kWh and the month's fixed component:
