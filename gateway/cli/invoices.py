@@ -12,9 +12,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from gateway.core import limits
 from gateway.core.documents import Document
 from gateway.core.model import Invoice
-from gateway.core.pipeline import Gateway, PushResult
+from gateway.core.pipeline import SNIFF_BYTES, Gateway, PushResult
 from gateway.core.validation import complete
 from gateway.errors import Finding, GatewayError, InputError, InvoiceRejected
 
@@ -202,44 +203,56 @@ def validate(app: Any, files: tuple[Path, ...], as_json: bool) -> None:
     gw: Gateway = app.gateway
     any_fatal = False
     for path in expand(files):
-        findings = _validate_file(gw, path)
-        any_fatal |= any(f.fatal for f in findings)
-        for f in findings:
+        fatal = 0
+        for f in _validate_file(gw, path):
+            fatal += f.fatal
             if as_json:
                 click.echo(json.dumps({"file": str(path), "rule": f.rule, "severity": f.severity,
                                        "location": f.path, "term": f.term,
                                        "message": f.message}, ensure_ascii=False))
             else:
                 click.echo(f"{path}: {f.severity} {f}", err=True)
+        any_fatal |= bool(fatal)
         if not as_json:
-            fatal = sum(1 for f in findings if f.fatal)
             verdict = "[green]valid[/green]" if not fatal else f"[red]{fatal} fatal[/red]"
             out.print(f"{path}: {verdict}", highlight=False)
     if any_fatal:
         raise SystemExit(1)
 
 
-def _validate_file(gw: Gateway, path: Path) -> list[Finding]:
+def _validate_file(gw: Gateway, path: Path) -> Iterator[Finding]:
+    """Findings of one file, invoice by invoice: a CSV of many invoices is streamed, so
+    validating it takes the memory of one invoice, not of the file."""
+    source = str(path)
     try:
-        data = path.read_bytes()
-        fmt = gw.detect_format(data, path.name, source=str(path))
-    except (OSError, InputError) as exc:
-        return [Finding("GW-INPUT", "", str(exc))]
-    findings: list[Finding] = []
-    if getattr(fmt, "can_validate", False):
-        findings.extend(fmt.validate(data))
+        with path.open("rb") as fh:
+            head = fh.read(SNIFF_BYTES)
+        fmt = gw.detect_format(head, path.name, source=source)
+        findings: list[Finding] = []
+        if getattr(fmt, "can_validate", False):
+            # A format with its own validator (XML, Factur-X) reads a file whole anyway.
+            limits.check_file_size(path.stat().st_size, source=source)
+            findings.extend(fmt.validate(path.read_bytes()))
+    except OSError as exc:
+        yield Finding("GW-INPUT", "", f"{source}: {exc.strerror or exc}")
+        return
+    except InputError as exc:
+        yield Finding("GW-INPUT", "", str(exc))
+        return
     try:
-        for item in gw.read_bytes(data, source=str(path), filename=path.name):
+        for item in gw.read_file(path):
             if isinstance(item, InvoiceRejected):
                 findings.extend(item.findings)
-                continue
-            try:
-                complete(item)
-            except InvoiceRejected as exc:
-                findings.extend(exc.findings)
+            else:
+                try:
+                    complete(item)
+                except InvoiceRejected as exc:
+                    findings.extend(exc.findings)
+            yield from _dedupe(findings)
+            findings = []
     except InputError as exc:
         findings.append(Finding("GW-INPUT", "", str(exc)))
-    return _dedupe(findings)
+    yield from _dedupe(findings)
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:

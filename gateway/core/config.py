@@ -32,6 +32,9 @@
     url = "redis://127.0.0.1:6379/0"   # or GATEWAY_QUEUE_URL
     sweep_seconds = 30
 
+    [limits]               # see gateway.core.limits
+    lines_per_invoice = 10000
+
     [plugins.email]        # defaults for a plugin; customers' settings override them
     host = "smtp.example.lv"
 
@@ -48,6 +51,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gateway.core.limits import Limits
 from gateway.core.validation import first_error
 from gateway.errors import ConfigError
 
@@ -134,6 +138,7 @@ class Config(BaseModel):
     store: StoreSettings = Field(default_factory=StoreSettings)
     archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
     queue: QueueSettings | None = None
+    limits: Limits = Field(default_factory=Limits)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     def plugin_settings(self, name: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.core import limits
 from gateway.core.archive import ArchiveBackend, open_archive
 from gateway.core.config import Config
 from gateway.core.customers import ChannelPreference, Customer, buyer_keys
@@ -76,6 +77,7 @@ class Gateway:
         self.plugins = plugins or get_plugin_manager()
         self.store: Store = store or open_store(config)
         self.archive: ArchiveBackend = open_archive(config)
+        limits.configure(config.limits)
         for registry in (self.plugins.formats, self.plugins.channels, self.plugins.sources):
             for obj in registry:
                 configure = getattr(obj, "configure", None)
@@ -108,6 +110,7 @@ class Gateway:
             yield from self._parsed(parse_file(path, source), fmt, source)
             return
         try:
+            limits.check_file_size(path.stat().st_size, source=source)
             data = path.read_bytes()
         except OSError as exc:
             raise InputError(exc.strerror or str(exc), source=source) from None
@@ -115,6 +118,7 @@ class Gateway:
 
     def read_bytes(self, data: bytes, *, source: str,
                    filename: str = "") -> Iterator[Invoice | InvoiceRejected]:
+        limits.check_file_size(len(data), source=source)
         fmt = self.detect_format(data, filename or source, source=source)
         yield from self._parsed(fmt.parse(data, source), fmt, source)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from gateway.core import limits
 from gateway.core.calc import ZERO, compute_vat_breakdown, line_net_amount, money, total, vat_key
 from gateway.core.model import Invoice, Totals, VatBreakdown, VatCategory
 from gateway.errors import Finding, InvoiceRejected
@@ -51,6 +52,8 @@ def load_invoice(data: Any, *, source: str | None = None) -> Invoice:
 
     Raises :class:`InvoiceRejected` with one finding per broken field.
     """
+    if isinstance(data, dict) and isinstance(data.get("lines"), list):
+        limits.check_lines(len(data["lines"]), number=_guess_number(data), source=source)
     try:
         if isinstance(data, str | bytes | bytearray):
             return Invoice.model_validate_json(data)
