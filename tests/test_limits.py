@@ -61,7 +61,7 @@ def test_a_file_over_the_size_limit_is_refused_before_it_is_read(
         list(gw.read_file(path))
     assert "padded.json" in str(caught.value)
     assert "limits.bytes_per_file" in str(caught.value)
-    with pytest.raises(InputError, match="limits.bytes_per_file"):
+    with pytest.raises(InputError, match=r"limits\.bytes_per_file"):
         list(gw.read_bytes(path.read_bytes(), source="api:test", filename="x.json"))
 
 
