@@ -35,6 +35,9 @@
     [limits]               # see gateway.core.limits
     lines_per_invoice = 10000
 
+    [network]              # see gateway.core.netguard
+    allow = ["10.20.0.0/16"]   # customer destinations may reach these private networks
+
     [plugins.email]        # defaults for a plugin; customers' settings override them
     host = "smtp.example.lv"
 
@@ -52,6 +55,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway.core.limits import Limits
+from gateway.core.netguard import NetworkPolicy
 from gateway.core.validation import first_error
 from gateway.errors import ConfigError
 
@@ -139,6 +143,7 @@ class Config(BaseModel):
     archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
     queue: QueueSettings | None = None
     limits: Limits = Field(default_factory=Limits)
+    network: NetworkPolicy = Field(default_factory=NetworkPolicy)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     def plugin_settings(self, name: str) -> dict[str, Any]:

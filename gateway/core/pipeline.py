@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.core import limits
+from gateway.core import limits, netguard
 from gateway.core.archive import ArchiveBackend, open_archive
 from gateway.core.config import Config
 from gateway.core.customers import ChannelPreference, Customer, buyer_keys
@@ -78,6 +78,7 @@ class Gateway:
         self.store: Store = store or open_store(config)
         self.archive: ArchiveBackend = open_archive(config)
         limits.configure(config.limits)
+        netguard.configure(config.network)
         for registry in (self.plugins.formats, self.plugins.channels, self.plugins.sources):
             for obj in registry:
                 configure = getattr(obj, "configure", None)
