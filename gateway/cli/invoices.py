@@ -8,21 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from gateway.cli.output import echo, err, out
 from gateway.core import limits
 from gateway.core.documents import Document
 from gateway.core.model import Invoice
 from gateway.core.pipeline import SNIFF_BYTES, Gateway, PushResult
 from gateway.core.validation import complete
 from gateway.errors import Finding, GatewayError, InputError, InvoiceRejected
-
-# soft_wrap: a plain line (a verdict, a path) is never broken at 80 columns when the
-# output goes to a file or a pipe; tables still fit the width.
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 
 def expand(paths: tuple[Path, ...]) -> list[Path]:
@@ -54,11 +49,11 @@ def read_invoices(gw: Gateway, path: Path) -> Iterator[Invoice | GatewayError]:
 def print_error(error: GatewayError) -> None:
     # Plain lines, never wrapped: operators grep these and paste them into tickets.
     if isinstance(error, InvoiceRejected):
-        click.echo(f"✗ {_who(error)}", err=True)
+        echo(f"✗ {_who(error)}", err=True)
         for finding in error.findings:
-            click.echo(f"    {finding}", err=True)
+            echo(f"    {finding}", err=True)
     else:
-        click.echo(f"✗ {error}", err=True)
+        echo(f"✗ {error}", err=True)
 
 
 def _who(error: InvoiceRejected) -> str:
@@ -211,7 +206,7 @@ def validate(app: Any, files: tuple[Path, ...], as_json: bool) -> None:
                                        "location": f.path, "term": f.term,
                                        "message": f.message}, ensure_ascii=False))
             else:
-                click.echo(f"{path}: {f.severity} {f}", err=True)
+                echo(f"{path}: {f.severity} {f}", err=True)
         any_fatal |= bool(fatal)
         if not as_json:
             verdict = "[green]valid[/green]" if not fatal else f"[red]{fatal} fatal[/red]"
@@ -233,6 +228,7 @@ def _validate_file(gw: Gateway, path: Path) -> Iterator[Finding]:
             # A format with its own validator (XML, Factur-X) reads a file whole anyway.
             limits.check_file_size(path.stat().st_size, source=source)
             findings.extend(fmt.validate(path.read_bytes()))
+        validated_fatal = any(f.fatal for f in findings)
     except OSError as exc:
         yield Finding("GW-INPUT", "", f"{source}: {exc.strerror or exc}")
         return
@@ -251,7 +247,10 @@ def _validate_file(gw: Gateway, path: Path) -> Iterator[Finding]:
             yield from _dedupe(findings)
             findings = []
     except InputError as exc:
-        findings.append(Finding("GW-INPUT", "", str(exc)))
+        # The format's own validator already said why the document cannot be read (an
+        # unsafe DOCTYPE, say): the reader's refusal of the same would say it twice.
+        if not validated_fatal:
+            findings.append(Finding("GW-INPUT", "", str(exc)))
     yield from _dedupe(findings)
 
 

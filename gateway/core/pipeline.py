@@ -29,6 +29,7 @@ from gateway.core.storage import (
     Store,
     open_store,
 )
+from gateway.core.text import quoted
 from gateway.core.validation import complete, first_error
 from gateway.errors import (
     ConfigError,
@@ -233,7 +234,7 @@ class Gateway:
         if customer_id is not None:
             customer = self.store.get_customer(customer_id)
             if customer is None:
-                raise ConfigError(f"unknown customer {customer_id!r}")
+                raise ConfigError(f"unknown customer {quoted(customer_id)}")
             return customer
         keys = set(buyer_keys(invoice))
         customer = self.store.find_customer(keys)
@@ -241,7 +242,7 @@ class Gateway:
             return customer
         raise InvoiceRejected(
             [Finding("GW-CUSTOMER", "buyer",
-                     f"no customer matches buyer {invoice.buyer.name!r} (identifiers: "
+                     f"no customer matches buyer {quoted(invoice.buyer.name)} (identifiers: "
                      f"{', '.join(sorted(keys)) or 'none'}); add one with "
                      "'gateway customer add' or give --customer", term="BG-7")],
             invoice=invoice.number)
@@ -269,7 +270,7 @@ class Gateway:
             if pref.fallback and customer.channel(pref.fallback) is None \
                     and pref.fallback not in self.plugins.channels:
                 raise ConfigError(f"customer {customer.id}, channel {pref.label}: fallback "
-                                  f"{pref.fallback!r} is neither a channel of this customer "
+                                  f"{quoted(pref.fallback)} is neither a channel of this customer "
                                   f"nor an installed channel")
 
     def format_options_model(self, name: str, options: dict[str, Any], *,
@@ -574,8 +575,8 @@ class Gateway:
         if len(matches) == 1:
             return matches[0]
         if not matches:
-            raise GatewayError(f"no invoice with id or number {ref!r}")
-        raise GatewayError(f"invoice number {ref!r} is used by several sellers; give the id")
+            raise GatewayError(f"no invoice with id or number {quoted(ref)}")
+        raise GatewayError(f"invoice number {quoted(ref)} is used by several sellers; give the id")
 
 
 def _wanted_formats(customer: Customer) -> list[str]:

@@ -498,7 +498,9 @@ def _signup_sync(request: Request, portal: Portal, account: Account,
                                           settings=settings, fallback="portal"))
     if "portal" in gw.plugins.channels:
         channels.append(ChannelPreference(channel="portal", name="portal"))
-    lang = first("language") if first("language") in ("lv", "en") else customer.language
+    lang = first("language") or customer.language
+    if lang not in ("lv", "en"):
+        return fail("error_text", text="language: expected lv or en")
     updated = customer.model_copy(update={"formats": formats, "channels": channels,
                                           "language": lang, "paper": bool(first("paper"))})
     try:

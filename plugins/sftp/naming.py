@@ -6,6 +6,7 @@ import string
 from typing import Any
 
 from gateway import Bundle, Document, safe_filename
+from gateway.core.text import quoted
 
 PLACEHOLDERS = {
     "name": "the gateway's file name for the document, e.g. E2611-00123.pdf",
@@ -38,14 +39,14 @@ def _pieces(pattern: str) -> list[tuple[str, str | None]]:
     try:
         parsed = list(string.Formatter().parse(pattern))
     except ValueError as exc:
-        raise ValueError(f"file name pattern {pattern!r}: {exc}") from None
+        raise ValueError(f"file name pattern {quoted(pattern)}: {exc}") from None
     pieces: list[tuple[str, str | None]] = []
     for literal, field, spec, conversion in parsed:
         if field is not None and (spec or conversion):
-            raise ValueError(f"file name pattern {pattern!r}: {{{field}}} must be a bare "
+            raise ValueError(f"file name pattern {quoted(pattern)}: {{{field}}} must be a bare "
                              "placeholder, without a format spec (':') or conversion ('!')")
         if field is not None and field not in PLACEHOLDERS:
-            raise ValueError(f"file name pattern {pattern!r}: unknown placeholder "
+            raise ValueError(f"file name pattern {quoted(pattern)}: unknown placeholder "
                              f"{{{field}}}; known: {', '.join(sorted(PLACEHOLDERS))}")
         pieces.append((literal, field))
     return pieces
@@ -55,10 +56,10 @@ def check_pattern(pattern: str) -> str:
     """Validate a pattern at customer-save time, so a typo never reaches delivery."""
     pieces = _pieces(pattern)
     if not any(field for _, field in pieces):
-        raise ValueError(f"file name pattern {pattern!r} has no placeholder, so every "
+        raise ValueError(f"file name pattern {quoted(pattern)} has no placeholder, so every "
                          "invoice would get the same name; use e.g. {name}")
     if "/" in pattern or "\\" in pattern:
-        raise ValueError(f"file name pattern {pattern!r} must not contain a directory")
+        raise ValueError(f"file name pattern {quoted(pattern)} must not contain a directory")
     return pattern
 
 

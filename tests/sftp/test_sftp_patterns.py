@@ -1,0 +1,61 @@
+"""File-name patterns are data: only bare documented placeholders, a length cap, checked
+when saved by every way in (CLI add, import, portal sign-up), never run as a format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway import Bundle, Document, load_invoice
+from plugins.sftp.naming import MAX_PATTERN, NAME_BYTES, check_pattern, remote_name
+
+EXAMPLE = json.loads((Path(__file__).resolve().parents[2] / "examples"
+                      / "electricity-household.json").read_text())
+
+
+@pytest.mark.parametrize("pattern, said", [
+    ("{number:>200000000}", "format spec"),
+    ("{number!r}.{ext}", "conversion"),
+    ("{number!s:>9}", "format spec"),
+    ("{number[0]}.{ext}", "unknown placeholder"),
+    ("{number.__class__}", "unknown placeholder"),
+    ("{name}" + "x" * MAX_PATTERN, "at most 200"),
+    ("{number", "expected '}'"),
+])
+def test_a_pattern_that_would_run_as_code_or_be_huge_is_refused(pattern: str, said: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        check_pattern(pattern)
+    message = str(caught.value)
+    assert said in message
+    assert len(message) < 600  # a refused 200 MB pattern is not quoted back in full
+
+
+def test_a_stored_pattern_from_before_is_filled_without_running_its_spec() -> None:
+    invoice = load_invoice(EXAMPLE)
+    bundle = Bundle(invoice_id="abc", idempotency_key="k", customer_id="c", customer_name="C",
+                    language="en",
+                    invoice=invoice, documents=[])
+    doc = Document("json", "application/json", "E2611-00123.json", b"{}")
+    with pytest.raises(ValueError, match="format spec"):
+        remote_name("{number:>200000000}", bundle, doc)
+    assert remote_name("{seller_vat}_{number}.{ext}", bundle, doc) == \
+        "LV40003000001_E2611-00123.json"
+    long = remote_name("{number}" + "-{number}" * 20 + ".{ext}", bundle, doc)
+    assert len(long.encode()) <= NAME_BYTES and long.endswith(".json")
+
+
+def test_the_cli_refuses_such_a_pattern_when_saving(run_cli: Any, tmp_path: Path) -> None:
+    r = run_cli("customer", "add", "c1", "--name", "C", "--format", "json",
+                "--channel", "sftp-mailbox filename={number:>200000000}")
+    assert r.exit_code == 1
+    assert "format spec" in r.output and "Traceback" not in r.output
+    toml = tmp_path / "customers.toml"
+    toml.write_text('[[customer]]\nid = "c2"\nname = "C"\nformats = ["json"]\n'
+                    '[[customer.channels]]\nchannel = "sftp-mailbox"\n'
+                    'settings = {filename = "{number!r}"}\n', encoding="utf-8")
+    r = run_cli("customer", "import", str(toml))
+    assert r.exit_code == 1 and "conversion" in r.output
+    assert "c1" not in run_cli("customer", "list").output
