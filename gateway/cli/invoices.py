@@ -271,6 +271,28 @@ def _complete_invoices(gw: Gateway, path: Path) -> Iterator[Invoice]:
         yield complete(item, source=str(path))
 
 
+class OutputNames:
+    """The names written into a directory in this run: a document whose name is taken
+    (two invoices of one file with the same number, say) gets ``-2``, ``-3``, and the
+    operator is told, instead of the first file being overwritten without a word."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.used: set[str] = set()
+
+    def target(self, filename: str) -> Path:
+        name, n = filename, 1
+        stem, dot, ext = filename.rpartition(".")
+        while name in self.used:
+            n += 1
+            name = f"{stem}-{n}{dot}{ext}" if dot else f"{filename}-{n}"
+        if name != filename:
+            echo(f"note: {filename} was already written in this run; this one is {name}",
+                 err=True)
+        self.used.add(name)
+        return self.directory / name
+
+
 def _write(path: Path, content: bytes) -> None:
     from gateway.core.fsutil import atomic_write
 
@@ -290,10 +312,11 @@ def render(app: Any, file: Path, format_names: tuple[str, ...], output_dir: Path
            language: str) -> None:
     """Render the invoices in FILE without storing or delivering them."""
     gw: Gateway = app.gateway
+    names = OutputNames(output_dir)
     for invoice in _complete_invoices(gw, file):
         for name in format_names:
             doc: Document = gw.render(invoice, name, language=language)
-            _write(output_dir / doc.filename, doc.content)
+            _write(names.target(doc.filename), doc.content)
 
 
 @click.command()
@@ -309,9 +332,11 @@ def convert(app: Any, file: Path, format_name: str, output: Path, language: str)
     invoices = list(_complete_invoices(gw, file))
     if not invoices:
         raise GatewayError(f"{file}: no invoices found")
+    names = OutputNames(output)
     for invoice in invoices:
         doc = gw.render(invoice, format_name, language=language)
-        target = output / doc.filename if (len(invoices) > 1 or output.is_dir()) else output
+        target = names.target(doc.filename) if (len(invoices) > 1 or output.is_dir()) \
+            else output
         _write(target, doc.content)
 
 

@@ -20,7 +20,7 @@ from gateway.core import limits, netguard
 from gateway.core.archive import ArchiveBackend, open_archive
 from gateway.core.config import Config
 from gateway.core.customers import ChannelPreference, Customer, buyer_keys
-from gateway.core.documents import Document, RenderContext, safe_filename
+from gateway.core.documents import Document, RenderContext, document_stem
 from gateway.core.model import Invoice
 from gateway.core.storage import (
     DocumentRecord,
@@ -184,7 +184,7 @@ class Gateway:
                 raise InvoiceRejected(findings, invoice=invoice.number,
                                       source=f"rendered {format_name}")
         return Document(format=fmt.name, media_type=fmt.media_type,
-                        filename=f"{safe_filename(invoice.number)}.{fmt.extension}",
+                        filename=f"{document_stem(invoice.number)}.{fmt.extension}",
                         content=content)
 
     def _renderer(self, invoice: Invoice, format_name: str, *, language: str,

@@ -19,7 +19,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from gateway import Bundle, DeliveryError, Document, safe_filename
+from gateway import Bundle, DeliveryError, Document
+from gateway.core.documents import document_stem
 from plugins.email import mime
 from plugins.email.settings import EmailSettings, parse_mailbox
 
@@ -83,9 +84,9 @@ def message_id(idempotency_key: str, domain: str) -> str:
 
 
 def _stem_and_suffix(number: str, doc: Document) -> tuple[str, str] | None:
-    """The archive name is ``safe_filename(number) + suffix``; the suffix is the
+    """The archive name is ``document_stem(number) + suffix``; the suffix is the
     extension(s) and any ``-<format>`` the pipeline added to tell two formats apart."""
-    safe_stem = safe_filename(number)
+    safe_stem = document_stem(number)
     stem = _FILENAME_UNSAFE.sub("_", unicodedata.normalize("NFC", number)).strip(" ._")
     if not stem or not doc.filename.startswith(safe_stem):
         return None

@@ -6,6 +6,7 @@ import string
 from typing import Any
 
 from gateway import Bundle, Document, safe_filename
+from gateway.core.documents import document_stem
 from gateway.core.text import quoted
 
 PLACEHOLDERS = {
@@ -13,7 +14,8 @@ PLACEHOLDERS = {
     "stem": "that name without its extension",
     "ext": "the extension (pdf, xml, json, ...)",
     "format": "the format name (pdf, ubl, cii, ...)",
-    "number": "the invoice number (BT-1)",
+    "number": "the invoice number (BT-1), made safe; one that had to be cleaned gets a "
+              "short hash so that two numbers never share a name",
     "seller_vat": "the seller's VAT id, or its other identifier when it has none",
     "customer": "the customer id",
     "issue_date": "the issue date, YYYY-MM-DD",
@@ -74,6 +76,8 @@ def remote_name(pattern: str, bundle: Bundle, doc: Document) -> str:
         "issue_date": inv.issue_date.isoformat(), "invoice_id": bundle.invoice_id,
     }
     safe = {k: (v if k == "name" else safe_filename(str(v))) for k, v in values.items()}
+    # The number as in the document's own name: two numbers that clean up alike differ.
+    safe["number"] = document_stem(inv.number)
     # Filled piece by piece, never by str.format: a pattern saved before patterns were
     # checked this strictly still cannot run a format spec here.
     name = "".join(literal + (safe[field] if field else "") for literal, field in _pieces(pattern))
