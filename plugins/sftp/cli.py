@@ -37,18 +37,25 @@ def _actor(what: str) -> str:
               help="Server host key [default DATA_DIR/sftp/host_key, created on first start]")
 @click.option("--max-connections", default=64, show_default=True, type=click.IntRange(1),
               help="Connections served at once; more are refused (and logged)")
-@click.option("--login-timeout", default=30.0, show_default=True, type=click.FloatRange(1),
+@click.option("--login-timeout", default=10.0, show_default=True, type=click.FloatRange(1),
               help="Seconds a client may take to log in")
+@click.option("--max-unauthenticated", default=16, show_default=True, type=click.IntRange(1),
+              help="Connections waiting to log in at once, from all addresses")
+@click.option("--max-unauthenticated-per-source", default=4, show_default=True,
+              type=click.IntRange(1), help="Connections waiting to log in from one address")
 @click.pass_obj
 def serve_sftp(app: Any, host: str, port: int, host_key: Path | None, max_connections: int,
-               login_timeout: float) -> None:
+               login_timeout: float, max_unauthenticated: int,
+               max_unauthenticated_per_source: int) -> None:
     """Serve the customers' SFTP mailboxes (/outbox, /archive) for their ERPs to pull."""
     from plugins.sftp.server import MailboxServer, load_or_create_host_key
 
     gw = app.gateway
     key = load_or_create_host_key(host_key or gw.config.data_dir / "sftp" / "host_key")
     server = MailboxServer(gw, host=host, port=port, host_key=key,
-                           max_connections=max_connections, login_timeout=login_timeout)
+                           max_connections=max_connections, login_timeout=login_timeout,
+                           max_unauthenticated=max_unauthenticated,
+                           max_unauthenticated_per_source=max_unauthenticated_per_source)
     click.echo(f"SFTP mailboxes on {server.host}:{server.port}, host key {key.get_name()} "
                f"{server.fingerprint}", err=True)
     click.echo(f"{key.get_name()} {key.get_base64()}", err=True)
