@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
+from gateway import DeliveryError, hookimpl, load_invoice
+from gateway.core import Dispatcher
 from gateway.core.pipeline import Gateway
 from gateway.errors import ConfigError, InputError, InvoiceRejected
 from tests.conftest import add_customer
@@ -128,3 +131,37 @@ def test_the_largest_refused_json_stays_far_below_one_gib(tmp_path: Path,
     assert done.returncode == 0, done.stderr
     peak_mib = int(done.stdout.split()[-1]) / 1024
     assert peak_mib < 1024, f"peak RSS {peak_mib:.0f} MiB"
+
+
+class _LongWinded:
+    """A channel whose every failure is a megabyte of text (a remote server's reply)."""
+
+    name = "long-winded"
+    description = "test"
+
+    class Settings(BaseModel):
+        pass
+
+    def deliver(self, bundle: Any, settings: Any, state: Any) -> Any:
+        raise DeliveryError("550 " + "x" * 2**20, retryable=False)
+
+
+class _LongWindedPlugin:
+    @hookimpl
+    def gateway_register_channels(self, register: Any) -> None:
+        register(_LongWinded())
+
+
+def test_a_stored_error_text_is_capped(gateway_factory: Any,
+                                       invoice_data: dict[str, Any]) -> None:
+    gw: Gateway = gateway_factory(extra_plugins=(("long", _LongWindedPlugin()),),
+                                  config="[limits]\nerror_chars = 500\n")
+    add_customer(gw, channels=[{"channel": "long-winded"}])
+    result = gw.push(load_invoice(invoice_data))
+    assert result.status == "accepted", result.error
+    Dispatcher(gw).run()
+    [delivery] = gw.store.deliveries(invoice_id=result.invoice_id)
+    assert delivery.status == "failed"
+    assert delivery.last_error.startswith("550 xxx")
+    assert len(delivery.last_error) < 600
+    assert "1,048,080 more characters cut" in delivery.last_error
