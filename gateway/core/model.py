@@ -22,7 +22,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 # Besides C0 controls: a byte order mark (files glued together), and the bidi controls
 # that make text display in another order than it is stored ("Trojan Source"). In an
 # invoice number they would also make two numbers look alike and share a file name.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufeff\u202a-\u202e\u2066-\u2069]")
+# C1 controls (U+0080-U+009F) too: a terminal may read U+009B as the start of a command.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufeff\u202a-\u202e\u2066-\u2069]")
 
 
 def _no_control_characters(value: str) -> str:

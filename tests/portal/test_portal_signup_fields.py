@@ -4,12 +4,11 @@ and file-name pattern; a refusal says which field, once, in plain words."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
-import httpx
 import pytest
 
-from tests.portal.conftest import PASSWORD_A, Server, csrf_of
+from tests.portal.conftest import PASSWORD_A, Server
+from tests.portal.test_portal_signup import _post
 
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 
@@ -17,11 +16,6 @@ HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9ok
 @pytest.fixture
 def load_plugins() -> str:
     return "json,folder,portal,sftp"
-
-
-def _post(client: httpx.Client, **fields: Any) -> httpx.Response:
-    data = {"csrf": csrf_of(client.get("/einvoice").text), **fields}
-    return client.post("/einvoice", data=data)
 
 
 def _push(**settings: str) -> dict[str, str]:
