@@ -165,3 +165,22 @@ def test_a_stored_error_text_is_capped(gateway_factory: Any,
     assert delivery.last_error.startswith("550 xxx")
     assert len(delivery.last_error) < 600
     assert "1,048,080 more characters cut" in delivery.last_error
+
+
+def test_validate_streams_a_csv_of_many_invoices(run_cli: Any, tmp_path: Path) -> None:
+    """A CSV batch is validated invoice by invoice: a file far over bytes_per_file (which
+    bounds files read whole) is validated, not refused."""
+    from tests.corpus.make_corpus import render
+
+    header, *body = render("csv").decode("utf-8-sig").strip("\r\n").split("\r\n")
+    path = tmp_path / "batch.csv"
+    with path.open("w", encoding="utf-8") as fh:
+        fh.write(header + "\r\n")
+        for n in range(400):
+            fh.write("".join(row.replace("E2611-00123", f"B{n:05d}") + "\r\n" for row in body))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "gateway.toml").write_text("[limits]\nbytes_per_file = 65536\n")
+    assert path.stat().st_size > 4 * 65536
+    result = run_cli("validate", str(path))
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().endswith("batch.csv: valid")
