@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from gateway import GatewayError
+from gateway.cli.output import echo
 
 CHANNEL = "sftp-mailbox"
 
@@ -56,9 +57,9 @@ def serve_sftp(app: Any, host: str, port: int, host_key: Path | None, max_connec
                            max_connections=max_connections, login_timeout=login_timeout,
                            max_unauthenticated=max_unauthenticated,
                            max_unauthenticated_per_source=max_unauthenticated_per_source)
-    click.echo(f"SFTP mailboxes on {server.host}:{server.port}, host key {key.get_name()} "
+    echo(f"SFTP mailboxes on {server.host}:{server.port}, host key {key.get_name()} "
                f"{server.fingerprint}", err=True)
-    click.echo(f"{key.get_name()} {key.get_base64()}", err=True)
+    echo(f"{key.get_name()} {key.get_base64()}", err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -135,13 +136,13 @@ def key_add(app: Any, customer_id: str, key_file: str) -> None:
     keys = prefs[0]["settings"].setdefault("authorized_keys", [])
     if any(parse_public_key(k).blob == new.blob for p in prefs
            for k in p["settings"].get("authorized_keys", [])):
-        click.echo(f"key {new.fingerprint} can already log in as {customer_id}")
+        echo(f"key {new.fingerprint} can already log in as {customer_id}")
         return
     keys.append(line)
     _save(gw, data, f"sftp-key add {new.fingerprint}")
     if added_channel:
-        click.echo(f"customer {customer_id} now also receives invoices in its SFTP mailbox")
-    click.echo(f"key {new.type} {new.fingerprint} may now log in as {customer_id}")
+        echo(f"customer {customer_id} now also receives invoices in its SFTP mailbox")
+    echo(f"key {new.type} {new.fingerprint} may now log in as {customer_id}")
 
 
 @sftp_key.command("list")
@@ -157,10 +158,10 @@ def key_list(app: Any, customer_id: str) -> None:
         if pref.channel == CHANNEL:
             for line in pref.settings.get("authorized_keys", []):
                 key = parse_public_key(line)
-                click.echo(f"{key.type} {key.fingerprint} {key.comment}".rstrip())
+                echo(f"{key.type} {key.fingerprint} {key.comment}".rstrip())
                 found += 1
     if not found:
-        click.echo(f"no SFTP keys for {customer_id}", err=True)
+        echo(f"no SFTP keys for {customer_id}", err=True)
 
 
 @sftp_key.command("remove")
@@ -184,7 +185,7 @@ def key_remove(app: Any, customer_id: str, fingerprint: str) -> None:
         raise GatewayError(f"customer {customer_id} has no SFTP key {fingerprint}; "
                            f"see 'gateway customer sftp-key list {customer_id}'")
     _save(gw, data, f"sftp-key remove {fingerprint}")
-    click.echo(f"key {fingerprint} can no longer log in as {customer_id}")
+    echo(f"key {fingerprint} can no longer log in as {customer_id}")
 
 
 def register(cli: click.Group) -> None:

@@ -59,3 +59,20 @@ def test_the_cli_refuses_such_a_pattern_when_saving(run_cli: Any, tmp_path: Path
     r = run_cli("customer", "import", str(toml))
     assert r.exit_code == 1 and "conversion" in r.output
     assert "c1" not in run_cli("customer", "list").output
+
+
+def test_a_key_comment_with_terminal_escapes_is_listed_escaped(
+        gateway_factory: Any, run_cli: Any, client_keys: dict[str, Path],
+        tmp_path: Path) -> None:
+    from sftp_servers import DISPATCH_CONFIG, sftp_customer
+
+    gw = gateway_factory(config=DISPATCH_CONFIG)
+    sftp_customer(gw, [{"channel": "folder"}])
+    kind, blob = Path(f"{client_keys['erp']}.pub").read_text().split()[:2]
+    hostile = tmp_path / "hostile.pub"
+    hostile.write_text(f"{kind} {blob} erp\x1b]0;owned\x07\n")
+    added = run_cli("customer", "sftp-key", "add", "100234567", str(hostile))
+    assert added.exit_code == 0, added.output  # a comment is free text: stored, never run
+    listed = run_cli("customer", "sftp-key", "list", "100234567")
+    assert "\x1b" not in listed.output and "\x07" not in listed.output
+    assert "erp\\e]0;owned\\x07" in listed.output
