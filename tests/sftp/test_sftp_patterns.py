@@ -76,3 +76,26 @@ def test_a_key_comment_with_terminal_escapes_is_listed_escaped(
     listed = run_cli("customer", "sftp-key", "list", "100234567")
     assert "\x1b" not in listed.output and "\x07" not in listed.output
     assert "erp\\e]0;owned\\x07" in listed.output
+
+
+@pytest.mark.parametrize("pattern", ["{name}", "{number}.{ext}"])
+def test_two_numbers_that_clean_up_alike_both_reach_the_mailbox(
+        gateway_factory: Any, client_keys: dict[str, Path], invoice_data: dict[str, Any],
+        mailbox_server: Any, pattern: str) -> None:
+    from sftp_servers import DISPATCH_CONFIG, deliver, invoice, pub, push, sftp_customer
+
+    gw = gateway_factory(config=DISPATCH_CONFIG)
+    sftp_customer(gw, [{"channel": "sftp-mailbox", "settings": {
+        "authorized_keys": [pub(client_keys["erp"])], "filename": pattern}}])
+    push(gw, invoice(invoice_data, "2026/9"))
+    push(gw, invoice(invoice_data, "2026_9"))
+    summary = deliver(gw)
+    assert summary.delivered == 2 and summary.failed == 0
+    sftp = mailbox_server(gw).client("100234567", client_keys["erp"])
+    names = sorted(sftp.listdir("/outbox"))
+    assert len(names) == 2 and "2026_9.json" in names, names
+    numbers = set()
+    for name in names:
+        with sftp.open(f"/outbox/{name}") as fh:
+            numbers.add(json.loads(fh.read())["number"])
+    assert numbers == {"2026/9", "2026_9"}
