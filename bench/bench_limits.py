@@ -14,7 +14,10 @@ Each case runs in a fresh interpreter, so its CPU time and peak resident memory
   ``limits.rows_per_csv_invoice`` while streaming; yardstick: ``csv.reader`` over it;
 * ``csv-validate-20000-invoices``: ``gateway validate`` of a CSV of 20,000 valid
   invoices (constant memory: one invoice at a time);
-* ``pattern-bomb``: a saved file-name pattern ``{number:>200000000}`` (refused).
+* ``pattern-bomb``: a saved file-name pattern ``{number:>200000000}`` (refused);
+* ``push-N-lines``: an accepted invoice of N lines (1,000, the default limit, and 2,000)
+  pushed to a customer who wants PDF, UBL and CSV: what the largest allowed invoice
+  costs one API request.
 
 Prints a table and writes bench/results/limits.json.
 """
@@ -53,6 +56,25 @@ try:
     outcome = str(items[0])[:160] if len(items) == 1 else f"{{len(items)}} items"
 except GatewayError as exc:
     outcome = str(exc)[:160]
+"""
+
+
+PUSH = """
+import json
+from pathlib import Path
+from gateway.core import Customer, load_invoice
+from gateway.core.config import Config
+from gateway.core.limits import Limits
+from gateway.core.pipeline import Gateway
+gw = Gateway(Config(data_dir=Path({data!r}), limits=Limits(lines_per_invoice={lines})))
+gw.store.put_customer(Customer.model_validate({{"id": "100234567", "name": "J",
+    "formats": ["pdf", "ubl", "csv"], "match": ["C-100234567"]}}), actor="bench")
+data = json.loads(Path("examples/electricity-household.json").read_text())
+data["lines"] = [{{**data["lines"][0], "id": str(i + 1)}} for i in range({lines})]
+data.pop("totals", None)
+data.pop("vat_breakdown", None)
+result = gw.push(load_invoice(data), source="bench")
+outcome = f"{{result.status}} {{result.error or ''}}"[:160]
 """
 
 
@@ -155,6 +177,9 @@ def main() -> None:
                     outcome = str(exc)[:160]
             """,
         }
+        for lines in (1000, 2000):
+            cases[f"push-{lines}-lines (pdf, ubl, csv)"] = PUSH.format(
+                data=str(work / f"push-{lines}"), lines=lines)
         for name, body in cases.items():
             results["cases"][name] = run(body)
             r = results["cases"][name]

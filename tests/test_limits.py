@@ -50,7 +50,7 @@ def test_the_default_line_limit_refuses_tens_of_thousands_of_lines(
     path.write_text(json.dumps(many_lines(invoice_data, 20_000)), encoding="utf-8")
     [item] = list(gw.read_file(path))
     assert isinstance(item, InvoiceRejected)
-    assert "20,000 lines" in str(item) and "10,000" in str(item)
+    assert "20,000 lines" in str(item) and "the limit is 1,000" in str(item)
     assert gw.store.list_invoices() == []
 
 

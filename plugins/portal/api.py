@@ -225,6 +225,12 @@ def _push_sync(request: Request, token: ApiToken, body: bytes, customer: str | N
         return JSONResponse(out.model_dump(), status_code=400)
     if not items:
         raise ApiProblem(400, {"error": "the body holds no invoice"})
+    most = portal.config.limits.invoices_per_request
+    if len(items) > most:
+        # Refused whole, before any is pushed: a billing system resends it in parts.
+        raise ApiProblem(413, {"error": f"{len(items):,} invoices in one request; the limit "
+                                        f"is {most:,} (limits.invoices_per_request in "
+                                        "gateway.toml); nothing was accepted"})
     for item in items:
         if isinstance(item, InvoiceRejected):
             results.append((422, _rejected(item)))

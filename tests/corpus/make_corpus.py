@@ -4,7 +4,7 @@ Every case starts from the valid household invoice in ``examples/``, rendered by
 gateway's own formats (JSON, CSV, UBL, CII, Factur-X PDF), and breaks it in one way.
 The small files are committed under ``tests/corpus/files/`` with ``manifest.json``
 (what each one is and what the gateway must say about it); the big ones (a 200 MB file,
-a 10,000-line invoice) are made at test time by :func:`make_big` into a temporary
+a 1,000-line invoice) are made at test time by :func:`make_big` into a temporary
 directory, never committed.
 """
 
@@ -388,12 +388,12 @@ def make_big(directory: Path) -> list[Case]:
     # One line over the default limit: refused before the lines are built.
     data = base_json()
     line = data["lines"][0]
-    data["number"] = "E2611-10001"
-    data["lines"] = [{**line, "id": str(i + 1)} for i in range(10_001)]
-    path = directory / "json-10001-lines.json"
+    data["number"] = "E2611-01001"
+    data["lines"] = [{**line, "id": str(i + 1)} for i in range(1_001)]
+    path = directory / "json-1001-lines.json"
     path.write_bytes(json.dumps(data).encode())
     cases.append(Case(path.name, b"", "rejected", ("lines", "limits.lines_per_invoice"),
-                      "10,001 lines in one invoice, one over the default limit"))
+                      "1,001 lines in one invoice, one over the default limit"))
     # 200,000 line rows of one CSV invoice: refused, read with the rows of one invoice.
     csv_head, csv_row = render("csv").split(b"\n")[:2]
     path = directory / "csv-200000-rows.csv"
@@ -403,14 +403,14 @@ def make_big(directory: Path) -> list[Case]:
             fh.write(csv_row + b"\n")
     cases.append(Case(path.name, b"", "rejected", ("rows_per_csv_invoice", "E2611-00123"),
                       "200,000 line rows of one invoice in a CSV"))
-    # 10,000 lines, valid: accepted.
+    # 1,000 lines (the default limit), valid: accepted.
     data = base_json()
     line = data["lines"][0]
-    data["number"] = "E2611-10000"
-    data["lines"] = [{**line, "id": str(i + 1)} for i in range(10_000)]
-    path = directory / "json-10000-lines.json"
+    data["number"] = "E2611-01000"
+    data["lines"] = [{**line, "id": str(i + 1)} for i in range(1_000)]
+    path = directory / "json-1000-lines.json"
     path.write_bytes(json.dumps(data).encode())
-    cases.append(Case(path.name, b"", "accepted", (), "a 10,000-line invoice"))
+    cases.append(Case(path.name, b"", "accepted", (), "a 1,000-line invoice"))
     return cases
 
 

@@ -111,3 +111,20 @@ def test_a_push_being_worked_on_does_not_hold_up_other_clients(
         release.set()
         thread.join(timeout=120)
     assert finished == ["small push", "status", "held 201"]
+
+
+def test_a_request_with_more_invoices_than_the_limit_is_refused_whole(
+        world: World, load_example: Any) -> None:
+    with serve(_with_limits(world, invoices_per_request=3)) as server:
+        token = server.token("billing")
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        batch = [_invoice(load_example, f"E-B{i}") for i in range(4)]
+        with server.client(headers=headers) as api:
+            r = api.post("/api/v1/invoices", content=json.dumps(batch).encode())
+            assert r.status_code == 413
+            assert "4 invoices in one request; the limit is 3" in r.json()["error"]
+            assert api.post("/api/v1/invoices",
+                            content=json.dumps(batch[:3]).encode()).status_code == 201
+    store = server.world.gw.store
+    assert store.find_invoice("LV40003000001", "E-B3") is None
+    assert store.find_invoice("LV40003000001", "E-B2") is not None
