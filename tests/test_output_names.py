@@ -63,3 +63,12 @@ def test_folder_delivery_of_two_numbers_that_clean_up_alike(
     folder = gw.config.data_dir / "deliveries" / "100234567"
     numbers = sorted(json.loads(p.read_text())["number"] for p in folder.glob("*.json"))
     assert numbers == ["2026/7", "2026_7"]
+
+
+def test_an_e_mail_attachment_is_named_after_the_number_without_the_hash() -> None:
+    from gateway.core.documents import Document
+    from plugins.email.message import attachment_name
+
+    number = "RĒĶ-2026/07"
+    doc = Document("pdf", "application/pdf", f"{document_stem(number)}.pdf", b"%PDF")
+    assert attachment_name(number, doc) == "RĒĶ-2026_07.pdf"
