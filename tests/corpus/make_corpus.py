@@ -350,6 +350,16 @@ def all_cases() -> list[Case]:
             *xml_cases("cii", cii), *pdf_cases(render("facturx"), cii)]
 
 
+def _many_lines(directory: Path, count: int) -> Path:
+    """The example invoice with its line ``count`` times (numbered), as a JSON file."""
+    data = base_json()
+    data["number"] = f"E2611-{count:05d}"
+    data["lines"] = [{**data["lines"][0], "id": str(i + 1)} for i in range(count)]
+    path = directory / f"json-{count}-lines.json"
+    path.write_bytes(json.dumps(data).encode())
+    return path
+
+
 def make_big(directory: Path) -> list[Case]:
     """The cases too big to commit, written into ``directory``; returns their manifest."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -386,12 +396,7 @@ def make_big(directory: Path) -> list[Case]:
     path.write_bytes(head + b"\n" + body.replace(b"Elektroener", b"A" * 10_000_000, 1))
     cases.append(Case(path.name, b"", "rejected", (), "a 10 MB text field"))
     # One line over the default limit: refused before the lines are built.
-    data = base_json()
-    line = data["lines"][0]
-    data["number"] = "E2611-01001"
-    data["lines"] = [{**line, "id": str(i + 1)} for i in range(1_001)]
-    path = directory / "json-1001-lines.json"
-    path.write_bytes(json.dumps(data).encode())
+    path = _many_lines(directory, 1_001)
     cases.append(Case(path.name, b"", "rejected", ("lines", "limits.lines_per_invoice"),
                       "1,001 lines in one invoice, one over the default limit"))
     # 200,000 line rows of one CSV invoice: refused, read with the rows of one invoice.
@@ -404,12 +409,7 @@ def make_big(directory: Path) -> list[Case]:
     cases.append(Case(path.name, b"", "rejected", ("rows_per_csv_invoice", "E2611-00123"),
                       "200,000 line rows of one invoice in a CSV"))
     # 1,000 lines (the default limit), valid: accepted.
-    data = base_json()
-    line = data["lines"][0]
-    data["number"] = "E2611-01000"
-    data["lines"] = [{**line, "id": str(i + 1)} for i in range(1_000)]
-    path = directory / "json-1000-lines.json"
-    path.write_bytes(json.dumps(data).encode())
+    path = _many_lines(directory, 1_000)
     cases.append(Case(path.name, b"", "accepted", (), "a 1,000-line invoice"))
     return cases
 
