@@ -67,7 +67,9 @@ class PushSettings(BaseModel):
     directory: str = Field(".", description="Remote directory (must exist)")
     filename: str = Field("{name}", description="File name pattern, e.g. "
                           "'{seller_vat}_{number}.{ext}'")
-    timeout: float = Field(30.0, gt=0, description="Seconds for connecting and each reply")
+    # Bounded: a customer's slow (or tarpit) server must not hold a dispatcher for ever.
+    timeout: float = Field(30.0, gt=0, le=120,
+                           description="Seconds for connecting and each reply (at most 120)")
 
     @field_validator("host")
     @classmethod
