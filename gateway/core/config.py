@@ -33,7 +33,7 @@
     sweep_seconds = 30
 
     [limits]               # see gateway.core.limits
-    lines_per_invoice = 10000
+    lines_per_invoice = 1000
 
     [network]              # see gateway.core.netguard
     allow = ["10.20.0.0/16"]   # customer destinations may reach these private networks
