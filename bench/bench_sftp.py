@@ -151,7 +151,8 @@ def row(name: str, files: int, size: int, seconds: float, peak: float,
 
 def make_gateway(data_dir: Path, channels: list[dict[str, Any]]) -> Gateway:
     data_dir.mkdir(parents=True, exist_ok=True)
-    (data_dir / "gateway.toml").write_text("[dispatcher]\nbase_delay = 0\n")
+    (data_dir / "gateway.toml").write_text(
+        '[dispatcher]\nbase_delay = 0\n\n[network]\nallow = ["127.0.0.1/32"]\n')
     gw = Gateway(load_config(data_dir), get_plugin_manager())
     customer = Customer.model_validate({"id": CUSTOMER, "name": "Bench", "formats": ["json"],
                                         "match": ["C-100234567"], "channels": channels})

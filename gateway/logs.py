@@ -7,6 +7,8 @@ import logging
 import sys
 import time
 
+from gateway.core.text import printable
+
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
 
@@ -36,7 +38,13 @@ class TextFormatter(logging.Formatter):
             if k not in _STANDARD and not k.startswith("_")
         )
         line = f"{record.levelname.lower()}: {record.getMessage()}"
-        return f"{line} {extras}" if extras else line
+        # The text log goes to an operator's terminal: input (an invoice number, a remote
+        # server's reply) in it must not act as terminal control. A traceback keeps its
+        # line breaks.
+        text = printable(f"{line} {extras}" if extras else line)
+        if record.exc_info:
+            text += "\n" + printable(self.formatException(record.exc_info), keep_newlines=True)
+        return text
 
 
 def setup_logging(level: str = "warning", fmt: str = "text") -> None:

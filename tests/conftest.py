@@ -21,6 +21,17 @@ from gateway.testing import add_customer
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples"
+
+
+@pytest.fixture(autouse=True)
+def _process_wide_settings_reset() -> Iterator[None]:
+    """A gateway sets its process's limits and network policy when it starts; no test
+    leaves its own (a tiny limit, an allow-list) to the tests after it."""
+    from gateway.core import limits, netguard
+
+    yield
+    limits.configure(limits.Limits())
+    netguard.configure(netguard.NetworkPolicy())
 # Customers that get JSON to a folder (examples/customers.toml shows PDF, UBL and CSV)
 JSON_CUSTOMERS = REPO / "tests" / "fixtures" / "customers-json.toml"
 STANDARDS = Path(os.environ.get("GATEWAY_STANDARDS_DIR", REPO.parent / "shared" / "standards"))

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from gateway.core.text import printable
 from gateway.errors import GatewayError
 from gateway.logs import setup_logging
 from gateway.plugins import Plugins, get_plugin_manager, strict_from_env
@@ -57,7 +58,7 @@ class GatewayGroup(click.Group):
         try:
             return super().invoke(ctx)
         except GatewayError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(printable(str(exc))) from None
         except KeyboardInterrupt:
             raise click.Abort() from None
 
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
             strict=strict, report=lambda line: click.echo(f"gateway: {line}", err=True),
             cli=cli)
     except GatewayError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error: {printable(str(exc))}", err=True)
         sys.exit(1)
     if not plugins.hook.gateway_register_commands.get_hookimpls() and not serve.commands:
         serve.help = (serve.help or "") + "\n\nNo server plugins are installed."

@@ -12,7 +12,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from gateway.cli.invoices import out
+from gateway.cli.output import echo, out
 from gateway.core.customers import ChannelPreference, Customer, load_customers_toml
 from gateway.core.pipeline import Gateway
 from gateway.core.validation import first_error
@@ -140,7 +140,7 @@ def show(app: Any, customer_id: str) -> None:
     for change in gw.store.customer_changes(customer_id):
         when = dt.datetime.fromtimestamp(change["at"]).strftime("%Y-%m-%d %H:%M:%S")
         what = "created" if change["before_json"] is None else "changed"
-        click.echo(f"{when} {what} by {change['actor']}")
+        echo(f"{when} {what} by {change['actor']}")
 
 
 @customer.command("list")

@@ -8,20 +8,16 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from gateway.cli.output import echo, err, out
+from gateway.core import limits
 from gateway.core.documents import Document
 from gateway.core.model import Invoice
 from gateway.core.pipeline import Gateway, PushResult
 from gateway.core.validation import complete
 from gateway.errors import Finding, GatewayError, InputError, InvoiceRejected
-
-# soft_wrap: a plain line (a verdict, a path) is never broken at 80 columns when the
-# output goes to a file or a pipe; tables still fit the width.
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
 
 
 def expand(paths: tuple[Path, ...]) -> list[Path]:
@@ -53,11 +49,11 @@ def read_invoices(gw: Gateway, path: Path) -> Iterator[Invoice | GatewayError]:
 def print_error(error: GatewayError) -> None:
     # Plain lines, never wrapped: operators grep these and paste them into tickets.
     if isinstance(error, InvoiceRejected):
-        click.echo(f"✗ {_who(error)}", err=True)
+        echo(f"✗ {_who(error)}", err=True)
         for finding in error.findings:
-            click.echo(f"    {finding}", err=True)
+            echo(f"    {finding}", err=True)
     else:
-        click.echo(f"✗ {error}", err=True)
+        echo(f"✗ {error}", err=True)
 
 
 def _who(error: InvoiceRejected) -> str:
@@ -208,17 +204,17 @@ def validate(app: Any, files: tuple[Path, ...], as_json: bool, versions: bool) -
         raise click.UsageError("give the files to check (or --versions)")
     any_fatal = False
     for path in expand(files):
-        findings = _validate_file(gw, path)
-        any_fatal |= any(f.fatal for f in findings)
-        for f in findings:
+        fatal = 0
+        for f in _validate_file(gw, path):
+            fatal += f.fatal
             if as_json:
                 click.echo(json.dumps({"file": str(path), "rule": f.rule, "severity": f.severity,
                                        "location": f.path, "term": f.term,
                                        "message": f.message}, ensure_ascii=False))
             else:
-                click.echo(f"{path}: {f.severity} {f}", err=True)
+                echo(f"{path}: {f.severity} {f}", err=True)
+        any_fatal |= bool(fatal)
         if not as_json:
-            fatal = sum(1 for f in findings if f.fatal)
             verdict = "[green]valid[/green]" if not fatal else f"[red]{fatal} fatal[/red]"
             out.print(f"{path}: {verdict}", highlight=False)
     if any_fatal:
@@ -241,27 +237,41 @@ def _print_versions(gw: Gateway, as_json: bool) -> None:
                 click.echo(f"{fmt.name}: {row['check']}: CANNOT RUN — {row['missing']}")
 
 
-def _validate_file(gw: Gateway, path: Path) -> list[Finding]:
+def _validate_file(gw: Gateway, path: Path) -> Iterator[Finding]:
+    """Findings of one file, invoice by invoice: a CSV of many invoices is streamed, so
+    validating it takes the memory of one invoice, not of the file."""
+    source = str(path)
     try:
-        data = path.read_bytes()
-        fmt = gw.detect_format(data, path.name, source=str(path))
-    except (OSError, InputError) as exc:
-        return [Finding("GW-INPUT", "", str(exc))]
-    findings: list[Finding] = []
-    if getattr(fmt, "can_validate", False):
-        findings.extend(fmt.validate(data))
+        fmt = gw.detect_file(path)
+        findings: list[Finding] = []
+        if getattr(fmt, "can_validate", False):
+            # A format with its own validator (XML, Factur-X) reads a file whole anyway.
+            limits.check_file_size(path.stat().st_size, source=source)
+            findings.extend(fmt.validate(path.read_bytes()))
+        validated_fatal = any(f.fatal for f in findings)
+    except OSError as exc:
+        yield Finding("GW-INPUT", "", f"{source}: {exc.strerror or exc}")
+        return
+    except InputError as exc:
+        yield Finding("GW-INPUT", "", str(exc))
+        return
     try:
-        for item in gw.read_bytes(data, source=str(path), filename=path.name):
+        for item in gw.read_file(path):
             if isinstance(item, InvoiceRejected):
                 findings.extend(item.findings)
-                continue
-            try:
-                complete(item)
-            except InvoiceRejected as exc:
-                findings.extend(exc.findings)
+            else:
+                try:
+                    complete(item)
+                except InvoiceRejected as exc:
+                    findings.extend(exc.findings)
+            yield from _dedupe(findings)
+            findings = []
     except InputError as exc:
-        findings.append(Finding("GW-INPUT", "", str(exc)))
-    return _dedupe(findings)
+        # The format's own validator already said why the document cannot be read (an
+        # unsafe DOCTYPE, say): the reader's refusal of the same would say it twice.
+        if not validated_fatal:
+            findings.append(Finding("GW-INPUT", "", str(exc)))
+    yield from _dedupe(findings)
 
 
 def _dedupe(findings: list[Finding]) -> list[Finding]:
@@ -279,6 +289,28 @@ def _complete_invoices(gw: Gateway, path: Path) -> Iterator[Invoice]:
         if isinstance(item, GatewayError):
             raise item
         yield complete(item, source=str(path))
+
+
+class OutputNames:
+    """The names written into a directory in this run: a document whose name is taken
+    (two invoices of one file with the same number, say) gets ``-2``, ``-3``, and the
+    operator is told, instead of the first file being overwritten without a word."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.used: set[str] = set()
+
+    def target(self, filename: str) -> Path:
+        name, n = filename, 1
+        stem, dot, ext = filename.rpartition(".")
+        while name in self.used:
+            n += 1
+            name = f"{stem}-{n}{dot}{ext}" if dot else f"{filename}-{n}"
+        if name != filename:
+            echo(f"note: {filename} was already written in this run; this one is {name}",
+                 err=True)
+        self.used.add(name)
+        return self.directory / name
 
 
 def _write(path: Path, content: bytes) -> None:
@@ -300,10 +332,11 @@ def render(app: Any, file: Path, format_names: tuple[str, ...], output_dir: Path
            language: str) -> None:
     """Render the invoices in FILE without storing or delivering them."""
     gw: Gateway = app.gateway
+    names = OutputNames(output_dir)
     for invoice in _complete_invoices(gw, file):
         for name in format_names:
             doc: Document = gw.render(invoice, name, language=language)
-            _write(output_dir / doc.filename, doc.content)
+            _write(names.target(doc.filename), doc.content)
 
 
 @click.command()
@@ -327,12 +360,14 @@ def convert(app: Any, file: Path, format_name: str, output: Path, language: str,
     invoices = list(_complete_invoices(gw, file))
     if not invoices:
         raise GatewayError(f"{file}: no invoices found")
+    names = OutputNames(output)
     for invoice in invoices:
         options: dict[str, Any] = {"allow_loss": True} if allow_loss else {}
         if specification_id:
             options["specification_id"] = specification_id
         doc = gw.render(invoice, format_name, language=language, options=options or None)
-        target = output / doc.filename if (len(invoices) > 1 or output.is_dir()) else output
+        target = names.target(doc.filename) if (len(invoices) > 1 or output.is_dir()) \
+            else output
         _write(target, doc.content)
 
 

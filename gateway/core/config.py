@@ -32,6 +32,12 @@
     url = "redis://127.0.0.1:6379/0"   # or GATEWAY_QUEUE_URL
     sweep_seconds = 30
 
+    [limits]               # see gateway.core.limits
+    lines_per_invoice = 1000
+
+    [network]              # see gateway.core.netguard
+    allow = ["10.20.0.0/16"]   # customer destinations may reach these private networks
+
     [plugins.email]        # defaults for a plugin; customers' settings override them
     host = "smtp.example.lv"
 
@@ -48,6 +54,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from gateway.core.limits import Limits
+from gateway.core.netguard import NetworkPolicy
 from gateway.core.validation import first_error
 from gateway.errors import ConfigError
 
@@ -134,6 +142,8 @@ class Config(BaseModel):
     store: StoreSettings = Field(default_factory=StoreSettings)
     archive: ArchiveSettings = Field(default_factory=ArchiveSettings)
     queue: QueueSettings | None = None
+    limits: Limits = Field(default_factory=Limits)
+    network: NetworkPolicy = Field(default_factory=NetworkPolicy)
     plugins: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
     def plugin_settings(self, name: str) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.core.documents import Bundle, DeliveryState, Document, Receipt, RetryPolicy
+from gateway.core.limits import cap_text
 from gateway.core.model import Invoice
 from gateway.core.pipeline import Gateway
 from gateway.core.storage import (
@@ -411,6 +412,9 @@ class Dispatcher:
         store = self.gw.store
         if recipients:
             error = f"{error} ({'; '.join(f'{k}: {v}' for k, v in recipients.items())})"
+        # A remote server's reply or a plugin's message can be any size; it is stored in
+        # the attempt, the delivery and the history, so it is cut once, here.
+        error = cap_text(error)
         too_old = time.time() - record.queued_since > self.settings.max_age_hours * 3600
         policy = self.retry_policy(record.channel_type)
         assert policy.max_attempts is not None

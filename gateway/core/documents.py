@@ -19,6 +19,18 @@ def safe_filename(stem: str) -> str:
     return cleaned[:120]
 
 
+def document_stem(number: str) -> str:
+    """The file name stem of an invoice's documents: :func:`safe_filename` of the number
+    and, when cleaning changed the number, a short hash of it. Two numbers that clean up
+    alike (``A/1`` and ``A_1``, or two long ones cut at the same place) then never share
+    a file name in a folder, a mailbox or an output directory; a number that needs no
+    cleaning keeps its plain name."""
+    safe = safe_filename(number)
+    if safe == number:
+        return safe
+    return f"{safe[:110]}-{hashlib.sha256(number.encode()).hexdigest()[:8]}"
+
+
 @dataclass(frozen=True, slots=True)
 class Document:
     """One rendered document: the bytes of one invoice in one format."""

@@ -24,7 +24,8 @@ from gateway.core import codelists
 # Besides C0 controls: a byte order mark (files glued together), and the bidi controls
 # that make text display in another order than it is stored ("Trojan Source"). In an
 # invoice number they would also make two numbers look alike and share a file name.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufeff\u202a-\u202e\u2066-\u2069]")
+# C1 controls (U+0080-U+009F) too: a terminal may read U+009B as the start of a command.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufeff\u202a-\u202e\u2066-\u2069]")
 
 
 def _no_control_characters(value: str) -> str:
@@ -44,6 +45,18 @@ ShortText = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=512),
     AfterValidator(_no_control_characters),
 ]
+
+
+def _one_line(value: str) -> str:
+    # A line break in a document number splits the line it is printed or logged on, and
+    # forges what follows (tab stays: some numbering schemes are pasted from tables).
+    if "\n" in value or "\r" in value:
+        raise ValueError("must be one line: no line feed or carriage return")
+    return value
+
+
+#: an identifier such as the invoice number: short text on one line
+DocumentNumber = Annotated[ShortText, AfterValidator(_one_line)]
 #: Two decimals at most (BR-DEC-*), and no more than 15 digits before the point.
 Amount = Annotated[Decimal, Field(max_digits=17, decimal_places=2, allow_inf_nan=False)]
 #: Quantities, prices and rates: more precision, still bounded.
@@ -240,7 +253,7 @@ class Note(_Model):
 class PrecedingInvoice(_Model):
     """BG-3: reference to an earlier invoice (credit notes, corrections)."""
 
-    number: ShortText = term("BT-25", "Preceding invoice reference", rule="BR-55")
+    number: DocumentNumber = term("BT-25", "Preceding invoice reference", rule="BR-55")
     issue_date: dt.date | None = term("BT-26", "Preceding invoice issue date", default=None)
 
 
@@ -438,7 +451,7 @@ class SupportingDocument(_Model):
 class Invoice(_Model):
     """An invoice or credit note following the EN 16931 semantic model."""
 
-    number: ShortText = term("BT-1", "Invoice number", rule="BR-02")
+    number: DocumentNumber = term("BT-1", "Invoice number", rule="BR-02")
     issue_date: dt.date = term("BT-2", "Invoice issue date", rule="BR-03")
     type_code: DocumentTypeCode = term("BT-3", "Invoice type code (UNTDID 1001)", rule="BR-04",
                                        default=InvoiceTypeCode.COMMERCIAL_INVOICE.value)

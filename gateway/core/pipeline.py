@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gateway.core import limits, netguard
 from gateway.core.archive import ArchiveBackend, open_archive
 from gateway.core.config import Config
 from gateway.core.customers import ChannelPreference, Customer, buyer_keys
-from gateway.core.documents import Document, RenderContext, safe_filename
+from gateway.core.documents import Document, RenderContext, document_stem
 from gateway.core.model import Invoice
 from gateway.core.storage import (
     DocumentRecord,
@@ -28,6 +29,7 @@ from gateway.core.storage import (
     Store,
     open_store,
 )
+from gateway.core.text import quoted
 from gateway.core.validation import complete, first_error
 from gateway.errors import (
     ConfigError,
@@ -79,6 +81,8 @@ class Gateway:
         self.plugins = plugins or get_plugin_manager()
         self.store: Store = store or open_store(config)
         self.archive: ArchiveBackend = open_archive(config)
+        limits.configure(config.limits)
+        netguard.configure(config.network)
         for registry in (self.plugins.formats, self.plugins.channels, self.plugins.sources):
             for obj in registry:
                 configure = getattr(obj, "configure", None)
@@ -98,20 +102,7 @@ class Gateway:
         format reads the file.
         """
         source = str(path)
-        try:
-            with path.open("rb") as fh:
-                head = fh.read(SNIFF_BYTES)
-        except OSError as exc:
-            raise InputError(exc.strerror or str(exc), source=source) from None
-        try:
-            fmt = self.detect_format(head, path.name, source=source)
-        except InputError:
-            if len(head) < SNIFF_BYTES or path.stat().st_size > DETECT_MAX_BYTES:
-                raise
-            # Nothing recognised the head: a long prolog (an XML licence comment) can
-            # hide the root element; detect again on the whole file, bounded like the
-            # largest document a format reads whole.
-            fmt = self.detect_format(self._read_all(path, source), path.name, source=source)
+        fmt = self.detect_file(path)
         # An optional parse_file(path, source) lets a format stream a large batch file
         # instead of receiving it as one bytes object.
         parse_file = getattr(fmt, "parse_file", None)
@@ -121,15 +112,34 @@ class Gateway:
         data = self._read_all(path, source)
         yield from self._parsed(fmt.parse(data, source), fmt, source)
 
+    def detect_file(self, path: Path) -> Any:
+        """The format of a file, from its first 4 KiB, else (a long prolog, such as an XML
+        licence comment, can hide the root element) from the whole file, bounded like the
+        largest document a format reads whole. Raises :class:`InputError`."""
+        source = str(path)
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(SNIFF_BYTES)
+        except OSError as exc:
+            raise InputError(exc.strerror or str(exc), source=source) from None
+        try:
+            return self.detect_format(head, path.name, source=source)
+        except InputError:
+            if len(head) < SNIFF_BYTES or path.stat().st_size > DETECT_MAX_BYTES:
+                raise
+            return self.detect_format(self._read_all(path, source), path.name, source=source)
+
     @staticmethod
     def _read_all(path: Path, source: str) -> bytes:
         try:
+            limits.check_file_size(path.stat().st_size, source=source)
             return path.read_bytes()
         except OSError as exc:
             raise InputError(exc.strerror or str(exc), source=source) from None
 
     def read_bytes(self, data: bytes, *, source: str,
                    filename: str = "") -> Iterator[Invoice | InvoiceRejected]:
+        limits.check_file_size(len(data), source=source)
         fmt = self.detect_format(data, filename or source, source=source)
         yield from self._parsed(fmt.parse(data, source), fmt, source)
 
@@ -198,7 +208,7 @@ class Gateway:
                 raise InvoiceRejected(findings, invoice=invoice.number,
                                       source=f"rendered {format_name}")
         return Document(format=fmt.name, media_type=fmt.media_type,
-                        filename=f"{safe_filename(invoice.number)}.{fmt.extension}",
+                        filename=f"{document_stem(invoice.number)}.{fmt.extension}",
                         content=content)
 
     def _renderer(self, invoice: Invoice, format_name: str, *, language: str,
@@ -252,7 +262,7 @@ class Gateway:
         if customer_id is not None:
             customer = self.store.get_customer(customer_id)
             if customer is None:
-                raise ConfigError(f"unknown customer {customer_id!r}")
+                raise ConfigError(f"unknown customer {quoted(customer_id)}")
             return customer
         keys = set(buyer_keys(invoice))
         customer = self.store.find_customer(keys)
@@ -260,7 +270,7 @@ class Gateway:
             return customer
         raise InvoiceRejected(
             [Finding("GW-CUSTOMER", "buyer",
-                     f"no customer matches buyer {invoice.buyer.name!r} (identifiers: "
+                     f"no customer matches buyer {quoted(invoice.buyer.name)} (identifiers: "
                      f"{', '.join(sorted(keys)) or 'none'}); add one with "
                      "'gateway customer add' or give --customer", term="BG-7")],
             invoice=invoice.number)
@@ -288,7 +298,7 @@ class Gateway:
             if pref.fallback and customer.channel(pref.fallback) is None \
                     and pref.fallback not in self.plugins.channels:
                 raise ConfigError(f"customer {customer.id}, channel {pref.label}: fallback "
-                                  f"{pref.fallback!r} is neither a channel of this customer "
+                                  f"{quoted(pref.fallback)} is neither a channel of this customer "
                                   f"nor an installed channel")
 
     def format_options_model(self, name: str, options: dict[str, Any], *,
@@ -593,8 +603,8 @@ class Gateway:
         if len(matches) == 1:
             return matches[0]
         if not matches:
-            raise GatewayError(f"no invoice with id or number {ref!r}")
-        raise GatewayError(f"invoice number {ref!r} is used by several sellers; give the id")
+            raise GatewayError(f"no invoice with id or number {quoted(ref)}")
+        raise GatewayError(f"invoice number {quoted(ref)} is used by several sellers; give the id")
 
 
 def _wanted_formats(customer: Customer) -> list[str]:

@@ -16,8 +16,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from gateway.core import limits
 from gateway.core.calc import ZERO, compute_vat_breakdown, line_net_amount, money, total, vat_key
 from gateway.core.model import Invoice, Totals, VatBreakdown, VatCategory
+from gateway.core.text import quoted
 from gateway.errors import Finding, InvoiceRejected
 
 # BR-CO-17 / BR-x-08 accept a stated amount within one unit of the computed one; the
@@ -52,6 +54,8 @@ def load_invoice(data: Any, *, source: str | None = None) -> Invoice:
 
     Raises :class:`InvoiceRejected` with one finding per broken field.
     """
+    if isinstance(data, dict) and isinstance(data.get("lines"), list):
+        limits.check_lines(len(data["lines"]), number=_guess_number(data), source=source)
     try:
         if isinstance(data, str | bytes | bytearray):
             return Invoice.model_validate_json(data)
@@ -83,15 +87,14 @@ def findings_from_validation_error(exc: ValidationError, model: type[BaseModel])
     for error in exc.errors(include_url=False):
         loc = error["loc"]
         bt, rule = _term_of(model, loc)
-        message = error["msg"]
+        message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "missing":
             message = "is required but missing"
         elif error["type"] == "extra_forbidden":
             message = "is not a field of the invoice model (misspelt?)"
             rule = "GW-SCHEMA"
         elif "input" in error and error["type"] not in ("model_type", "list_type"):
-            shown = repr(error["input"])
-            message = f"{message} (got {shown[:60]})"
+            message = f"{message} (got {quoted(error['input'])})"
         findings.append(
             Finding(rule=rule or "GW-SCHEMA", path=format_path(loc), message=message, term=bt)
         )
@@ -104,7 +107,7 @@ def first_error(exc: ValidationError) -> tuple[str, str]:
     Configuration errors are shown one at a time, as one line that names the key.
     """
     first = exc.errors(include_url=False)[0]
-    return ".".join(str(p) for p in first["loc"]), first["msg"]
+    return ".".join(str(p) for p in first["loc"]), first["msg"].removeprefix("Value error, ")
 
 
 def format_path(loc: tuple[int | str, ...]) -> str:

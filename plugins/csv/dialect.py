@@ -12,10 +12,11 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
+from gateway.core.csvout import ESCAPE, FORMULA_TRIGGERS, neutralise, restore
+
 BOM = "\ufeff"
-#: A spreadsheet runs a cell starting with one of these as a formula (CWE-1236).
-FORMULA_TRIGGERS = frozenset("=+-@\t\r")
-ESCAPE = "'"
+__all__ = ["BOM", "DIALECTS", "ESCAPE", "FORMULA_TRIGGERS", "Dialect", "dialect_for",
+           "looks_like_date", "neutralise", "restore"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,21 +54,6 @@ DIALECTS: dict[str, Dialect] = {
 
 def dialect_for(delimiter: str) -> Dialect:
     return DIALECTS["lv"] if delimiter == ";" else DIALECTS["en"]
-
-
-def neutralise(text: str) -> str:
-    """Make text safe to open in a spreadsheet: a leading apostrophe keeps a cell that
-    starts like a formula as text. Text that already starts with the apostrophe gets
-    another one, so that :func:`restore` gives back exactly what was written."""
-    if text and (text[0] in FORMULA_TRIGGERS or text[0] == ESCAPE):
-        return ESCAPE + text
-    return text
-
-
-def restore(cell: str) -> str:
-    if len(cell) > 1 and cell[0] == ESCAPE and (cell[1] in FORMULA_TRIGGERS or cell[1] == ESCAPE):
-        return cell[1:]
-    return cell
 
 
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")

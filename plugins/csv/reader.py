@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, TextIO
 
 from gateway import Finding, InputError, Invoice, InvoiceRejected, complete, load_invoice
-from gateway.core import VatCategory, line_net_amount
+from gateway.core import VatCategory, limits, line_net_amount
 from gateway.core.calc import compute_vat_breakdown, vat_key
 
 from .columns import BY_NAME, INVOICE_COLUMNS, ROW_COLUMNS, ROW_TYPES, Column, Step
@@ -417,10 +417,14 @@ class CsvInvoices:
         # Recent invoice numbers and their last row, to catch an invoice whose rows are
         # not together; bounded, so memory stays flat however long the file is.
         recent: OrderedDict[str, int] = OrderedDict()
-        for header, rows in self._read(self._opener):
+        for header, rows, cut in self._read(self._opener):
             builder = InvoiceBuilder(header, rows, self.source)
             number = builder.number
             try:
+                if cut:
+                    limits.check_lines(len(rows) + cut, number=number,
+                                       source=f"{self.source} row {rows[0].number}",
+                                       setting="rows_per_csv_invoice", path="invoice_number")
                 if number is not None and number in recent:
                     builder.problem(rows[0].number, "invoice_number",
                                     f"expected the rows of invoice {number} together: it "
@@ -435,26 +439,33 @@ class CsvInvoices:
                 if len(recent) > RECENT_NUMBERS:
                     recent.popitem(last=False)
 
-    def _read(self, opener: Opener) -> Iterator[tuple[Header, list[Row]]]:
+    def _read(self, opener: Opener) -> Iterator[tuple[Header, list[Row], int]]:
+        """Each invoice's header and rows, and how many rows past the limit were
+        counted but not kept (one invoice's rows are all in memory at once)."""
         check_structure(opener, self.source, self._path, self._ignore)
+        limit = limits.current().rows_per_csv_invoice
         with opener() as fh:
             first = fh.readline()
             header = read_header(first, self.source, self._ignore)
             reader = csv.reader(fh, delimiter=header.dialect.delimiter, strict=True)
             number_at = header.index["invoice_number"]
             rows: list[Row] = []
+            cut = 0
             current: str | None = None
             for i, cells in enumerate(reader, start=2):
                 if not any(c.strip() for c in cells):
                     continue
                 key = cells[number_at].strip() if len(cells) > number_at else ""
                 if rows and key != current:
-                    yield header, rows
-                    rows = []
+                    yield header, rows, cut
+                    rows, cut = [], 0
                 current = key
-                rows.append(Row(i, cells))
+                if len(rows) < limit:
+                    rows.append(Row(i, cells))
+                else:
+                    cut += 1
             if rows:
-                yield header, rows
+                yield header, rows, cut
 
 
 def check_structure(opener: Opener, source: str, path: Path | None = None,

@@ -3,7 +3,6 @@ and allowance, with the invoice-level columns repeated on each."""
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import operator
@@ -14,9 +13,10 @@ from typing import Any
 
 from gateway import Invoice
 from gateway.core import line_net_amount, money
+from gateway.core.csvout import CsvWriter
 
 from .columns import HEADER, INVOICE_COLUMNS, ROW_COLUMNS, Step
-from .dialect import BOM, Dialect, neutralise
+from .dialect import BOM, Dialect
 
 #: Rows buffered before a chunk is handed out: big enough to amortise the writer
 #: calls, small enough to keep a streamed export's memory flat.
@@ -54,19 +54,19 @@ def getter(path: tuple[Step, ...]) -> Callable[[Any], Any]:
 def cell(value: Any, dialect: Dialect) -> str:
     if value is None:
         return ""
+    # Text is neutralised by the writer (gateway.core.csvout), like every CSV cell.
     kind = type(value)
     if kind is str:
-        return neutralise(value) if value and value[0] in _NEEDS_CHECK else value
+        return value  # type: ignore[no-any-return]
     if kind is Decimal:
         return dialect.number(value)
     if isinstance(value, Enum):
-        return neutralise(str(value.value))
+        return str(value.value)
     if isinstance(value, dt.date):
         return value.isoformat()
-    return neutralise(str(value))
+    return str(value)
 
 
-_NEEDS_CHECK = frozenset("=+-@\t\r'")
 _INVOICE_GETTERS = [getter(c.path) for c in INVOICE_COLUMNS]
 _LINE_GETTERS = [(c.name, getter(c.path)) for c in ROW_COLUMNS if c.path]
 _AC_GETTERS = [(c.name, getter(c.ac_path)) for c in ROW_COLUMNS if c.ac_path]
@@ -119,8 +119,7 @@ def iter_csv(invoices: Iterable[Invoice], dialect: Dialect) -> Iterator[bytes]:
     buffer = io.StringIO()
     # RFC 4180: CRLF line ends, fields with the delimiter, quotes or line breaks quoted,
     # quotes doubled.
-    writer = csv.writer(buffer, delimiter=dialect.delimiter, quotechar='"',
-                        quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n", doublequote=True)
+    writer = CsvWriter(buffer, delimiter=dialect.delimiter)
     buffer.write(BOM)
     writer.writerow(HEADER)
     pending = 1

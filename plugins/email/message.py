@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway import Bundle, DeliveryError, Document, safe_filename
+from gateway.core.documents import document_stem
 from plugins.email import mime
 from plugins.email.settings import EmailSettings, parse_mailbox
 
@@ -83,11 +84,13 @@ def message_id(idempotency_key: str, domain: str) -> str:
 
 
 def _stem_and_suffix(number: str, doc: Document) -> tuple[str, str] | None:
-    """The archive name is ``safe_filename(number) + suffix``; the suffix is the
-    extension(s) and any ``-<format>`` the pipeline added to tell two formats apart."""
-    safe_stem = safe_filename(number)
+    """The archive name is ``document_stem(number) + suffix`` (``safe_filename(number)``
+    for documents archived before stems got a hash); the suffix is the extension(s) and
+    any ``-<format>`` the pipeline added to tell two formats apart."""
     stem = _FILENAME_UNSAFE.sub("_", unicodedata.normalize("NFC", number)).strip(" ._")
-    if not stem or not doc.filename.startswith(safe_stem):
+    safe_stem = next((s for s in (document_stem(number), safe_filename(number))
+                      if doc.filename.startswith(s)), None)
+    if not stem or safe_stem is None:
         return None
     return stem[:120], doc.filename[len(safe_stem):]
 

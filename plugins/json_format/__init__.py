@@ -16,8 +16,7 @@ from gateway import (
     hookimpl,
     load_invoice,
 )
-
-MAX_BYTES = 64 * 1024 * 1024
+from gateway.core.limits import check_file_size
 
 
 class JsonFormat:
@@ -39,8 +38,7 @@ class JsonFormat:
 
     def parse(self, data: bytes, source: str) -> Iterator[Invoice | InvoiceRejected]:
         """One invoice object, a list of them, or ``{"invoices": [...]}``."""
-        if len(data) > MAX_BYTES:
-            raise InputError(f"file is larger than {MAX_BYTES // 2**20} MiB", source=source)
+        check_file_size(len(data), source=source)
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:

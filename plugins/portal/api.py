@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
 from gateway.core import Dispatcher, Invoice
+from gateway.core.limits import size_text
 from gateway.core.pipeline import PushResult
 from gateway.core.storage import PENDING, InvoiceRecord
 from gateway.errors import (
@@ -26,7 +27,6 @@ from plugins.portal.security import token_hash
 from plugins.portal.state import Portal
 from plugins.portal.web import portal_of
 
-MAX_BODY = 64 * 1024 * 1024
 bearer = HTTPBearer(auto_error=False, description="A billing system's token "
                     "(gateway portal token add NAME --seller SELLER)")
 router = APIRouter(prefix="/api/v1", tags=["invoices"])
@@ -174,15 +174,37 @@ async def push_invoice(request: Request, token: Annotated[ApiToken, Depends(api_
     Answers 201 when accepted, 200 when the same invoice was accepted before, 422 with
     the findings (rule id, location, EN 16931 term, message) when rejected.
     """
-    size = int(request.headers.get("content-length") or 0)
-    if size > MAX_BODY:
-        raise ApiProblem(413, {"error": f"body larger than {MAX_BODY // 2**20} MiB"})
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise ApiProblem(413, {"error": f"body larger than {MAX_BODY // 2**20} MiB"})
-    from starlette.concurrency import run_in_threadpool
+    import anyio.to_thread
 
-    return await run_in_threadpool(_push_sync, request, token, body, customer, deliver)
+    body = await _bounded_body(request)
+    # Reading, checking and rendering are CPU work: in worker threads, a few at a time, so
+    # a big push waits for a worker instead of holding the event loop that every other
+    # client's request needs.
+    return await anyio.to_thread.run_sync(
+        _push_sync, request, token, body, customer, deliver,
+        limiter=portal_of(request).push_limiter())
+
+
+async def _bounded_body(request: Request) -> bytes:
+    """The request body, refused as soon as it passes ``limits.bytes_per_request``
+    (whatever Content-Length claims, a chunked body is counted as it arrives)."""
+    limit = portal_of(request).config.limits.bytes_per_request
+    problem = ApiProblem(413, {"error": f"request body larger than {size_text(limit)} "
+                                        "(limits.bytes_per_request in gateway.toml)"})
+    try:
+        claimed = int(request.headers.get("content-length") or 0)
+    except ValueError:
+        raise ApiProblem(400, {"error": "Content-Length is not a number"}) from None
+    if claimed > limit:
+        raise problem
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise problem
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _push_sync(request: Request, token: ApiToken, body: bytes, customer: str | None,
@@ -203,6 +225,12 @@ def _push_sync(request: Request, token: ApiToken, body: bytes, customer: str | N
         return JSONResponse(out.model_dump(), status_code=400)
     if not items:
         raise ApiProblem(400, {"error": "the body holds no invoice"})
+    most = portal.config.limits.invoices_per_request
+    if len(items) > most:
+        # Refused whole, before any is pushed: a billing system resends it in parts.
+        raise ApiProblem(413, {"error": f"{len(items):,} invoices in one request; the limit "
+                                        f"is {most:,} (limits.invoices_per_request in "
+                                        "gateway.toml); nothing was accepted"})
     for item in items:
         if isinstance(item, InvoiceRejected):
             results.append((422, _rejected(item)))

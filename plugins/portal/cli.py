@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from gateway.cli.output import echo
+
 
 def _portal_db(app: Any) -> Any:
     from plugins.portal.db import PortalDB
@@ -28,7 +30,7 @@ def serve_portal(app: Any, host: str, port: int, proxy_headers: bool) -> None:
 
     gw = app.gateway
     web = create_app(gw.config, gw.plugins)
-    click.echo(f"portal on http://{host}:{port}/  (API description: /api/v1/openapi.json)")
+    echo(f"portal on http://{host}:{port}/  (API description: /api/v1/openapi.json)")
     uvicorn.run(web, host=host, port=port, proxy_headers=proxy_headers,
                 forwarded_allow_ips="127.0.0.1" if proxy_headers else None,
                 log_level="warning", access_log=False)
@@ -75,7 +77,7 @@ def add_account(app: Any, email: str, customer_id: str | None, operator: bool,
                        created_by=f"cli:{os.environ.get('USER', '?')}")
     finally:
         db.close()
-    click.echo(f"account {email} created")
+    echo(f"account {email} created")
 
 
 @portal_group.command("invite")
@@ -98,7 +100,7 @@ def invite(app: Any, customer_id: str, email: str | None, days: float) -> None:
     finally:
         db.close()
     base = (gw.config.gateway.portal_url or "http://127.0.0.1:8080").rstrip("/")
-    click.echo(f"{base}/invite/{token}")
+    echo(f"{base}/invite/{token}")
 
 
 @portal_group.group("token")
@@ -120,7 +122,7 @@ def add_token(app: Any, name: str, seller: str) -> None:
         db.add_token(name, seller, token_hash(token))
     finally:
         db.close()
-    click.echo(token)
+    echo(token)
 
 
 @token_group.command("list")
@@ -130,7 +132,7 @@ def list_tokens(app: Any) -> None:
     try:
         for t in db.tokens():
             state = "revoked" if t.revoked_at else "active"
-            click.echo(f"{t.name}\t{t.seller_key}\t{state}")
+            echo(f"{t.name}\t{t.seller_key}\t{state}")
     finally:
         db.close()
 
@@ -145,7 +147,7 @@ def revoke_token(app: Any, name: str) -> None:
             raise click.ClickException(f"no active token named {name!r}")
     finally:
         db.close()
-    click.echo(f"token {name} revoked")
+    echo(f"token {name} revoked")
 
 
 def register(cli: click.Group) -> None:

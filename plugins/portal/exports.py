@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from dataclasses import dataclass
@@ -10,6 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from gateway.core.csvout import CsvWriter
 from gateway.core.storage import InvoiceRecord
 from plugins.portal import i18n
 from plugins.portal.state import InvoiceStatus
@@ -59,7 +59,7 @@ def history_csv(rows: list[HistoryRow], lang: str) -> bytes:
     The BOM makes Excel read UTF-8 (ā, š, ž) correctly."""
     delimiter, comma = (";", True) if lang == "lv" else (",", False)
     out = io.StringIO()
-    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
+    writer = CsvWriter(out, delimiter=delimiter)
     writer.writerow([i18n.text(lang, h) for h in HEADERS])
 
     def num(d: Decimal) -> str:

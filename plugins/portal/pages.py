@@ -80,8 +80,10 @@ def login(request: Request, email: str = Form(""), password: str = Form(""),
             return page(request, "login.html", status_code=429, next=safe_next(next, ""),
                         email=email, error=("login_throttled", {"minutes": wait}))
     account = portal.db.account_by_email(email) if email else None
-    if account is None or account.disabled or not verify_password(
-            account.password_hash if account else None, password):
+    # The password is checked whether or not the account exists or may log in: the same
+    # argon2 work either way, so the answer's timing does not tell which addresses exist.
+    password_ok = verify_password(account.password_hash if account else None, password)
+    if account is None or account.disabled or not password_ok:
         portal.db.add_failure(keys, window)
         return page(request, "login.html", status_code=401, next=safe_next(next, ""),
                     email=email, error=("login_failed", {}))
@@ -498,7 +500,9 @@ def _signup_sync(request: Request, portal: Portal, account: Account,
                                           settings=settings, fallback="portal"))
     if "portal" in gw.plugins.channels:
         channels.append(ChannelPreference(channel="portal", name="portal"))
-    lang = first("language") if first("language") in ("lv", "en") else customer.language
+    lang = first("language") or customer.language
+    if lang not in ("lv", "en"):
+        return fail("error_text", text="language: expected lv or en")
     updated = customer.model_copy(update={"formats": formats, "channels": channels,
                                           "language": lang, "paper": bool(first("paper"))})
     try:

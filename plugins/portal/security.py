@@ -28,6 +28,8 @@ def hash_password(password: str) -> str:
 
 
 def verify_password(password_hash: str | None, password: str) -> bool:
+    """Check a password; with no hash (no such account), check against a dummy one
+    made with the same parameters, so both take the same time and say False."""
     try:
         return _hasher.verify(password_hash or _dummy_hash(), password) and bool(password_hash)
     except (VerificationError, InvalidHashError):

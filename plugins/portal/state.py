@@ -54,6 +54,16 @@ class Portal:
         self.secret = self.db.secret()
         #: customer pages added by other plugins (:mod:`plugins.portal.extensions`)
         self.pages: list[Any] = []
+        self._push_limiter: Any = None
+
+    def push_limiter(self) -> Any:
+        """API pushes worked on at once (``limits.api_workers``); made on first use
+        because an anyio limiter belongs to the running event loop."""
+        if self._push_limiter is None:
+            import anyio
+
+            self._push_limiter = anyio.CapacityLimiter(self.config.limits.api_workers)
+        return self._push_limiter
 
     @property
     def db(self) -> PortalDB:

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from gateway import GatewayError
+from gateway.cli.output import echo
 
 CHANNEL = "sftp-mailbox"
 
@@ -37,21 +38,28 @@ def _actor(what: str) -> str:
               help="Server host key [default DATA_DIR/sftp/host_key, created on first start]")
 @click.option("--max-connections", default=64, show_default=True, type=click.IntRange(1),
               help="Connections served at once; more are refused (and logged)")
-@click.option("--login-timeout", default=30.0, show_default=True, type=click.FloatRange(1),
+@click.option("--login-timeout", default=10.0, show_default=True, type=click.FloatRange(1),
               help="Seconds a client may take to log in")
+@click.option("--max-unauthenticated", default=16, show_default=True, type=click.IntRange(1),
+              help="Connections waiting to log in at once, from all addresses")
+@click.option("--max-unauthenticated-per-source", default=4, show_default=True,
+              type=click.IntRange(1), help="Connections waiting to log in from one address")
 @click.pass_obj
 def serve_sftp(app: Any, host: str, port: int, host_key: Path | None, max_connections: int,
-               login_timeout: float) -> None:
+               login_timeout: float, max_unauthenticated: int,
+               max_unauthenticated_per_source: int) -> None:
     """Serve the customers' SFTP mailboxes (/outbox, /archive) for their ERPs to pull."""
     from plugins.sftp.server import MailboxServer, load_or_create_host_key
 
     gw = app.gateway
     key = load_or_create_host_key(host_key or gw.config.data_dir / "sftp" / "host_key")
     server = MailboxServer(gw, host=host, port=port, host_key=key,
-                           max_connections=max_connections, login_timeout=login_timeout)
-    click.echo(f"SFTP mailboxes on {server.host}:{server.port}, host key {key.get_name()} "
+                           max_connections=max_connections, login_timeout=login_timeout,
+                           max_unauthenticated=max_unauthenticated,
+                           max_unauthenticated_per_source=max_unauthenticated_per_source)
+    echo(f"SFTP mailboxes on {server.host}:{server.port}, host key {key.get_name()} "
                f"{server.fingerprint}", err=True)
-    click.echo(f"{key.get_name()} {key.get_base64()}", err=True)
+    echo(f"{key.get_name()} {key.get_base64()}", err=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -128,13 +136,13 @@ def key_add(app: Any, customer_id: str, key_file: str) -> None:
     keys = prefs[0]["settings"].setdefault("authorized_keys", [])
     if any(parse_public_key(k).blob == new.blob for p in prefs
            for k in p["settings"].get("authorized_keys", [])):
-        click.echo(f"key {new.fingerprint} can already log in as {customer_id}")
+        echo(f"key {new.fingerprint} can already log in as {customer_id}")
         return
     keys.append(line)
     _save(gw, data, f"sftp-key add {new.fingerprint}")
     if added_channel:
-        click.echo(f"customer {customer_id} now also receives invoices in its SFTP mailbox")
-    click.echo(f"key {new.type} {new.fingerprint} may now log in as {customer_id}")
+        echo(f"customer {customer_id} now also receives invoices in its SFTP mailbox")
+    echo(f"key {new.type} {new.fingerprint} may now log in as {customer_id}")
 
 
 @sftp_key.command("list")
@@ -150,10 +158,10 @@ def key_list(app: Any, customer_id: str) -> None:
         if pref.channel == CHANNEL:
             for line in pref.settings.get("authorized_keys", []):
                 key = parse_public_key(line)
-                click.echo(f"{key.type} {key.fingerprint} {key.comment}".rstrip())
+                echo(f"{key.type} {key.fingerprint} {key.comment}".rstrip())
                 found += 1
     if not found:
-        click.echo(f"no SFTP keys for {customer_id}", err=True)
+        echo(f"no SFTP keys for {customer_id}", err=True)
 
 
 @sftp_key.command("remove")
@@ -177,7 +185,7 @@ def key_remove(app: Any, customer_id: str, fingerprint: str) -> None:
         raise GatewayError(f"customer {customer_id} has no SFTP key {fingerprint}; "
                            f"see 'gateway customer sftp-key list {customer_id}'")
     _save(gw, data, f"sftp-key remove {fingerprint}")
-    click.echo(f"key {fingerprint} can no longer log in as {customer_id}")
+    echo(f"key {fingerprint} can no longer log in as {customer_id}")
 
 
 def register(cli: click.Group) -> None:

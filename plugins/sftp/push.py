@@ -14,6 +14,7 @@ import errno
 import hashlib
 import io
 import posixpath
+import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,11 +24,27 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gateway import Bundle, DeliveryError, DeliveryState, Receipt, secret_from_env
+from gateway.core import netguard
 from plugins.sftp.keys import fingerprint, host_key_types, parse_public_key
 from plugins.sftp.naming import check_pattern, remote_name
 
 #: connections kept open at once during a dispatcher run; the oldest is closed first
 MAX_POOLED = 16
+_USER = re.compile(r"^[^\s\x00-\x1f\x7f:/]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def check_host(value: str) -> str:
+    """A host name (RFC 1123) or an IP address, nothing that could smuggle more."""
+    import ipaddress
+
+    with contextlib.suppress(ValueError):
+        return str(ipaddress.ip_address(value.strip("[]")))
+    name = value.removesuffix(".")
+    if len(name) > 253 or not all(_LABEL.match(label) for label in name.split(".")):
+        raise ValueError("expected a host name such as sftp.example.lv, or an IP address")
+    return value
 
 
 class PushSettings(BaseModel):
@@ -50,7 +67,30 @@ class PushSettings(BaseModel):
     directory: str = Field(".", description="Remote directory (must exist)")
     filename: str = Field("{name}", description="File name pattern, e.g. "
                           "'{seller_vat}_{number}.{ext}'")
-    timeout: float = Field(30.0, gt=0, description="Seconds for connecting and each reply")
+    # Bounded: a customer's slow (or tarpit) server must not hold a dispatcher for ever.
+    timeout: float = Field(30.0, gt=0, le=120,
+                           description="Seconds for connecting and each reply (at most 120)")
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return check_host(value)
+
+    @field_validator("user")
+    @classmethod
+    def _user(cls, value: str) -> str:
+        if len(value) > 64 or not _USER.match(value):
+            raise ValueError("expected a login name of at most 64 characters without spaces, "
+                             "control characters, ':' or '/'")
+        return value
+
+    @field_validator("directory")
+    @classmethod
+    def _directory(cls, value: str) -> str:
+        if len(value) > 1024 or _CONTROL.search(value):
+            raise ValueError("expected a directory path of at most 1,024 characters without "
+                             "control characters")
+        return value
 
     @field_validator("host_key")
     @classmethod
@@ -242,7 +282,9 @@ class SftpPushChannel:
         expected = parse_public_key(s.host_key, known_hosts=True)
         credential = self._credential(s, where)
         try:
-            sock = socket.create_connection((s.host, s.port), timeout=s.timeout)
+            sock = netguard.connect(s.host, s.port, timeout=s.timeout)
+        except netguard.DestinationRefused as exc:
+            raise DeliveryError(netguard.refused(where, exc), retryable=False) from None
         except OSError as exc:
             raise DeliveryError(f"{where}: cannot connect: {exc.strerror or exc}",
                                 retryable=True) from None

@@ -111,9 +111,17 @@ class MailboxServer:
 
     def __init__(self, gateway: Any, *, host: str = "127.0.0.1", port: int = 2222,
                  host_key: paramiko.PKey, audit: AuditLog | None = None,
-                 max_connections: int = 64, login_timeout: float = 30.0) -> None:
+                 max_connections: int = 64, login_timeout: float = 10.0,
+                 max_unauthenticated: int = 16, max_unauthenticated_per_source: int = 4) -> None:
         self.gw = gateway
         self.login_timeout = login_timeout
+        # Connections that have not logged in yet, in total and per source address: a
+        # client (or a scanner) that opens many and sits on them fills only its own
+        # share, and only for login_timeout seconds; logged-in ERPs are not counted.
+        self.max_unauthenticated = max_unauthenticated
+        self.max_unauthenticated_per_source = max_unauthenticated_per_source
+        self._unauthenticated: dict[str, int] = {}
+        self._count_lock = threading.Lock()
         self.host_key = host_key
         channel = gateway.plugins.channels.get(CHANNEL)
         self.channel = channel
@@ -144,13 +152,37 @@ class MailboxServer:
                 if self._closing.is_set():
                     break
                 raise
-            if not self._slots.acquire(blocking=False):
+            reason = self._admit(addr[0])
+            if reason is not None:
                 self.audit.write("connect", outcome="refused", level=logging.WARNING,
-                                 peer=f"{addr[0]}:{addr[1]}", reason="too many connections")
+                                 peer=f"{addr[0]}:{addr[1]}", reason=reason)
                 conn.close()
                 continue
             threading.Thread(target=self._handle, args=(conn, addr), daemon=True,
                              name=f"sftp-{addr[0]}:{addr[1]}").start()
+
+    def _admit(self, source: str) -> str | None:
+        """Take a slot and a pre-login place for a new connection, or say why not."""
+        with self._count_lock:
+            waiting = self._unauthenticated.get(source, 0)
+            if waiting >= self.max_unauthenticated_per_source:
+                return (f"{waiting} connections from {source} have not logged in yet "
+                        f"(at most {self.max_unauthenticated_per_source})")
+            if sum(self._unauthenticated.values()) >= self.max_unauthenticated:
+                return f"{self.max_unauthenticated} connections are waiting to log in"
+            if not self._slots.acquire(blocking=False):
+                return "too many connections"
+            self._unauthenticated[source] = waiting + 1
+        return None
+
+    def _logged_in(self, source: str) -> None:
+        """One connection from ``source`` is no longer waiting to log in."""
+        with self._count_lock:
+            left = self._unauthenticated.get(source, 0) - 1
+            if left > 0:
+                self._unauthenticated[source] = left
+            else:
+                self._unauthenticated.pop(source, None)
 
     def shutdown(self) -> None:
         self._closing.set()
@@ -161,13 +193,18 @@ class MailboxServer:
 
     def _handle(self, conn: socket.socket, addr: tuple[Any, ...]) -> None:
         peer = f"{addr[0]}:{addr[1]}"
+        place = _WaitingPlace(self, addr[0])
         transport = paramiko.Transport(conn)
         transport.set_log_channel(_ssh_log.name)
+        # A client that sends no banner, or stalls the key exchange, is dropped within the
+        # login timeout too, not paramiko's own (longer) defaults.
+        transport.banner_timeout = transport.handshake_timeout = self.login_timeout
+        transport.auth_timeout = self.login_timeout
         self._transports.add(transport)
         try:
             transport.add_server_key(self.host_key)
             transport.set_subsystem_handler("sftp", paramiko.SFTPServer, MailboxSFTP)
-            auth = AccountAuth(self, peer, transport)
+            auth = AccountAuth(self, peer, transport, on_login=place.leave)
             try:
                 transport.start_server(server=auth)
             except (paramiko.SSHException, EOFError, OSError) as exc:
@@ -177,15 +214,17 @@ class MailboxServer:
             # but not for a client that connects and never logs in.
             deadline = time.monotonic() + self.login_timeout
             while transport.is_active() and not self._closing.is_set():
-                if not transport.is_authenticated() and time.monotonic() > deadline:
+                waiting = not place.left
+                if waiting and time.monotonic() > deadline:
                     self.audit.write("login", outcome="refused", level=logging.WARNING,
                                      peer=peer, reason=f"no login within "
                                      f"{self.login_timeout:g} s")
                     break
-                transport.join(0.5)
+                transport.join(0.1 if waiting else 0.5)
         finally:
             transport.close()
             self._transports.discard(transport)
+            place.leave()
             self._slots.release()
 
     # ------------------------------------------------------------------ accounts
@@ -209,11 +248,30 @@ class MailboxServer:
             self.gw.store.append_event(invoice_id, kind, data)
 
 
+class _WaitingPlace:
+    """A connection's place among those waiting to log in, given up exactly once: at
+    login, or when the connection ends without one."""
+
+    def __init__(self, server: MailboxServer, source: str) -> None:
+        self.server, self.source = server, source
+        self.left = False
+        self._lock = threading.Lock()
+
+    def leave(self) -> None:
+        with self._lock:
+            if self.left:
+                return
+            self.left = True
+        self.server._logged_in(self.source)
+
+
 class AccountAuth(paramiko.ServerInterface):
     """Public-key logins only, one account per customer."""
 
     def __init__(self, server: MailboxServer, peer: str,
-                 transport: paramiko.Transport | None = None) -> None:
+                 transport: paramiko.Transport | None = None,
+                 on_login: Any = None) -> None:
+        self.on_login = on_login
         self.server = server
         self.peer = peer
         self.transport = transport
@@ -252,6 +310,8 @@ class AccountAuth(paramiko.ServerInterface):
             log.error("sftp account %s has unusable settings: %s", username, exc)
         if any(k.blob == blob for k in allowed):
             self.account = username
+            if self.on_login is not None:
+                self.on_login()  # no longer waiting: its source may open another
             return paramiko.AUTH_SUCCESSFUL
         reason = "unknown key" if allowed else "no such account (or it has no keys)"
         return self._failed(account=username, method="publickey",

@@ -479,7 +479,9 @@ class Round:
         self.data.mkdir(parents=True, exist_ok=True)
         (self.data / "gateway.toml").write_text(
             "[dispatcher]\nbase_delay = 0.05\nmax_delay = 0.5\nmax_attempts = 1000\n"
-            f"lease_seconds = {self.lease_seconds}\n", encoding="utf-8")
+            f"lease_seconds = {self.lease_seconds}\n"
+            '[network]\nallow = ["127.0.0.1/32"]  # the test sshd is on loopback\n',
+            encoding="utf-8")
         sink = MailSink(self.children, self.trigger)
         controller = None
         sshd = None

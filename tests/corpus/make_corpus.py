@@ -4,7 +4,7 @@ Every case starts from the valid household invoice in ``examples/``, rendered by
 gateway's own formats (JSON, CSV, UBL, CII, Factur-X PDF), and breaks it in one way.
 The small files are committed under ``tests/corpus/files/`` with ``manifest.json``
 (what each one is and what the gateway must say about it); the big ones (a 200 MB file,
-a 10,000-line invoice) are made at test time by :func:`make_big` into a temporary
+a 1,000-line invoice) are made at test time by :func:`make_big` into a temporary
 directory, never committed.
 """
 
@@ -137,6 +137,12 @@ def xml_cases(fmt: str, doc: bytes) -> list[Case]:
         Case(f"{fmt}-number-path.xml",
              sub(doc, re.escape(number), number.replace(b"E2611-00123", b"../../etc/E1")),
              "accepted", ("etc_E1",), "invoice number with ../ (used in file names)"),
+        Case(f"{fmt}-crlf-number.xml",
+             sub(doc, re.escape(number), number.replace(b"E2611-00123", b"E1&#13;&#10;E2 ok")),
+             "rejected", ("number", "one line"), "CR/LF inside the invoice number"),
+        Case(f"{fmt}-escape-number.xml",
+             sub(doc, re.escape(number), number.replace(b"E2611-00123", b"E1\xc2\x9b2J")),
+             "rejected", ("number", "control"), "a C1 control (CSI) in the invoice number"),
         Case(f"{fmt}-empty.xml", b"", "rejected", ("not a format",), "an empty file"),
         Case(f"{fmt}-wrong-root.xml",
              b'<?xml version="1.0"?><Invoice xmlns="urn:example:not-ubl"><ID>1</ID></Invoice>',
@@ -182,6 +188,13 @@ def csv_cases(doc: bytes) -> list[Case]:
              "rejected", ("column",), "a header without the required columns"),
         Case("csv-unclosed-quote.csv", head + b"\n" + field(rows[0], b",line,", b',"line,'),
              "rejected", ("quote",), "a quoted field that never ends"),
+        Case("csv-crlf-number.csv", head + b"\n" + re.sub(
+            rb"(?m)^E2611-00123,", b'"E2611\r\n00123",', body), "rejected",
+             ("invoice_number", "one line"),
+             "CR/LF inside a quoted invoice number"),
+        Case("csv-number-collide.csv", head + b"\n" + body.replace(b"E2611-00123", b"2026/1")
+             + body.replace(b"E2611-00123", b"2026_1"), "accepted", ("2026_1.json", "2026_1-"),
+             "two numbers that clean up to the same file name: both kept, names differ"),
         Case("csv-empty.csv", b"", "rejected", ("empty",), "an empty file"),
         Case("csv-header-only.csv", head + b"\n", "rejected", ("no invoice rows",),
              "only the header row"),
@@ -251,6 +264,20 @@ def json_cases() -> list[Case]:
              "the seller is missing"),
         Case("json-bad-currency.json", js(lambda d: d.__setitem__("currency", "EURO")),
              "rejected", ("currency",), "a currency code that is not ISO 4217"),
+        Case("json-crlf-number.json", js(lambda d: d.__setitem__("number", "E1\r\nE2 ok")),
+             "rejected", ("number", "one line"), "CR/LF inside the invoice number"),
+        Case("json-escape-number.json",
+             js(lambda d: d.__setitem__("number", "E1\x1b]0;owned\x07\x1b[2J")), "rejected",
+             ("number", "\\e]0;owned\\x07"),
+             "terminal escapes (ESC, BEL) in the invoice number, echoed escaped"),
+        Case("json-c1-number.json", js(lambda d: d.__setitem__("number", "E1\x9b2J")),
+             "rejected", ("number", "\\x9b"), "a C1 control (CSI) in the invoice number"),
+        Case("json-markup-number.json", js(lambda d: d.__setitem__("number", "E[/x]1")),
+             "accepted", ("E_x_1",), "console markup in the invoice number: plain text"),
+        Case("json-number-collide.json", json.dumps([
+            {**base_json(), "number": "2026/5"}, {**base_json(), "number": "2026_5"}]).encode(),
+             "accepted", ("2026_5.json", "2026_5-"),
+             "two numbers that clean up to the same file name: both kept, names differ"),
         Case("json-empty.json", b"", "rejected", ("JSON",), "an empty file"),
         Case("json-scalar.json", b'"just a string"', "rejected", ("not a JSON object",),
              "a JSON string instead of an invoice"),
@@ -323,6 +350,16 @@ def all_cases() -> list[Case]:
             *xml_cases("cii", cii), *pdf_cases(render("facturx"), cii)]
 
 
+def _many_lines(directory: Path, count: int) -> Path:
+    """The example invoice with its line ``count`` times (numbered), as a JSON file."""
+    data = base_json()
+    data["number"] = f"E2611-{count:05d}"
+    data["lines"] = [{**data["lines"][0], "id": str(i + 1)} for i in range(count)]
+    path = directory / f"json-{count}-lines.json"
+    path.write_bytes(json.dumps(data).encode())
+    return path
+
+
 def make_big(directory: Path) -> list[Case]:
     """The cases too big to commit, written into ``directory``; returns their manifest."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -358,14 +395,22 @@ def make_big(directory: Path) -> list[Case]:
     path = directory / "csv-10mb-field.csv"
     path.write_bytes(head + b"\n" + body.replace(b"Elektroener", b"A" * 10_000_000, 1))
     cases.append(Case(path.name, b"", "rejected", (), "a 10 MB text field"))
-    # 10,000 lines, valid: accepted.
-    data = base_json()
-    line = data["lines"][0]
-    data["number"] = "E2611-10000"
-    data["lines"] = [{**line, "id": str(i + 1)} for i in range(10_000)]
-    path = directory / "json-10000-lines.json"
-    path.write_bytes(json.dumps(data).encode())
-    cases.append(Case(path.name, b"", "accepted", (), "a 10,000-line invoice"))
+    # One line over the default limit: refused before the lines are built.
+    path = _many_lines(directory, 1_001)
+    cases.append(Case(path.name, b"", "rejected", ("lines", "limits.lines_per_invoice"),
+                      "1,001 lines in one invoice, one over the default limit"))
+    # 200,000 line rows of one CSV invoice: refused, read with the rows of one invoice.
+    csv_head, csv_row = render("csv").split(b"\n")[:2]
+    path = directory / "csv-200000-rows.csv"
+    with path.open("wb") as fh:
+        fh.write(csv_head + b"\n")
+        for _ in range(200_000):
+            fh.write(csv_row + b"\n")
+    cases.append(Case(path.name, b"", "rejected", ("rows_per_csv_invoice", "E2611-00123"),
+                      "200,000 line rows of one invoice in a CSV"))
+    # 1,000 lines (the default limit), valid: accepted.
+    path = _many_lines(directory, 1_000)
+    cases.append(Case(path.name, b"", "accepted", (), "a 1,000-line invoice"))
     return cases
 
 

@@ -87,7 +87,7 @@ def big_cases(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Any]
     return directory, make_big(directory)
 
 
-@pytest.mark.parametrize("index", range(5))
+@pytest.mark.parametrize("index", range(7))
 def test_big_input(gw: Gateway, big_cases: tuple[Path, list[Any]], index: int) -> None:
     directory, cases = big_cases
     case = cases[index]

@@ -18,7 +18,10 @@ from gateway import hookimpl, load_invoice
 from gateway.core import Dispatcher, Gateway
 
 SSHD = "/usr/sbin/sshd"
-DISPATCH_CONFIG = "[dispatcher]\nbase_delay = 0\nmax_attempts = 5\n"
+# The test servers listen on loopback, which customer destinations may not reach unless
+# the operator allows it.
+DISPATCH_CONFIG = ("[dispatcher]\nbase_delay = 0\nmax_attempts = 5\n\n"
+                   "[network]\nallow = [\"127.0.0.1/32\"]\n")
 
 
 def free_port() -> int:
