@@ -15,6 +15,7 @@ end (cut in half in transit) is refused instead of being repaired into something
 from __future__ import annotations
 
 import io
+import re
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,8 +133,15 @@ def extract(data: bytes, source: str, *, max_xml_bytes: int = MAX_XML_BYTES) -> 
         raise InputError("the PDF is encrypted (password protected); send the Factur-X "
                          "PDF without encryption", source=source) from None
     except (pikepdf.PdfError, ValueError, KeyError, AttributeError, TypeError) as exc:
-        raise InputError(f"not a readable PDF: {exc}", source=source) from None
+        raise InputError(f"not a readable PDF: {_pdf_problem(exc)}", source=source) from None
     return Embedded(chosen, xml, container)
+
+
+def _pdf_problem(exc: Exception) -> str:
+    """qpdf names the file it read in its messages; ours is an in-memory stream whose
+    Python repr (``stream <_io.BytesIO object at 0x…>: …``) means nothing to a user."""
+    return re.sub(r"^(stream )?<_io\.BytesIO object at 0x[0-9a-f]+>:?\s*", "", str(exc)) \
+        or type(exc).__name__
 
 
 def _choose(names: dict[str, Any]) -> str | None:

@@ -224,3 +224,13 @@ def test_not_a_pdf_and_no_attachment_are_one_line_each(gateway: Gateway) -> None
         pdf.save(plain)
     with pytest.raises(InputError, match=r"no embedded factur-x\.xml"):
         extract(plain.getvalue(), "plain.pdf")
+
+
+def test_a_damaged_pdf_is_named_without_a_python_repr(facturx: bytes) -> None:
+    # header and end-of-file marker intact, the body between them destroyed
+    damaged = facturx[:9] + b"x" * 4096 + facturx[-1024:]
+    with pytest.raises(InputError) as refused:
+        extract(damaged, source="damaged.pdf")
+    message = str(refused.value)
+    assert message.startswith("damaged.pdf: not a readable PDF: ")
+    assert "BytesIO" not in message and " at 0x" not in message
