@@ -97,6 +97,23 @@ __all__ = ["GatewayFactory", "add_customer"]
 STORE_BACKENDS = ("sqlite", "postgresql")
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-slow", action="store_true", default=False,
+                     help="also run the long runs marked slow (a 10,000-contract month end, "
+                          "long chaos rounds; each has a short version that always runs)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Long runs stay out of the default run (and so out of CI's) unless asked for with
+    --run-slow or GATEWAY_RUN_SLOW=1; each has a short version in the default run."""
+    if config.getoption("--run-slow") or os.environ.get("GATEWAY_RUN_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="long run: add --run-slow (or GATEWAY_RUN_SLOW=1)")
+    for item in items:
+        if item.get_closest_marker("slow"):
+            item.add_marker(skip)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """``pytestmark = pytest.mark.both_stores`` runs a module's tests on the embedded
     SQLite store and on PostgreSQL; ``@pytest.mark.sqlite_only`` keeps one test on
