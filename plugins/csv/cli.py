@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from gateway import GatewayError, Invoice
+from gateway.cli.output import echo
 
 from . import iter_export, resolve_dialect
 
@@ -67,7 +68,7 @@ def export(app: Any, output: Path, customer_id: str | None, dialect: str | None,
                 yield Invoice.model_validate_json(record.invoice_json)
 
     _write_streamed(output, iter_export(invoices(), chosen))
-    click.echo(f"wrote {output} ({counted['invoices']} invoices, dialect {chosen.name})")
+    echo(f"wrote {output} ({counted['invoices']} invoices, dialect {chosen.name})")
 
 
 def _write_streamed(path: Path, chunks: Iterator[bytes]) -> None:

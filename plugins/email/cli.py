@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from gateway import GatewayError
+from gateway.cli.output import echo
 from plugins.email import mime
 from plugins.email.settings import EmailSettings
 from plugins.email.transport import ServerKey, connect
@@ -53,10 +54,10 @@ def check(app: Any, customer_id: str | None, send_to: str | None) -> None:
     try:
         sock = conn.smtp.sock
         tls = sock.version() if hasattr(sock, "version") else None  # type: ignore[union-attr]
-        click.echo(f"{server}: connected, {f'{tls} ({settings.security})' if tls else 'no TLS'}"
+        echo(f"{server}: connected, {f'{tls} ({settings.security})' if tls else 'no TLS'}"
                    + (f", logged in as {settings.username!r}" if settings.username else ""))
         if conn.smtp.has_extn("size"):
-            click.echo(f"largest message the server takes: "
+            echo(f"largest message the server takes: "
                        f"{int(conn.smtp.esmtp_features['size']):,} bytes")
         if send_to:
             sender = settings.sender
@@ -77,7 +78,7 @@ def check(app: Any, customer_id: str | None, send_to: str | None) -> None:
             if not outcome.accepted:
                 raise GatewayError(f"{server} did not take the test message for {send_to}: "
                                    f"{outcome.sender_refused or reply}")
-            click.echo(f"test message to {send_to}: {reply}")
+            echo(f"test message to {send_to}: {reply}")
     finally:
         conn.close()
 

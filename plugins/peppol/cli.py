@@ -10,6 +10,7 @@ import click
 from pydantic import ValidationError
 
 from gateway import first_error
+from gateway.cli.output import echo
 from gateway.errors import ConfigError, GatewayError
 from plugins.peppol.settings import PeppolSettings
 
@@ -64,11 +65,11 @@ def lookup_cmd(app: Any, participant: str, doctype: str, process: str | None,
         raise GatewayError(f"untrusted or unreadable SMP answer: {exc}") from None
     info = {"dns_name": dns_name(pid, settings.zone()), **endpoint.describe()}
     if as_json:
-        click.echo(json.dumps(info, indent=2))
+        echo(json.dumps(info, indent=2), keep_newlines=True)
     else:
         width = max(map(len, info))
         for key, value in info.items():
-            click.echo(f"{key:<{width}}  {value}")
+            echo(f"{key:<{width}}  {value}")
 
 
 @peppol.command("receipt")
@@ -98,7 +99,7 @@ def receipt_cmd(app: Any, message_id: str) -> None:
         ack = verify_receipt(outgoing, receipt, ap.credentials)
     except SendFailed as exc:
         raise GatewayError(f"the stored receipt does not prove delivery: {exc}") from None
-    click.echo(f"message {outgoing.message_id} (invoice {record.invoice_id}, delivery "
+    echo(f"message {outgoing.message_id} (invoice {record.invoice_id}, delivery "
                f"{record.id}) to {outgoing.url}: receipt {ack.receipt_message_id} signed by "
                f"the receiving access point acknowledges everything that was signed "
                f"(sha256 {digest})")
@@ -119,12 +120,12 @@ def inbox_cmd(app: Any, status: str | None) -> None:
         store.close()
     for r in records:
         fatal = sum(1 for f in r.finding_list if f.get("severity") == "fatal")
-        click.echo(f"{r.message_id}  {r.status:<8}  from {r.sender} ({r.sending_ap}) to "
+        echo(f"{r.message_id}  {r.status:<8}  from {r.sender} ({r.sending_ap}) to "
                    f"{r.receiver}  customer={r.customer_id or '-'}  "
                    f"findings={len(r.finding_list)} ({fatal} fatal)"
                    + (f"  error: {r.error}" if r.error else ""))
     if not records:
-        click.echo("no messages", err=True)
+        echo("no messages", err=True)
 
 
 @peppol.command("process")
@@ -140,7 +141,7 @@ def process_cmd(app: Any, deliver: bool) -> None:
     counts = process_pending(gw, _ap(gw))
     if deliver:
         Dispatcher(gw).run()
-    click.echo(", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing to do")
+    echo(", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing to do")
 
 
 @peppol.command("report")
@@ -158,13 +159,13 @@ def report_cmd(app: Any, month: str, out: Path | None) -> None:
     reports = monthly_reports(ap.store, month, reporter=ap.credentials.seat_id,
                               sent_deliveries=gw.store.deliveries(statuses=["delivered"]))
     for name, report in reports.items():
-        click.echo(f"{name}: {report.summary}")
+        echo(f"{name}: {report.summary}")
         if out is not None:
             from gateway import atomic_write
 
             path = out / f"{name}-{month}.xml"
             atomic_write(path, report.xml)
-            click.echo(f"  written to {path}")
+            echo(f"  written to {path}")
 
 
 @click.command("peppol")
@@ -191,7 +192,7 @@ def serve_peppol(app: Any, host: str, port: int, deliver: bool, process: bool) -
                                           app.plugins), ap, deliver=deliver) if process else None
     if processor is not None:
         processor.start()
-    click.echo(f"Peppol AS4 endpoint http://{host}:{port}/as4 as {ap.credentials.seat_id}",
+    echo(f"Peppol AS4 endpoint http://{host}:{port}/as4 as {ap.credentials.seat_id}",
                err=True)
     try:
         uvicorn.run(create_app(gw, ap, processor=processor), host=host, port=port,

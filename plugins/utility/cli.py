@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from gateway import first_error
+from gateway.cli.output import echo
 from gateway.errors import GatewayError, InputError
 from plugins.utility.dates import Period, local_today
 from plugins.utility.models import DisconnectionReason, Reading, SetupFile
@@ -406,7 +407,7 @@ def serve_readings(app: Any, host: str, port: int) -> None:
 
     source = source_of(app)
     web = create_app(source.data_dir / source.settings.database)
-    click.echo(f"readings API on http://{host}:{port}/readings (description: /openapi.json)")
+    echo(f"readings API on http://{host}:{port}/readings (description: /openapi.json)")
     uvicorn.run(web, host=host, port=port, log_level="warning", access_log=False)
 
 
