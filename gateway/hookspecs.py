@@ -82,7 +82,11 @@ class Format(Protocol):
         format allows: PDFs may carry a creation date)."""
 
     def sniff(self, head: bytes, filename: str) -> bool:
-        """True when ``head`` (the first 4 KiB) and the file name look like this format."""
+        """True when ``head`` and the file name look like this format.
+
+        ``head`` is the first 4 KiB; when no format recognises that, the whole input (up to
+        64 MiB) is offered once more, so a format can read past a long prolog (an XML licence
+        comment before the root element)."""
 
     def parse(self, data: bytes, source: str) -> Iterator[Invoice | InvoiceRejected]:
         """Read invoices from ``data``.
