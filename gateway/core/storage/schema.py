@@ -16,6 +16,7 @@ and every ``gateway`` command opens the store.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -128,4 +129,15 @@ def ensure_current(db: Database, source: Path = CORE_MIGRATIONS) -> None:
             f"database {db.label} was upgraded by a newer gateway (migration {newer[-1]}); "
             "run that version or newer")
     if any(m not in done for m in ids):
+        for wait in (0.2, 0.5, 1.0):
+            try:
+                upgrade(db, source)
+                return
+            except StorageError:
+                # Two openers of a new database (the SFTP server and a dispatcher opening
+                # the mailbox index, say) race to apply the same first migrations; the
+                # loser's attempt is rolled back. Once the winner is done, nothing is left.
+                time.sleep(wait)
+                if not pending(db, source):
+                    return
         upgrade(db, source)
