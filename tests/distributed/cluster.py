@@ -47,7 +47,10 @@ class Cluster:
                     "PYTHONPATH": str(REPO)}
         self.env.pop("GATEWAY_CONFIG", None)
         config = ["[dispatcher]", "base_delay = 0.05", "max_delay = 0.5",
-                  "max_attempts = 1000", f"lease_seconds = {lease_seconds}"]
+                  "max_attempts = 1000", f"lease_seconds = {lease_seconds}",
+                  # the test SFTP server is on loopback, which a customer's destination
+                  # may reach only when the operator allows it
+                  "[network]", 'allow = ["127.0.0.1/32"]']
         if archive_url:
             config += ["[archive]", f"url = {toml_value(archive_url)}"]
         if queue_url:
