@@ -121,7 +121,7 @@ def test_old_database_gets_the_new_columns(tmp_path: object) -> None:
     try:
         [r] = store.readings("MP1")
         assert r.timing is None and r.counts_as_month_reading and r.arrived == r.date
-        cols = {row["name"] for row in store.db.execute("PRAGMA table_info(reconnections)")}
+        cols = {row["name"] for row in store.database.query("PRAGMA table_info(reconnections)")}
         assert {"fee", "reason", "disconnection_id"} <= cols
     finally:
         store.close()
