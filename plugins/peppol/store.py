@@ -1,4 +1,7 @@
-"""The access point's own records in ``peppol.db`` beside the gateway database.
+"""The access point's own records: in ``peppol.db`` beside the gateway database on the
+embedded default; with ``[store] url = "postgresql://…"`` in the gateway's database,
+schema ``peppol`` (through the gateway's shared database helper, versioned migrations
+in ``migrations/``).
 
 ``inbox``: every AS4 message this access point accepted, keyed by its MessageId (which is
 how a duplicate is recognised and answered with the original receipt), with the receipt
@@ -10,54 +13,15 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sqlite3
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.errors import GatewayError
+from gateway.core.storage import plugin_database
+from gateway.core.storage.database import Cursor, Row
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS inbox (
-    message_id TEXT PRIMARY KEY,
-    received_at REAL NOT NULL,
-    sender TEXT NOT NULL,
-    receiver TEXT NOT NULL,
-    document_type TEXT NOT NULL,
-    process TEXT NOT NULL,
-    c1_country TEXT,
-    instance_id TEXT,
-    sending_ap TEXT NOT NULL,
-    payload_sha256 TEXT NOT NULL,
-    payload_path TEXT NOT NULL,
-    receipt BLOB NOT NULL,
-    customer_id TEXT,
-    status TEXT NOT NULL DEFAULT 'stored',
-    invoice_id TEXT,
-    findings TEXT,
-    error TEXT,
-    processed_at REAL
-);
-CREATE INDEX IF NOT EXISTS inbox_status ON inbox (status, received_at);
-CREATE TABLE IF NOT EXISTS transactions (
-    direction TEXT NOT NULL CHECK (direction IN ('sent', 'received')),
-    message_id TEXT NOT NULL,
-    at REAL NOT NULL,
-    sender TEXT NOT NULL,
-    receiver TEXT NOT NULL,
-    document_type TEXT NOT NULL,
-    process TEXT NOT NULL,
-    c1_country TEXT,
-    c4_country TEXT,
-    other_ap TEXT NOT NULL,
-    receipt_sha256 TEXT,
-    PRIMARY KEY (direction, message_id)
-);
-CREATE INDEX IF NOT EXISTS transactions_at ON transactions (at);
-"""
+MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 @dataclass(frozen=True)
@@ -87,39 +51,23 @@ class InboxRecord:
 
 
 class PeppolStore:
-    """One SQLite file; every call opens a short transaction, safe across threads."""
+    """The access point's tables; every call is one short transaction, safe across threads."""
 
     def __init__(self, path: Path) -> None:
+        """``path``: the SQLite file of the embedded default (``<data dir>/peppol.db``);
+        a PostgreSQL store configured for that data directory is used instead."""
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, timeout=15, isolation_level=None,
-                                   check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(SCHEMA)
+        self.db = plugin_database(path.parent, path.name, migrations=MIGRATIONS,
+                                  schema="peppol")
 
     def close(self) -> None:
-        self._db.close()
+        self.db.close()
 
-    @contextlib.contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise GatewayError(f"{self.path}: {exc}") from None
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+    def _tx(self) -> contextlib.AbstractContextManager[Cursor]:
+        return self.db.tx()
 
-    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._db.execute(sql, params).fetchall()
+    def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[Row]:
+        return self.db.query(sql, params)
 
     # ------------------------------------------------------------------ inbox
 
@@ -127,16 +75,20 @@ class PeppolStore:
         """Insert a received message, or return the one already stored under its
         MessageId (a duplicate): the caller answers with that record's receipt."""
         with self._tx() as db:
-            row = db.execute("SELECT * FROM inbox WHERE message_id = ?",
-                             (record.message_id,)).fetchone()
-            if row is not None:
-                return InboxRecord(**dict(row))
             values = record.__dict__
-            db.execute(f"INSERT INTO inbox ({', '.join(values)}) VALUES "
-                       f"({', '.join('?' * len(values))})", tuple(values.values()))
+            # ON CONFLICT: two workers receiving the same message at once both see it
+            # missing; the second one answers with the first one's record
+            inserted = db.execute(
+                f"INSERT INTO inbox ({', '.join(values)}) VALUES "
+                f"({', '.join('?' * len(values))}) ON CONFLICT (message_id) DO NOTHING",
+                tuple(values.values())).rowcount
+            if not inserted:
+                row = db.execute("SELECT * FROM inbox WHERE message_id = ?",
+                                 (record.message_id,)).fetchone()
+                return InboxRecord(**_record(row))
             db.execute(
-                "INSERT OR IGNORE INTO transactions VALUES "
-                "('received', ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL)",
+                "INSERT INTO transactions VALUES "
+                "('received', ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL) ON CONFLICT DO NOTHING",
                 (record.message_id, record.received_at, record.sender, record.receiver,
                  record.document_type, record.process, record.c1_country,
                  record.sending_ap))
@@ -144,13 +96,13 @@ class PeppolStore:
 
     def received(self, message_id: str) -> InboxRecord | None:
         rows = self._rows("SELECT * FROM inbox WHERE message_id = ?", (message_id,))
-        return InboxRecord(**dict(rows[0])) if rows else None
+        return InboxRecord(**_record(rows[0])) if rows else None
 
     def inbox(self, *, statuses: tuple[str, ...] = (), limit: int = 1000) -> list[InboxRecord]:
         where = f"WHERE status IN ({', '.join('?' * len(statuses))})" if statuses else ""
         rows = self._rows(f"SELECT * FROM inbox {where} ORDER BY received_at LIMIT ?",
                           (*statuses, limit))
-        return [InboxRecord(**dict(r)) for r in rows]
+        return [InboxRecord(**_record(r)) for r in rows]
 
     def processed(self, message_id: str, status: str, *, invoice_id: str | None,
                   findings: list[dict[str, Any]], error: str | None) -> None:
@@ -166,8 +118,8 @@ class PeppolStore:
                     process: str, c1_country: str | None, c4_country: str | None,
                     receiving_ap: str, receipt_sha256: str) -> None:
         with self._tx() as db:
-            db.execute("INSERT OR IGNORE INTO transactions VALUES "
-                       "('sent', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            db.execute("INSERT INTO transactions VALUES "
+                       "('sent', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                        (message_id, time.time(), sender, receiver, document_type, process,
                         c1_country, c4_country, receiving_ap, receipt_sha256))
 
@@ -185,3 +137,10 @@ class PeppolStore:
         rows = self._rows("SELECT * FROM transactions WHERE at >= ? AND at < ? "
                           "ORDER BY at", (start, end))
         return [dict(r) for r in rows]
+
+
+def _record(row: Row) -> dict[str, Any]:
+    """A row as InboxRecord's fields (the receipt as bytes on both engines)."""
+    fields = dict(row)
+    fields["receipt"] = bytes(fields["receipt"])
+    return fields

@@ -4,7 +4,8 @@ Registers the ``utility`` invoice source, the ``gateway utility ...`` and
 ``gateway demo`` commands and, when the portal is installed, its meter-reading page.
 The supplier's data (customers, contracts, metering points, tariffs and VAT rates with
 validity dates, readings with who sent them and how, bills) lives in its own SQLite
-file, ``utility.db`` in the data directory.
+file, ``utility.db`` in the data directory, or with a PostgreSQL store in that database,
+schema ``utility`` (:mod:`plugins.utility.store`).
 """
 
 from __future__ import annotations

@@ -57,7 +57,8 @@ class UtilitySettings(BaseModel):
         "none; e-invoices get 5 more days up to 20"))
     issue_day: int = Field(10, ge=10, le=15, description="Paper invoices are issued from this "
                            "day of the month after the period (10-15)")
-    database: str = Field("utility.db", description="SQLite file, relative to the data dir")
+    database: str = Field("utility.db", description="SQLite file, relative to the data dir "
+                          "(unused with a PostgreSQL store: schema utility there)")
 
     @field_validator("payment_reference")
     @classmethod

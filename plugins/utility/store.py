@@ -1,15 +1,15 @@
-"""The utility's own SQLite database (``utility.db`` in the data dir), apart from the
-gateway's store: customers, contracts, metering points, tariffs, VAT rates, readings,
-disconnections and reconnections, fees and the bills issued per contract and month.
-
-Schema changes are additive only: new tables and new nullable columns, added to an
-existing database when it is opened (:data:`ADDED_COLUMNS`)."""
+"""The utility's own tables: customers, contracts, metering points, tariffs, VAT rates,
+readings, disconnections and reconnections, fees and the bills issued per contract and
+month. On the embedded default they live in ``utility.db`` in the data dir, apart from
+the gateway's store; with ``[store] url = "postgresql://…"`` in the gateway's database,
+schema ``utility``. The schema is versioned migrations (``migrations/``); a utility.db
+of an earlier release is upgraded in place when it is opened."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from gateway import GatewayError
-from gateway.core.storage.sqlite import SQLiteDatabase
+from gateway.core.storage import plugin_database
+from gateway.core.storage.database import Cursor, Row
 from plugins.utility.dates import Period, local_today, next_window_period, window_period
 from plugins.utility.models import (
     Contract,
@@ -33,62 +34,7 @@ from plugins.utility.models import (
     VatRate,
 )
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS customers (
-    id TEXT PRIMARY KEY, data TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS contracts (
-    number TEXT PRIMARY KEY, customer_id TEXT NOT NULL REFERENCES customers(id),
-    start_date TEXT NOT NULL, expected_kwh TEXT);
-CREATE TABLE IF NOT EXISTS metering_points (
-    id TEXT PRIMARY KEY, contract TEXT NOT NULL REFERENCES contracts(number),
-    meter TEXT NOT NULL, tariff TEXT NOT NULL, address TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS mp_contract ON metering_points(contract);
-CREATE TABLE IF NOT EXISTS tariffs (
-    code TEXT NOT NULL, component TEXT NOT NULL, basis TEXT NOT NULL,
-    name_lv TEXT NOT NULL, name_en TEXT NOT NULL, price TEXT NOT NULL,
-    valid_from TEXT NOT NULL, valid_to TEXT,
-    PRIMARY KEY (code, component, valid_from));
-CREATE TABLE IF NOT EXISTS vat_rates (
-    valid_from TEXT PRIMARY KEY, valid_to TEXT, rate TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS readings (
-    id INTEGER PRIMARY KEY, mp TEXT NOT NULL REFERENCES metering_points(id),
-    date TEXT NOT NULL, value TEXT NOT NULL, cumulative TEXT NOT NULL,
-    meter_change INTEGER NOT NULL DEFAULT 0, old_meter_final TEXT, new_meter_start TEXT,
-    new_meter TEXT, period TEXT NOT NULL, how TEXT NOT NULL, by TEXT NOT NULL,
-    received_at REAL NOT NULL, message TEXT);
-CREATE INDEX IF NOT EXISTS readings_mp ON readings(mp, date);
-CREATE TABLE IF NOT EXISTS reconnections (
-    id INTEGER PRIMARY KEY, contract TEXT NOT NULL REFERENCES contracts(number),
-    date TEXT NOT NULL, by TEXT NOT NULL, billed_in TEXT);
-CREATE TABLE IF NOT EXISTS api_tokens (
-    hash TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, created_at REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS bills (
-    contract TEXT NOT NULL, period TEXT NOT NULL, number TEXT NOT NULL UNIQUE,
-    seq INTEGER NOT NULL, status TEXT NOT NULL, issue_date TEXT, data TEXT NOT NULL,
-    invoice_id TEXT, PRIMARY KEY (contract, period));
-CREATE TABLE IF NOT EXISTS disconnections (
-    id INTEGER PRIMARY KEY, contract TEXT NOT NULL REFERENCES contracts(number),
-    date TEXT NOT NULL, reason TEXT NOT NULL, by TEXT NOT NULL, recorded_at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS disconnections_contract ON disconnections(contract, date);
-CREATE TABLE IF NOT EXISTS fees (
-    code TEXT NOT NULL, amount TEXT NOT NULL, valid_from TEXT NOT NULL DEFAULT '',
-    valid_to TEXT, PRIMARY KEY (code, valid_from));
-"""
-
-#: Columns added after the first release: (table, column, declaration). Old rows get NULL,
-#: which each reader takes as the old behaviour.
-ADDED_COLUMNS = (
-    # the Latvian day the reading arrived; the reading window is judged by it
-    ("readings", "received_on", "TEXT"),
-    # on-time | outside | after-invoice | correction | contract (NULL: before arrival
-    # times were judged, counted as on time for its period)
-    ("readings", "timing", "TEXT"),
-    ("readings", "correction", "TEXT"),  # an operator's recorded reason
-    ("contracts", "payment_term_days", "INTEGER"),
-    ("reconnections", "disconnection_id", "INTEGER REFERENCES disconnections(id)"),
-    ("reconnections", "fee", "INTEGER"),  # NULL (old rows): billed as before
-    ("reconnections", "reason", "TEXT"),  # why the fee applies or not, as shown
-)
+MIGRATIONS = Path(__file__).with_name("migrations")
 
 ON_TIME = "on-time"
 OUTSIDE = "outside"
@@ -180,54 +126,51 @@ def _fmt(day: dt.date) -> str:
 
 class UtilityStore:
     def __init__(self, path: Path, *, any_thread: bool = False) -> None:
+        """``path``: the SQLite file of the embedded default; a PostgreSQL store
+        configured for its data directory is used instead. ``any_thread``: kept for
+        callers; the database may be used from any thread."""
         self.path = path
-        # The gateway's shared database helper opens the file (WAL, busy timeout, foreign
-        # keys, one-line errors); transactions stay explicit (BEGIN IMMEDIATE), so a
-        # reading check and its insert cannot interleave with another process's.
-        # any_thread: kept for callers; the helper's connection may move between threads.
-        self.database = SQLiteDatabase(path)
-        self.db = self.database.connection
-        self.db.executescript(SCHEMA)
-        self._add_columns()
-
-    def _add_columns(self) -> None:
-        for table, column, decl in ADDED_COLUMNS:
-            have = {r["name"] for r in self.db.execute(f"PRAGMA table_info({table})")}
-            if column not in have:
-                try:
-                    self.db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
-                except sqlite3.OperationalError as exc:
-                    # Another process opening the same file added it just now.
-                    if "duplicate column" not in str(exc):
-                        raise
+        # Transactions are explicit (BEGIN IMMEDIATE on SQLite), so that a reading check
+        # and its insert cannot interleave with another process's.
+        self.database = plugin_database(path.parent, path.name, migrations=MIGRATIONS,
+                                        schema="utility")
+        # the open transaction of this thread: reads inside it see its writes
+        self._local = threading.local()
 
     def close(self) -> None:
-        self.db.close()
+        self.database.close()
 
     @contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
+    def tx(self) -> Iterator[Cursor]:
         """A transaction; inside another one a savepoint, so that a batch (a CSV file)
         commits once while each row still succeeds or fails on its own."""
-        if self.db.in_transaction:
-            self.db.execute("SAVEPOINT row")
+        cur: Cursor | None = getattr(self._local, "cur", None)
+        if cur is not None:
+            cur.execute("SAVEPOINT row")
             try:
-                yield self.db
+                yield cur
             except BaseException:
-                self.db.execute("ROLLBACK TO row")
-                self.db.execute("RELEASE row")
+                cur.execute("ROLLBACK TO SAVEPOINT row")
+                cur.execute("RELEASE SAVEPOINT row")
                 raise
-            self.db.execute("RELEASE row")
+            cur.execute("RELEASE SAVEPOINT row")
             return
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self.db
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+        with self.database.tx() as cur:
+            self._local.cur = cur
+            try:
+                yield cur
+            finally:
+                self._local.cur = None
 
-    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Row | None:
-        return self.db.execute(sql, params).fetchone()
+    def _all(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[Row]:
+        cur: Cursor | None = getattr(self._local, "cur", None)
+        if cur is not None:
+            return cur.execute(sql, params).fetchall()
+        return self.database.query(sql, params)
+
+    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> Row | None:
+        rows = self._all(sql, params)
+        return rows[0] if rows else None
 
     # ------------------------------------------------------------------ master data
 
@@ -242,7 +185,7 @@ class UtilityStore:
 
     def customers(self) -> dict[str, UtilityCustomer]:
         return {r["id"]: UtilityCustomer.model_validate_json(r["data"])
-                for r in self.db.execute("SELECT id, data FROM customers")}
+                for r in self._all("SELECT id, data FROM customers")}
 
     def put_contract(self, contract: Contract) -> None:
         if self.get_customer(contract.customer) is None:
@@ -264,7 +207,7 @@ class UtilityStore:
         return _contract(row) if row else None
 
     def contracts(self) -> list[Contract]:
-        return [_contract(r) for r in self.db.execute("SELECT * FROM contracts ORDER BY number")]
+        return [_contract(r) for r in self._all("SELECT * FROM contracts ORDER BY number")]
 
     def put_metering_point(self, mp: MeteringPoint, *, by: str = "setup") -> None:
         contract = self.get_contract(mp.contract)
@@ -293,16 +236,16 @@ class UtilityStore:
                      start.isoformat(), "contract"))
 
     def metering_points(self, contract: str) -> list[MeteringPoint]:
-        return [self._mp(r) for r in self.db.execute(
+        return [self._mp(r) for r in self._all(
             "SELECT * FROM metering_points WHERE contract=? ORDER BY id", (contract,))]
 
     def customer_metering_points(self, customer_id: str
                                  ) -> list[tuple[MeteringPoint, StoredReading]]:
         """A customer's metering points (over all their contracts) with the latest
         reading of each; the portal's reading page shows only these."""
-        rows = self.db.execute(
+        rows = self._all(
             "SELECT m.* FROM metering_points m JOIN contracts c ON c.number = m.contract "
-            "WHERE c.customer_id=? ORDER BY m.contract, m.id", (customer_id,)).fetchall()
+            "WHERE c.customer_id=? ORDER BY m.contract, m.id", (customer_id,))
         out = []
         for row in rows:
             latest = self._latest_reading(row["id"])
@@ -314,7 +257,7 @@ class UtilityStore:
         row = self._one("SELECT * FROM metering_points WHERE id=?", (mp_id,))
         return self._mp(row) if row else None
 
-    def _mp(self, row: sqlite3.Row) -> MeteringPoint:
+    def _mp(self, row: Row) -> MeteringPoint:
         return MeteringPoint(id=row["id"], contract=row["contract"], meter=row["meter"],
                              tariff=row["tariff"],
                              address=PostalAddress.model_validate_json(row["address"]))
@@ -325,7 +268,7 @@ class UtilityStore:
         with self.tx() as db:
             for row in db.execute("SELECT * FROM tariffs WHERE code=? AND component=? AND "
                                   "valid_from<>?", (t.code, t.component,
-                                                    t.valid_from.isoformat())):
+                                                    t.valid_from.isoformat())).fetchall():
                 if _overlaps(t.valid_from, t.valid_to, _d(row["valid_from"]),
                              _d(row["valid_to"])):
                     raise UtilityError(
@@ -333,7 +276,9 @@ class UtilityStore:
                         f"{t.valid_from} overlaps the price valid from {row['valid_from']} "
                         f"to {row['valid_to'] or 'open end'}; close that one first (valid_to)")
             db.execute(
-                "INSERT OR REPLACE INTO tariffs VALUES (?,?,?,?,?,?,?,?)",
+                "INSERT INTO tariffs VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (code, component, "
+                "valid_from) DO UPDATE SET basis=excluded.basis, name_lv=excluded.name_lv, "
+                "name_en=excluded.name_en, price=excluded.price, valid_to=excluded.valid_to",
                 (t.code, t.component, t.basis, t.name_lv, t.name_en, str(t.price),
                  t.valid_from.isoformat(), t.valid_to.isoformat() if t.valid_to else None))
 
@@ -341,36 +286,36 @@ class UtilityStore:
         return self._one("SELECT 1 FROM tariffs WHERE code=?", (code,)) is not None
 
     def tariff_codes(self) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT DISTINCT code FROM tariffs ORDER BY code")]
+        return [r["code"] for r in self._all("SELECT DISTINCT code FROM tariffs ORDER BY code")]
 
     def tariff_on(self, code: str, day: dt.date) -> list[TariffComponent]:
         """The components of tariff ``code`` valid on ``day``, in a stable order."""
         iso = day.isoformat()
-        rows = self.db.execute(
+        rows = self._all(
             "SELECT * FROM tariffs WHERE code=? AND valid_from<=? AND (valid_to IS NULL OR "
             "valid_to>=?) ORDER BY CASE basis WHEN 'kwh' THEN 0 ELSE 1 END, component <> 'energy', "
             "component",
-            (code, iso, iso)).fetchall()
+            (code, iso, iso))
         return [TariffComponent(code=r["code"], component=r["component"], basis=r["basis"],
                                 name_lv=r["name_lv"], name_en=r["name_en"],
                                 price=Decimal(r["price"]), valid_from=_d(r["valid_from"]),
                                 valid_to=_d(r["valid_to"])) for r in rows]
 
-    def tariffs(self) -> list[sqlite3.Row]:
-        return self.db.execute("SELECT * FROM tariffs ORDER BY code, component, valid_from"
-                               ).fetchall()
+    def tariffs(self) -> list[Row]:
+        return self._all("SELECT * FROM tariffs ORDER BY code, component, valid_from")
 
     def put_vat_rate(self, v: VatRate) -> None:
         with self.tx() as db:
             for row in db.execute("SELECT * FROM vat_rates WHERE valid_from<>?",
-                                  (v.valid_from.isoformat(),)):
+                                  (v.valid_from.isoformat(),)).fetchall():
                 if _overlaps(v.valid_from, v.valid_to, _d(row["valid_from"]),
                              _d(row["valid_to"])):
                     raise UtilityError(
                         f"VAT rate {v.rate} from {v.valid_from} overlaps the rate "
                         f"{row['rate']} valid from {row['valid_from']} to "
                         f"{row['valid_to'] or 'open end'}; close that one first (valid_to)")
-            db.execute("INSERT OR REPLACE INTO vat_rates VALUES (?,?,?)",
+            db.execute("INSERT INTO vat_rates VALUES (?,?,?) ON CONFLICT (valid_from) DO UPDATE "
+                       "SET valid_to=excluded.valid_to, rate=excluded.rate",
                        (v.valid_from.isoformat(), v.valid_to.isoformat() if v.valid_to else None,
                         str(v.rate)))
 
@@ -387,7 +332,7 @@ class UtilityStore:
         start = fee.valid_from.isoformat() if fee.valid_from else ""
         with self.tx() as db:
             for row in db.execute("SELECT * FROM fees WHERE code=? AND valid_from<>?",
-                                  (fee.code, start)):
+                                  (fee.code, start)).fetchall():
                 if _overlaps(fee.valid_from or dt.date.min, fee.valid_to,
                              _d(row["valid_from"]) or dt.date.min, _d(row["valid_to"])):
                     raise UtilityError(
@@ -395,7 +340,8 @@ class UtilityStore:
                         f"overlaps the fee {row['amount']} valid from "
                         f"{row['valid_from'] or 'always'} to {row['valid_to'] or 'open end'}; "
                         "close that one first (valid_to)")
-            db.execute("INSERT OR REPLACE INTO fees VALUES (?,?,?,?)",
+            db.execute("INSERT INTO fees VALUES (?,?,?,?) ON CONFLICT (code, valid_from) DO "
+                       "UPDATE SET amount=excluded.amount, valid_to=excluded.valid_to",
                        (fee.code, str(fee.amount), start,
                         fee.valid_to.isoformat() if fee.valid_to else None))
 
@@ -406,10 +352,10 @@ class UtilityStore:
             sql, params = sql + " WHERE code=?", (code,)
         return [Fee(code=r["code"], amount=Decimal(r["amount"]),
                     valid_from=_d(r["valid_from"]), valid_to=_d(r["valid_to"]))
-                for r in self.db.execute(sql + " ORDER BY code, valid_from", params)]
+                for r in self._all(sql + " ORDER BY code, valid_from", params)]
 
-    def vat_rates(self) -> list[sqlite3.Row]:
-        return self.db.execute("SELECT * FROM vat_rates ORDER BY valid_from").fetchall()
+    def vat_rates(self) -> list[Row]:
+        return self._all("SELECT * FROM vat_rates ORDER BY valid_from")
 
     # ------------------------------------------------------------------ readings
 
@@ -465,22 +411,23 @@ class UtilityStore:
                 old_final = None
                 consumption = r.value - latest.value
             period, timing, message = self._period_for(mp.contract, r, today)
-            cur = db.execute(
+            # RETURNING, not lastrowid: PostgreSQL has no lastrowid
+            new_id = db.execute(
                 "INSERT INTO readings(mp, date, value, cumulative, meter_change, "
                 "old_meter_final, new_meter_start, new_meter, period, how, by, received_at, "
                 "message, received_on, timing, correction) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
                 (r.metering_point, r.date.isoformat(), str(r.value),
                  str(latest.cumulative + consumption), int(r.meter_change),
                  None if old_final is None else str(old_final),
                  str(r.new_meter_start) if r.meter_change else None, r.new_meter, str(period),
                  r.how, r.by, time.time(), message, today.isoformat(), timing,
-                 r.correction))
+                 r.correction)).fetchone()["id"]
             if r.meter_change and r.new_meter:
                 db.execute("UPDATE metering_points SET meter=? WHERE id=?",
                            (r.new_meter, r.metering_point))
             stored = self._reading(db.execute("SELECT * FROM readings WHERE id=?",
-                                              (cur.lastrowid,)).fetchone())
+                                              (new_id,)).fetchone())
         return ReadingOutcome("accepted", stored, consumption, message)
 
     def _period_for(self, contract: str, r: Reading, arrived: dt.date
@@ -524,11 +471,11 @@ class UtilityStore:
         return self._reading(row) if row else None
 
     def readings(self, mp: str) -> list[StoredReading]:
-        return [self._reading(r) for r in self.db.execute(
+        return [self._reading(r) for r in self._all(
             "SELECT * FROM readings WHERE mp=? ORDER BY date, id", (mp,))]
 
     @staticmethod
-    def _reading(row: sqlite3.Row) -> StoredReading:
+    def _reading(row: Row) -> StoredReading:
         return StoredReading(
             id=row["id"], mp=row["mp"], date=dt.date.fromisoformat(row["date"]),
             value=Decimal(row["value"]), cumulative=Decimal(row["cumulative"]),
@@ -550,9 +497,10 @@ class UtilityStore:
                                "reconnection first)")
         with self.tx() as db:
             cur = db.execute("INSERT INTO disconnections(contract, date, reason, by, "
-                             "recorded_at) VALUES (?,?,?,?,?)",
+                             "recorded_at) VALUES (?,?,?,?,?) RETURNING id",
                              (contract, day.isoformat(), reason, by, time.time()))
-        found = self._disconnection(cur.lastrowid)
+            new_id = cur.fetchone()["id"]
+        found = self._disconnection(new_id)
         assert found is not None
         return found
 
@@ -563,7 +511,7 @@ class UtilityStore:
 
     def disconnections(self, contract: str) -> list[Disconnection]:
         return [Disconnection(r["id"], r["contract"], dt.date.fromisoformat(r["date"]),
-                              r["reason"], r["by"]) for r in self.db.execute(
+                              r["reason"], r["by"]) for r in self._all(
             "SELECT * FROM disconnections WHERE contract=? ORDER BY date, id", (contract,))]
 
     def open_disconnection(self, contract: str, on: dt.date) -> Disconnection | None:
@@ -584,10 +532,11 @@ class UtilityStore:
             raise UtilityError(f"reconnection: field contract: no contract {contract!r}")
         with self.tx() as db:
             cur = db.execute("INSERT INTO reconnections(contract, date, by, disconnection_id, "
-                             "fee, reason) VALUES (?,?,?,?,?,?)",
+                             "fee, reason) VALUES (?,?,?,?,?,?) RETURNING id",
                              (contract, day.isoformat(), by,
                               disconnection.id if disconnection else None, int(fee), reason))
-        return self.reconnections(contract, ids=[cur.lastrowid or 0])[0]
+            new_id = cur.fetchone()["id"]
+        return self.reconnections(contract, ids=[new_id])[0]
 
     def reconnections(self, contract: str, *, ids: list[int] | None = None
                       ) -> list[Reconnection]:
@@ -599,7 +548,7 @@ class UtilityStore:
         return [Reconnection(r["id"], r["contract"], dt.date.fromisoformat(r["date"]),
                              r["by"], r["fee"] is None or bool(r["fee"]), r["reason"] or "",
                              self._disconnection(r["disconnection_id"]), r["billed_in"])
-                for r in self.db.execute(sql + " ORDER BY date, id", params)]
+                for r in self._all(sql + " ORDER BY date, id", params)]
 
     def unbilled_reconnections(self, contract: str, until: dt.date) -> list[Reconnection]:
         """Reconnections that carry the fee and no invoice has billed yet."""
@@ -653,8 +602,8 @@ class UtilityStore:
                       ) -> list[Bill]:
         """:meth:`reserve_bill` for many contracts in one transaction (one disk sync)."""
         with self.tx() as db:
-            seq = db.execute("SELECT COALESCE(MAX(seq), 0) FROM bills WHERE period=?",
-                             (str(period),)).fetchone()[0]
+            seq = db.execute("SELECT COALESCE(MAX(seq), 0) AS seq FROM bills WHERE period=?",
+                             (str(period),)).fetchone()["seq"]
             for contract, issue_date, data in items:
                 row = db.execute("SELECT * FROM bills WHERE contract=? AND period=?",
                                  (contract, str(period))).fetchone()
@@ -689,10 +638,10 @@ class UtilityStore:
 
     def bills(self, period: Period | None = None) -> list[Bill]:
         if period is None:
-            rows = self.db.execute("SELECT * FROM bills ORDER BY period, seq")
+            rows = self._all("SELECT * FROM bills ORDER BY period, seq")
         else:
-            rows = self.db.execute("SELECT * FROM bills WHERE period=? ORDER BY seq",
-                                   (str(period),))
+            rows = self._all("SELECT * FROM bills WHERE period=? ORDER BY seq",
+                             (str(period),))
         return [_bill(r) for r in rows]
 
 
@@ -702,14 +651,14 @@ def _overlaps(a0: dt.date, a1: dt.date | None, b0: dt.date | None, b1: dt.date |
     return a0 <= (b1 or far) and b0 <= (a1 or far)
 
 
-def _contract(row: sqlite3.Row) -> Contract:
+def _contract(row: Row) -> Contract:
     return Contract(number=row["number"], customer=row["customer_id"],
                     start=dt.date.fromisoformat(row["start_date"]),
                     expected_kwh=Decimal(row["expected_kwh"]) if row["expected_kwh"] else None,
                     payment_term_days=row["payment_term_days"])
 
 
-def _bill(row: sqlite3.Row) -> Bill:
+def _bill(row: Row) -> Bill:
     return Bill(contract=row["contract"], period=Period.parse(row["period"]),
                 number=row["number"], status=row["status"], issue_date=_d(row["issue_date"]),
                 data=json.loads(row["data"]), invoice_id=row["invoice_id"])

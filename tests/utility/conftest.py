@@ -58,7 +58,9 @@ def reading(mp: str, day: dt.date, value: str | int, **kw: Any) -> Reading:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[UtilityStore]:
+def store(tmp_path: Path, store_url: str | None) -> Iterator[UtilityStore]:
+    """The utility's tables on the store this test runs on (``both_stores`` modules: also
+    PostgreSQL, schema ``utility``)."""
     s = UtilityStore(tmp_path / "utility.db")
     seed_prices(s)
     yield s

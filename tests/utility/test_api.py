@@ -19,6 +19,8 @@ from plugins.utility.api import create_app, token_hash
 from plugins.utility.store import UtilityStore
 from tests.utility.conftest import add_contract, seed_prices
 
+pytestmark = pytest.mark.both_stores  # the utility's tables on SQLite and PostgreSQL
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -47,7 +49,7 @@ def serving(db: Path) -> Iterator[str]:
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[tuple[str, UtilityStore]]:
+def api(tmp_path: Path, store_url: str | None) -> Iterator[tuple[str, UtilityStore]]:
     store = UtilityStore(tmp_path / "utility.db")
     seed_prices(store)
     add_contract(store)
@@ -128,7 +130,7 @@ def test_api_judges_the_window_by_arrival(api: tuple[str, UtilityStore]) -> None
     assert store.readings("MP1")[-1].by == "meter-app"
 
 
-def test_token_commands(run_cli: Callable[..., Result]) -> None:
+def test_token_commands(run_cli: Callable[..., Result], store_url: str | None) -> None:
     result = run_cli("utility", "token", "add", "operator")
     assert result.exit_code == 0
     token = result.output.strip().splitlines()[-1]
@@ -139,7 +141,9 @@ def test_token_commands(run_cli: Callable[..., Result]) -> None:
     assert "readings" in run_cli("serve", "--help").output
 
 
-def test_gateway_serve_readings_in_its_own_process(tmp_path: Path) -> None:
+def test_gateway_serve_readings_in_its_own_process(tmp_path: Path,
+                                                    store_url: str | None) -> None:
+    """The server process finds the store the way the CLI does (GATEWAY_STORE_URL)."""
     import os
     import subprocess
     import sys

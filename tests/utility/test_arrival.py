@@ -12,6 +12,8 @@ from plugins.utility.dates import Period
 from plugins.utility.store import UtilityError, UtilityStore
 from tests.utility.conftest import add_contract, reading
 
+pytestmark = pytest.mark.both_stores  # the utility's tables on SQLite and PostgreSQL
+
 D = dt.date
 OCT, NOV = Period(2026, 10), Period(2026, 11)
 
@@ -94,6 +96,7 @@ def test_meter_date_cannot_be_after_the_arrival(store: UtilityStore) -> None:
         store.add_reading(reading(mp, D(2026, 10, 29), 1100), today=D(2026, 10, 28))
 
 
+@pytest.mark.sqlite_only  # a utility.db file of an earlier release
 def test_old_database_gets_the_new_columns(tmp_path: object) -> None:
     """Schema changes are additive: a database of the first release opens, its readings
     keep counting as before (NULL timing = on time for their period)."""
@@ -121,7 +124,7 @@ def test_old_database_gets_the_new_columns(tmp_path: object) -> None:
     try:
         [r] = store.readings("MP1")
         assert r.timing is None and r.counts_as_month_reading and r.arrived == r.date
-        cols = {row["name"] for row in store.db.execute("PRAGMA table_info(reconnections)")}
+        cols = {row["name"] for row in store.database.query("PRAGMA table_info(reconnections)")}
         assert {"fee", "reason", "disconnection_id"} <= cols
     finally:
         store.close()
@@ -142,3 +145,24 @@ def test_csv_import_correction_is_recorded_per_row_and_checked(store: UtilitySto
     r = row.outcome.reading
     assert (r.period, r.timing, r.correction) == (OCT, "correction",
                                                   "operator's file of October")
+
+
+def test_tables_live_in_the_configured_store(store: UtilityStore, store_url: str | None,
+                                             tmp_path: object) -> None:
+    """On the embedded default utility.db in the data dir; with a PostgreSQL store its
+    schema ``utility`` there (no utility.db), its migrations recorded by the one tool."""
+    from pathlib import Path
+
+    add_contract(store)
+    if store_url is None:
+        assert store.database.dialect == "sqlite"
+        assert (Path(str(tmp_path)) / "utility.db").is_file()
+    else:
+        assert store.database.dialect == "postgresql"
+        assert not (Path(str(tmp_path)) / "utility.db").exists()
+        row = store.database.one("SELECT count(*) AS n FROM information_schema.tables "
+                                 "WHERE table_schema = 'utility' AND table_name = 'readings'")
+        assert row is not None and row["n"] == 1
+    done = store.database.query("SELECT migration_id FROM _yoyo_migration")
+    assert {r["migration_id"] for r in done} >= {"utility-0001-baseline"}
+    assert len(store.readings("MP1")) == 1  # the opening reading

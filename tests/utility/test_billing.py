@@ -18,6 +18,8 @@ from plugins.utility.run import drafts, run_month
 from plugins.utility.store import UtilityError
 from tests.utility.conftest import ADDRESS, add_contract, gateway_customer, reading, source
 
+pytestmark = pytest.mark.both_stores  # the utility's tables on SQLite and PostgreSQL
+
 D = dt.date
 OCT = Period(2026, 10)
 NOV = Period(2026, 11)

@@ -6,13 +6,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 
 DEMO_TOML = Path(__file__).resolve().parents[2] / "plugins" / "utility" / "demo.toml"
 Run = Callable[..., Result]
 
 
-def test_import_add_list_bill(run_cli: Run, tmp_path: Path) -> None:
+@pytest.mark.both_stores
+def test_import_add_list_bill(run_cli: Run, tmp_path: Path, store_url: str | None) -> None:
     result = run_cli("utility", "import", str(DEMO_TOML))
     assert result.exit_code == 0, result.output
     assert "5 customers, 5 contracts, 5 metering points loaded" in result.output
@@ -108,7 +110,8 @@ def test_bad_input_is_one_clear_line(run_cli: Run, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "expected a number" in result.output
 
 
-def test_gateway_demo(run_cli: Run, tmp_path: Path) -> None:
+@pytest.mark.both_stores
+def test_gateway_demo(run_cli: Run, tmp_path: Path, store_url: str | None) -> None:
     result = run_cli("demo")
     assert result.exit_code == 0, result.output
     out = result.output

@@ -31,6 +31,7 @@ def demo_gw(gateway_factory: Any) -> Gateway:
     return gw
 
 
+@pytest.mark.both_stores
 def test_demo_story(demo_gw: Gateway) -> None:
     gw = demo_gw
     printed = gw.demo_output  # type: ignore[attr-defined]
@@ -82,6 +83,7 @@ def test_demo_invoices_are_valid_ubl_and_cii(demo_gw: Gateway) -> None:
             assert document.content.startswith(b"<?xml")
 
 
+@pytest.mark.both_stores
 def test_demo_twice_issues_nothing_new(demo_gw: Gateway) -> None:
     gw = demo_gw
     text = io.StringIO()

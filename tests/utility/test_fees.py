@@ -17,6 +17,8 @@ from plugins.utility.supply import disconnect, fee_decision, reconnect, year_bef
 from tests.utility.conftest import add_contract, source
 from tests.utility.test_billing import add, issued, month, setup
 
+pytestmark = pytest.mark.both_stores  # the utility's tables on SQLite and PostgreSQL
+
 D = dt.date
 OCT, NOV = Period(2026, 10), Period(2026, 11)
 

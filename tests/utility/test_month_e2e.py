@@ -89,6 +89,7 @@ def gw(gateway_factory: Any) -> Gateway:
     return gateway_factory()
 
 
+@pytest.mark.both_stores
 def test_month_end_for_generated_contracts(gw: Gateway) -> None:
     contracts, summary = run(gw, 60)
     assert {c.kind for c in contracts} == {"on-time", "zero", "missing", "late", "early"}

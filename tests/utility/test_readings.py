@@ -14,6 +14,8 @@ from plugins.utility.readings_csv import import_csv
 from plugins.utility.store import UtilityError, UtilityStore
 from tests.utility.conftest import add_contract, reading
 
+pytestmark = pytest.mark.both_stores  # the utility's tables on SQLite and PostgreSQL
+
 D = dt.date
 TODAY = D(2026, 12, 31)
 

@@ -15,6 +15,8 @@ from plugins.utility.supply import disconnect, reconnect
 from tests.utility.conftest import source
 from tests.utility.test_billing import _history, add, issued, month, setup
 
+pytestmark = pytest.mark.both_stores  # the utility's tables on SQLite and PostgreSQL
+
 D = dt.date
 SEP, OCT, NOV = Period(2026, 9), Period(2026, 10), Period(2026, 11)
 
