@@ -255,8 +255,21 @@ class UploadWatcher:
 # --------------------------------------------------------------------------- the round
 
 
+class Verdict:
+    """What a chaos round's report says: it passed when it found no problems."""
+
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ok": self.ok}  # type: ignore[call-overload]
+
+
 @dataclass
-class RoundReport:
+class RoundReport(Verdict):
     seed: int
     invoices: int
     channels: list[str]
@@ -277,13 +290,6 @@ class RoundReport:
     tracebacks: int = 0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "ok": self.ok}
 
 
 def _invoices(count: int, seed: int) -> list[dict[str, Any]]:

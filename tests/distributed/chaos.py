@@ -22,17 +22,16 @@ import os
 import random
 import signal
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from tests.chaos.harness import Sshd
+from tests.chaos.harness import Sshd, Verdict
 from tests.distributed.cluster import Cluster
 from tests.distributed.services import RedisServer, S3Server
 
 
 @dataclass
-class DistributedReport:
+class DistributedReport(Verdict):
     seed: int
     invoices: int
     faults: dict[str, int] = field(default_factory=dict)
@@ -47,13 +46,6 @@ class DistributedReport:
     verify_ok: bool = False
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "ok": self.ok}
 
 
 def run_distributed_round(work: Path, *, redis: RedisServer, s3: S3Server, bucket: str,
