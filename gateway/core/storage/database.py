@@ -18,7 +18,8 @@ from __future__ import annotations
 import abc
 import contextlib
 import os
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -31,6 +32,28 @@ Row = Mapping[str, Any]
 
 #: how long a relaxed (``durable=False``) commit may wait for the disk, at most
 RELAXED_WINDOW = 0.5
+
+#: how long an opener waits for another process's schema upgrade, at most
+MIGRATION_WAIT = 120.0
+
+# One lock per database for the threads of this process: the SFTP server's client
+# threads and a dispatcher may open a new plugin database at the same moment.
+_migrating: dict[str, threading.Lock] = {}
+_migrating_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def process_migration_lock(key: str) -> Iterator[None]:
+    """Let one thread of this process at a time upgrade the database named ``key``."""
+    with _migrating_guard:
+        lock = _migrating.setdefault(key, threading.Lock())
+    if not lock.acquire(timeout=MIGRATION_WAIT):
+        raise StorageError(f"database {key}: another thread has been upgrading its schema "
+                           f"for {MIGRATION_WAIT:.0f} s")
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 class Cursor(Protocol):
@@ -92,6 +115,16 @@ class Database(abc.ABC):
     def yoyo_url(self) -> str:
         """The same database as a URL the migration tool understands."""
 
+    def migration_lock(self) -> contextlib.AbstractContextManager[bool]:
+        """Held while the schema is checked and upgraded.
+
+        Yields True when holding it means no other process can be upgrading, so that a
+        migration lock row the migration tool finds is a dead process's leftover. The
+        default only orders this process's threads (PostgreSQL: the migration tool's own
+        lock row orders processes).
+        """
+        return _yield_false(self.label)
+
     @abc.abstractmethod
     def flush(self) -> None:
         """Put relaxed commits on disk now (the end of a dispatcher run)."""
@@ -104,6 +137,12 @@ class Database(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def _yield_false(key: str) -> Iterator[bool]:
+    with process_migration_lock(key):
+        yield False
 
 
 def is_url(target: str | os.PathLike[str]) -> bool:

@@ -16,11 +16,11 @@ and every ``gateway`` command opens the store.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gateway.core.storage.database import MIGRATION_WAIT
 from gateway.errors import StorageError
 
 if TYPE_CHECKING:
@@ -84,33 +84,36 @@ def upgrade(db: Database, source: Path = CORE_MIGRATIONS, *,
     from yoyo import get_backend, read_migrations
     from yoyo.exceptions import LockTimeout
 
-    todo = pending(db, source)
-    if not todo:
-        return []
-    try:
-        backend = get_backend(db.yoyo_url(), migration_table=TABLE)
-        if break_lock:
-            backend.break_lock()
-    except Exception as exc:  # yoyo raises the driver's own errors
-        raise StorageError(f"database {db.label}: cannot start the migration: {exc}") from None
-    try:
-        migrations = read_migrations(str(source / db.dialect))
-        with backend.lock(timeout=120):
-            todo_now = backend.to_apply(migrations)
-            backend.apply_migrations(todo_now)
-        return [m.id for m in todo_now]
-    except LockTimeout as exc:
-        holder = str(exc).split(" has locked", 1)[0]
-        raise StorageError(
-            f"database {db.label}: another upgrade holds the migration lock ({holder}); "
-            "if that process is gone, run `gateway db upgrade --break-lock`") from None
-    except StorageError:
-        raise
-    except Exception as exc:
-        raise StorageError(f"database {db.label}: migration failed and was rolled back: "
-                           f"{exc}") from None
-    finally:
-        backend.connection.close()
+    with db.migration_lock() as sole:
+        # Checked again under the lock: the opener that waited finds the work done.
+        todo = pending(db, source)
+        if not todo:
+            return []
+        try:
+            backend = get_backend(db.yoyo_url(), migration_table=TABLE)
+            if break_lock or sole:
+                backend.break_lock()
+        except Exception as exc:  # yoyo raises the driver's own errors
+            raise StorageError(f"database {db.label}: cannot start the migration: "
+                               f"{exc}") from None
+        try:
+            migrations = read_migrations(str(source / db.dialect))
+            with backend.lock(timeout=MIGRATION_WAIT):
+                todo_now = backend.to_apply(migrations)
+                backend.apply_migrations(todo_now)
+            return [m.id for m in todo_now]
+        except LockTimeout as exc:
+            holder = str(exc).split(" has locked", 1)[0]
+            raise StorageError(
+                f"database {db.label}: another upgrade holds the migration lock ({holder}); "
+                "if that process is gone, run `gateway db upgrade --break-lock`") from None
+        except StorageError:
+            raise
+        except Exception as exc:
+            raise StorageError(f"database {db.label}: migration failed and was rolled back: "
+                               f"{exc}") from None
+        finally:
+            backend.connection.close()
 
 
 def ensure_current(db: Database, source: Path = CORE_MIGRATIONS) -> None:
@@ -129,15 +132,4 @@ def ensure_current(db: Database, source: Path = CORE_MIGRATIONS) -> None:
             f"database {db.label} was upgraded by a newer gateway (migration {newer[-1]}); "
             "run that version or newer")
     if any(m not in done for m in ids):
-        for wait in (0.2, 0.5, 1.0):
-            try:
-                upgrade(db, source)
-                return
-            except StorageError:
-                # Two openers of a new database (the SFTP server and a dispatcher opening
-                # the mailbox index, say) race to apply the same first migrations; the
-                # loser's attempt is rolled back. Once the winner is done, nothing is left.
-                time.sleep(wait)
-                if not pending(db, source):
-                    return
         upgrade(db, source)

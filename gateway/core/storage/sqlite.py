@@ -4,6 +4,7 @@ processes (each write transaction takes the file's write lock up front)."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import sqlite3
 import threading
@@ -12,7 +13,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from gateway.core.storage.database import RELAXED_WINDOW, Database, Row
+from gateway.core.storage.database import (
+    MIGRATION_WAIT,
+    RELAXED_WINDOW,
+    Database,
+    Row,
+    process_migration_lock,
+)
 from gateway.core.storage.store import SQLStore
 from gateway.errors import StorageError
 
@@ -36,13 +43,27 @@ class SQLiteDatabase(Database):
             self.connection = sqlite3.connect(path, timeout=timeout, isolation_level=None,
                                               check_same_thread=False)
             self.connection.row_factory = sqlite3.Row
-            self.connection.execute("PRAGMA journal_mode=WAL")
+            self._enter_wal(timeout)
             self.connection.execute(f"PRAGMA synchronous={synchronous}")
             self.connection.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as exc:
             raise StorageError(explain(exc, path)) from None
         except OSError as exc:
             raise StorageError(f"cannot open {path}: {exc.strerror}") from None
+
+    def _enter_wal(self, timeout: float) -> None:
+        # Switching a new file to WAL needs its exclusive lock, and SQLite answers "locked"
+        # at once, without its busy handler, when another opener is switching it too.
+        # WAL is a property of the file: once any opener has switched it, this one is a no-op.
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.connection.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
 
     def close(self) -> None:
         with self._lock:
@@ -133,6 +154,35 @@ class SQLiteDatabase(Database):
 
     def yoyo_url(self) -> str:
         return f"sqlite:///{self.path.resolve()}"
+
+    @contextlib.contextmanager
+    def migration_lock(self) -> Iterator[bool]:
+        """This process's threads take turns, then processes take an ``flock`` on a file
+        beside the database. The kernel drops the flock when its holder dies, so unlike
+        the migration tool's lock row (which yoyo writes over a shared-cache connection
+        that fails at once, without waiting, when two threads of one process meet, and
+        then leaves the row behind) it can never be left over."""
+        key = str(self.path.resolve())
+        with process_migration_lock(key):
+            try:
+                fd = os.open(f"{key}.migrating", os.O_RDWR | os.O_CREAT, 0o600)
+            except OSError as exc:
+                raise StorageError(f"cannot open {key}.migrating: {exc.strerror}") from None
+            try:
+                deadline = time.monotonic() + MIGRATION_WAIT
+                while True:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        break
+                    except BlockingIOError:
+                        if time.monotonic() > deadline:
+                            raise StorageError(
+                                f"database {key}: another process has been upgrading its "
+                                f"schema for {MIGRATION_WAIT:.0f} s") from None
+                        time.sleep(0.05)
+                yield True
+            finally:
+                os.close(fd)  # releases the flock
 
 
 class SQLiteStore(SQLStore):
