@@ -50,7 +50,8 @@ def db_status(app: Any, as_json: bool) -> None:
 
 @db_group.command("upgrade")
 @click.option("--break-lock", is_flag=True,
-              help="First remove the lock of an upgrade whose process died")
+              help="First remove the lock of an upgrade whose process died (PostgreSQL; "
+              "on the embedded default such a lock is removed by itself)")
 @click.pass_obj
 def db_upgrade(app: Any, break_lock: bool) -> None:
     """Apply the pending schema migrations (safe to run twice, and from several
