@@ -4,6 +4,8 @@ it can push only that seller's invoices and read only those."""
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -11,10 +13,9 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from gateway.core import Dispatcher, Invoice
 from gateway.core.limits import size_text
 from gateway.core.pipeline import PushResult
-from gateway.core.storage import PENDING, InvoiceRecord
+from gateway.core.storage import DELIVERING, PENDING, RETRY, InvoiceRecord
 from gateway.errors import (
     DuplicateInvoice,
     Finding,
@@ -30,6 +31,10 @@ from plugins.portal.web import portal_of
 bearer = HTTPBearer(auto_error=False, description="A billing system's token "
                     "(gateway portal token add NAME --seller SELLER)")
 router = APIRouter(prefix="/api/v1", tags=["invoices"])
+log = logging.getLogger("gateway.portal.api")
+
+#: Delivery statuses that are not an outcome yet.
+UNFINISHED = (PENDING, DELIVERING, RETRY)
 
 
 class ApiProblem(Exception):
@@ -102,13 +107,16 @@ class InvoiceOut(BaseModel):
 
 
 class PushOut(BaseModel):
-    status: str  # accepted, unchanged or rejected
+    status: str  # accepted, unchanged, rejected or deferred (not started: push again)
     number: str | None
     id: str | None = None
     customer: str | None = None
     message: str | None = None
     errors: list[FindingOut] = []
     warnings: list[FindingOut] = []
+    #: Deliveries not finished when the answer was sent (queued, being sent or waiting
+    #: for a retry): the dispatcher carries them on; GET the invoice to follow them.
+    pending: list[int] = []
     invoice: InvoiceOut | None = None
 
 
@@ -172,17 +180,36 @@ async def push_invoice(request: Request, token: Annotated[ApiToken, Depends(api_
     """Accept invoices: validate, render, archive, queue and (by default) deliver them.
 
     Answers 201 when accepted, 200 when the same invoice was accepted before, 422 with
-    the findings (rule id, location, EN 16931 term, message) when rejected.
+    the findings (rule id, location, EN 16931 term, message) when rejected. Delivery
+    waits at most ``deliver_wait_seconds``; ``pending`` lists the deliveries that were
+    not finished by then, which the dispatcher carries on.
     """
+    import anyio
     import anyio.to_thread
 
     body = await _bounded_body(request)
+    portal = portal_of(request)
+    deadline = time.monotonic() + portal.settings.push_seconds
     # Reading, checking and rendering are CPU work: in worker threads, a few at a time, so
     # a big push waits for a worker instead of holding the event loop that every other
-    # client's request needs.
-    return await anyio.to_thread.run_sync(
-        _push_sync, request, token, body, customer, deliver,
-        limiter=portal_of(request).push_limiter())
+    # client's request needs. The wait is bounded too: past the request's time, the
+    # billing system is told to come back rather than kept waiting.
+    limiter = portal.push_limiter()
+    acquired = False
+    with anyio.move_on_after(max(deadline - time.monotonic(), 0.0)):
+        await limiter.acquire()
+        acquired = True
+    if not acquired:
+        raise ApiProblem(503, {"error": f"every API worker was busy for "
+                                        f"{portal.settings.push_seconds:g} s "
+                                        "(plugins.portal.push_seconds, limits.api_workers); "
+                                        "nothing was accepted, push again"},
+                         {"Retry-After": "5"})
+    try:
+        return await anyio.to_thread.run_sync(
+            _push_sync, request, token, body, customer, deliver, deadline)
+    finally:
+        limiter.release()
 
 
 async def _bounded_body(request: Request) -> bytes:
@@ -208,14 +235,13 @@ async def _bounded_body(request: Request) -> bytes:
 
 
 def _push_sync(request: Request, token: ApiToken, body: bytes, customer: str | None,
-               deliver: bool | None) -> Response:
+               deliver: bool | None, deadline: float) -> Response:
     portal = portal_of(request)
     gw = portal.gw
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     filename = "invoice.json" if kind.endswith("json") else \
         "invoice.xml" if kind.endswith("xml") else ""
     source = f"api:{token.name}"
-    results: list[tuple[int, PushOut]] = []
     try:
         items = list(gw.read_bytes(body, source=source, filename=filename))
     except InputError as exc:
@@ -231,17 +257,44 @@ def _push_sync(request: Request, token: ApiToken, body: bytes, customer: str | N
         raise ApiProblem(413, {"error": f"{len(items):,} invoices in one request; the limit "
                                         f"is {most:,} (limits.invoices_per_request in "
                                         "gateway.toml); nothing was accepted"})
+    # Each entry: an answer, or the result of a push whose answer waits for delivery.
+    pushed: list[tuple[int, PushOut] | PushResult] = []
     for item in items:
         if isinstance(item, InvoiceRejected):
-            results.append((422, _rejected(item)))
+            pushed.append((422, _rejected(item)))
+            continue
+        if pushed and time.monotonic() > deadline:
+            # One invoice is bounded by the limits; many are bounded by the clock.
+            pushed.append((503, PushOut(
+                status="deferred", number=item.number,
+                message=f"not started: the request's {portal.settings.push_seconds:g} s "
+                        "(plugins.portal.push_seconds) ran out before this invoice's "
+                        "turn; nothing was stored for it, push it again")))
             continue
         if item.seller_key != token.seller_key:
-            results.append((403, PushOut(
+            pushed.append((403, PushOut(
                 status="rejected", number=item.number,
                 message=f"token {token.name!r} may push invoices of seller "
                         f"{token.seller_key} only, not {item.seller_key}")))
             continue
-        results.append(_push_one(portal, request, item, source, customer, deliver))
+        result: PushResult = gw.push(item, source=source, customer_id=customer)
+        if result.status == "rejected":
+            assert result.error is not None
+            status = 409 if isinstance(result.error, DuplicateInvoice) else 422
+            pushed.append((status, _rejected(result.error, result.number)))
+            continue
+        pushed.append(result)
+    accepted = [p.invoice_id for p in pushed if isinstance(p, PushResult) and p.invoice_id]
+    waited: float | None = None
+    if accepted and (deliver if deliver is not None else portal.settings.deliver_on_push):
+        waited = min(portal.settings.deliver_wait_seconds, deadline - time.monotonic())
+        if waited <= 0 or not portal.inline.deliver(invoice_ids=accepted, wait=waited):
+            log.info("push answered with deliveries pending", extra={
+                "invoices": accepted, "waited": max(waited, 0.0)})
+        else:
+            waited = None  # all delivered (or failed for good) in time
+    results = [p if isinstance(p, tuple) else _accepted(portal, request, p, waited)
+               for p in pushed]
     if len(results) == 1:
         status, out = results[0]
         return JSONResponse(out.model_dump(), status_code=status)
@@ -258,34 +311,24 @@ def _rejected(exc: GatewayError, number: str | None = None) -> PushOut:
     return PushOut(status="rejected", number=number, message=str(exc))
 
 
-def _push_one(portal: Portal, request: Request, invoice: Invoice, source: str,
-              customer: str | None, deliver: bool | None) -> tuple[int, PushOut]:
-    gw = portal.gw
-    result: PushResult = gw.push(invoice, source=source, customer_id=customer)
-    if result.status == "rejected":
-        assert result.error is not None
-        status = 409 if isinstance(result.error, DuplicateInvoice) else 422
-        return status, _rejected(result.error, result.number)
+def _accepted(portal: Portal, request: Request, result: PushResult,
+              waited: float | None) -> tuple[int, PushOut]:
+    """The answer for an accepted (or unchanged) invoice, read back after delivery;
+    ``waited`` is how long delivery was waited for when time ran out before it was done."""
     assert result.invoice_id is not None
-    if deliver if deliver is not None else portal.settings.deliver_on_push:
-        _deliver(portal, result.invoice_id)
-    record = gw.store.get_invoice(result.invoice_id)
+    record = portal.gw.store.get_invoice(result.invoice_id)
     assert record is not None
+    invoice = _invoice_out(portal, request, record)
+    pending = [d.id for d in invoice.deliveries if d.status in UNFINISHED]
+    message = None
+    if pending and waited is not None:
+        message = (f"{len(pending)} of {len(invoice.deliveries)} deliveries still pending "
+                   f"after {max(waited, 0.0):g} s (plugins.portal.deliver_wait_seconds): "
+                   "the dispatcher (gateway deliver --loop) finishes them; "
+                   f"GET /api/v1/invoices/{record.id} shows their progress")
     return (201 if result.status == "accepted" else 200), PushOut(
         status=result.status, number=result.number, id=result.invoice_id,
-        customer=result.customer_id, invoice=_invoice_out(portal, request, record))
-
-
-def _deliver(portal: Portal, invoice_id: str) -> None:
-    """Deliver this invoice's due deliveries, and the fallbacks a failure adds, now;
-    retries wait for the dispatcher (``gateway deliver --loop``) as usual."""
-    dispatcher = Dispatcher(portal.gw)
-    for _ in range(10):
-        due = portal.gw.store.deliveries(invoice_id=invoice_id, statuses=[PENDING])
-        if not due:
-            return
-        for d in due:
-            dispatcher.run(delivery_id=d.id)
+        customer=result.customer_id, message=message, pending=pending, invoice=invoice)
 
 
 @router.get("/invoices", response_model=InvoiceOut,

@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, Response
 
-from gateway.core import Dispatcher
 from gateway.core.storage import DEAD, FAILED, RETRY
 from gateway.errors import GatewayError
 from plugins.portal import history
@@ -61,9 +60,10 @@ def retry(request: Request, delivery: Annotated[list[int] | None, Form()] = None
     delivery = delivery or []
     count = gw.store.requeue(delivery)
     if count and portal.settings.deliver_on_retry:
-        dispatcher = Dispatcher(gw)
-        for delivery_id in delivery:
-            dispatcher.run(delivery_id=delivery_id)
+        # Bounded like an API push: what is not sent in time stays queued for the
+        # dispatcher, and the list below shows it as waiting.
+        portal.inline.deliver(delivery_ids=delivery,
+                              wait=portal.settings.deliver_wait_seconds)
     return page(request, "operator.html", failed=_failed_rows(portal), latest=[],
                 customers=[], accounts={}, message=("retried", {"count": count}), invite=None)
 

@@ -13,6 +13,7 @@ from gateway.core import Config, Gateway
 from gateway.core.storage import DEAD, DELIVERING, FAILED, PENDING, RETRY, DeliveryRecord
 from gateway.plugins import Plugins, get_plugin_manager
 from plugins.portal.db import PortalDB, PortalDBs
+from plugins.portal.inline import InlineDelivery
 
 
 class PortalSettings(BaseModel):
@@ -30,6 +31,17 @@ class PortalSettings(BaseModel):
     page_size: int = Field(20, ge=1, le=500)
     deliver_on_push: bool = Field(True, description="API: deliver right after accepting")
     deliver_on_retry: bool = Field(True, description="Operator retry: deliver at once")
+    # A request never waits for a slow customer server longer than this: the deliveries
+    # are in the outbox already, and the dispatcher finishes what is still pending.
+    deliver_wait_seconds: float = Field(
+        5.0, ge=0, le=25, description="API push, operator retry: the most a request waits "
+        "for its deliveries; the rest are answered as pending")
+    # Together with limits.lines_per_invoice (one invoice renders in about 15 s at the
+    # default) this keeps every push under 30 s however many invoices it carries.
+    push_seconds: float = Field(
+        15.0, gt=0, le=25, description="API push: no further invoice of the request is "
+        "started after this (counted once the body has arrived, waiting for a worker "
+        "included)")
     email_channels: list[str] = Field(
         default_factory=lambda: ["email"],
         description="Channel types whose failure shows as 'e-mail failed'")
@@ -55,6 +67,8 @@ class Portal:
         #: customer pages added by other plugins (:mod:`plugins.portal.extensions`)
         self.pages: list[Any] = []
         self._push_limiter: Any = None
+        self.inline = InlineDelivery(config, self.plugins,
+                                     workers=max(2, config.limits.api_workers))
 
     def push_limiter(self) -> Any:
         """API pushes worked on at once (``limits.api_workers``); made on first use
@@ -80,6 +94,7 @@ class Portal:
         return gw
 
     def close(self) -> None:
+        self.inline.close()
         with self._lock:
             for gw in self._gateways:
                 gw.close()

@@ -1,0 +1,117 @@
+"""Delivery right after a request (an API push, the operator's retry button), for a
+bounded time.
+
+The deliveries are already in the durable outbox when this starts, so the request
+need not wait for them: it waits at most ``deliver_wait_seconds`` and then answers
+with what is still pending. A few long-lived threads do the sending, each with its own
+gateway (store connections are not shared between threads) and a dispatcher that
+leases every delivery before it tries it. When a request stops waiting, its job starts
+no further delivery; the one attempt already in flight is finished by its thread, its
+lease renewed meanwhile, so ``gateway deliver --loop`` neither takes it over nor sends
+it twice. Should the process die during that attempt, the lease runs out (at once for
+a rerun on the same host) and the dispatcher tries again, which the channels make
+harmless. Everything not started is left pending for the dispatcher.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+
+from gateway.core import Config, Dispatcher, Gateway
+from gateway.core.storage import PENDING
+from gateway.plugins import Plugins
+
+log = logging.getLogger("gateway.portal.inline")
+
+#: Rounds of "deliver what is pending" per invoice: a failed delivery adds its fallback,
+#: which the next round sends; a fallback chain is short.
+ROUNDS = 10
+
+
+@dataclass
+class _Job:
+    invoice_ids: tuple[str, ...] = ()
+    delivery_ids: tuple[int, ...] = ()
+    stop: threading.Event = field(default_factory=threading.Event)
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class InlineDelivery:
+    """``workers`` threads that deliver what requests queued, started on first use."""
+
+    def __init__(self, config: Config, plugins: Plugins, workers: int) -> None:
+        self.config, self.plugins, self.workers = config, plugins, workers
+        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def deliver(self, *, invoice_ids: list[str] | tuple[str, ...] = (),
+                delivery_ids: list[int] | tuple[int, ...] = (), wait: float) -> bool:
+        """Deliver the pending deliveries of these invoices (with the fallbacks a
+        failure adds), or these deliveries; wait at most ``wait`` seconds. True when
+        all of it was attempted in time; False leaves the rest to the dispatcher."""
+        job = _Job(tuple(invoice_ids), tuple(delivery_ids))
+        with self._lock:
+            if self._closed:
+                return False
+            if len(self._threads) < self.workers:
+                thread = threading.Thread(target=self._work, daemon=True,
+                                          name=f"deliver-on-request-{len(self._threads)}")
+                self._threads.append(thread)
+                thread.start()
+        self._jobs.put(job)
+        if job.done.wait(max(wait, 0.0)):
+            return True
+        # Whatever this job has not begun stays pending; the attempt it is in the
+        # middle of (if any) is finished by its thread under a renewed lease.
+        job.stop.set()
+        return False
+
+    def close(self, wait: float = 5.0) -> None:
+        """Start nothing new; give attempts in flight ``wait`` seconds to finish. A
+        thread still sending after that is a daemon: its lease keeps the delivery
+        from a second sender until it finishes or the process ends."""
+        with self._lock:
+            self._closed = True
+            threads = list(self._threads)
+        for _ in threads:
+            self._jobs.put(None)
+        for thread in threads:
+            thread.join(wait / max(len(threads), 1))
+
+    def _work(self) -> None:
+        gw: Gateway | None = None
+        try:
+            while (job := self._jobs.get()) is not None:
+                try:
+                    if not job.stop.is_set():
+                        if gw is None:
+                            gw = Gateway(self.config, self.plugins)
+                        self._run(gw, job)
+                except Exception:  # the outbox keeps the deliveries; the dispatcher retries
+                    log.exception("delivery right after the request failed")
+                finally:
+                    job.done.set()
+        finally:
+            if gw is not None:
+                gw.close()
+
+    def _run(self, gw: Gateway, job: _Job) -> None:
+        dispatcher = Dispatcher(gw)
+        for delivery_id in job.delivery_ids:
+            if job.stop.is_set():
+                return
+            dispatcher.run(delivery_id=delivery_id)
+        for invoice_id in job.invoice_ids:
+            for _ in range(ROUNDS):
+                due = gw.store.deliveries(invoice_id=invoice_id, statuses=[PENDING])
+                if not due:
+                    break
+                for d in due:
+                    if job.stop.is_set():
+                        return
+                    dispatcher.run(delivery_id=d.id)
