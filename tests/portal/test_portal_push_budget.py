@@ -1,0 +1,213 @@
+"""An API push never waits long for a slow customer server.
+
+Real servers on 127.0.0.1 (aiosmtpd, OpenSSH's sshd) behind a proxy that accepts and
+then stalls: the push answers once ``deliver_wait_seconds`` is spent, saying which
+deliveries are still pending; the attempt in flight is finished under its lease (the
+dispatcher running meanwhile does not take it over), and after the dispatcher has run
+every delivery has arrived exactly once.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiosmtpd.controller import Controller
+
+from gateway.core import Dispatcher, Gateway
+from gateway.core.storage import DELIVERED, DELIVERING
+from tests.portal.conftest import FORMATS, TestPlugin, World, serve
+from tests.portal.stall_proxy import StallProxy
+from tests.sftp.sftp_servers import SSHD, OpenSshServer, free_port, keygen
+
+CUSTOMER = "300000001"
+SELLER = "LV40003000001"
+WAIT = 0.5  # deliver_wait_seconds: small, so that the test is quick
+LEASE = 1.5  # short, so that the in-flight attempt must have its lease renewed
+
+
+class Inbox:
+    """An aiosmtpd handler that keeps every message it accepts."""
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(envelope.original_content)
+        return "250 2.0.0 queued"
+
+    def message_ids(self) -> list[str]:
+        import email
+        from email import policy
+
+        return [str(email.message_from_bytes(m, policy=policy.default)["Message-ID"])
+                for m in self.messages]
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    handler = Inbox()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(),
+                            auth_require_tls=False)
+    controller.start()
+    yield handler, controller.port
+    controller.stop()
+
+
+@pytest.fixture
+def sshd(tmp_path: Path) -> Iterator[OpenSshServer]:
+    if not shutil.which("ssh-keygen") or not Path(SSHD).exists():
+        pytest.fail("OpenSSH (openssh-server, openssh-client) is required; run scripts/setup.sh")
+    server = OpenSshServer(tmp_path / "sshd", keygen(tmp_path / "erp-key"))
+    server.start()
+    yield server
+    server.stop()
+
+
+def _gateway(gateway_factory: Any, monkeypatch: pytest.MonkeyPatch, smtp_port: int,
+             channels: list[dict[str, Any]], *, smtp_timeout: float = 20) -> Gateway:
+    monkeypatch.setenv("GATEWAY_LOAD_PLUGINS", "json,folder,portal,email,sftp")
+    gw: Gateway = gateway_factory(extra_plugins=(("portal-tests", TestPlugin()),), config=f"""
+[dispatcher]
+base_delay = 0
+max_attempts = 5
+lease_seconds = {LEASE}
+
+[network]
+allow = ["127.0.0.1/32"]
+
+[plugins.email]
+host = "127.0.0.1"
+port = {smtp_port}
+security = "none"
+from = "Daugavas Elektrība <rekini@daugavas-elektriba.lv>"
+connect_timeout = {smtp_timeout}
+timeout = {smtp_timeout}
+
+[plugins.portal]
+deliver_wait_seconds = {WAIT}
+""")
+    from gateway.core import Customer
+
+    customer = Customer.model_validate({
+        "id": CUSTOMER, "name": "Slow Servers SIA", "formats": FORMATS,
+        "match": ["LV40300000001"], "channels": channels})
+    gw.check_customer(customer)
+    gw.store.put_customer(customer, actor="test")
+    return gw
+
+
+def _push(world: World, load_example: Any, number: str) -> tuple[httpx.Response, float]:
+    data = copy.deepcopy(load_example("electricity-household.json"))
+    data["number"] = number
+    with serve(world) as server:
+        token = server.token("billing")
+        with server.client(headers={"Authorization": f"Bearer {token}",
+                                    "Content-Type": "application/json"}) as api:
+            began = time.monotonic()
+            response = api.post(f"/api/v1/invoices?customer={CUSTOMER}",
+                                content=json.dumps(data).encode())
+            return response, time.monotonic() - began
+
+
+def _world(gw: Gateway) -> World:
+    return World(gw, [], [], [], [], "", FORMATS)
+
+
+def _settle(gw: Gateway, invoice_id: str, seconds: float = 60) -> None:
+    """Wait until no delivery of the invoice is being sent any more."""
+    deadline = time.monotonic() + seconds
+    while any(d.status == DELIVERING for d in gw.store.deliveries(invoice_id=invoice_id)):
+        assert time.monotonic() < deadline, "the attempt in flight never finished"
+        time.sleep(0.1)
+
+
+def test_a_push_answers_within_its_wait_and_a_stalled_email_arrives_once(
+        gateway_factory: Any, monkeypatch: pytest.MonkeyPatch, load_example: Any,
+        inbox: tuple[Inbox, int]) -> None:
+    """The SMTP server stalls far longer than the push may wait: the push answers with
+    both deliveries pending, the dispatcher delivers the folder one and leaves the
+    e-mail being sent alone (its lease is renewed), and once the server answers the
+    e-mail is sent once, by the attempt that was in flight."""
+    handler, smtp_port = inbox
+    proxy = StallProxy(smtp_port)
+    try:
+        gw = _gateway(gateway_factory, monkeypatch, proxy.port, [
+            {"channel": "email", "settings": {"to": ["gramatvediba@example.lv"]}},
+            {"channel": "folder", "name": "archive-copy"}])
+        response, took = _push(_world(gw), load_example, "E-SLOW-SMTP")
+        # Without the wait it would have taken until the SMTP timeout (20 s).
+        assert took < WAIT + 8, f"the push took {took:.1f} s"
+        assert response.status_code == 201, response.text
+        out = response.json()
+        deliveries = {d["channel_type"]: d for d in out["invoice"]["deliveries"]}
+        assert sorted(out["pending"]) == sorted(d["id"] for d in deliveries.values())
+        assert deliveries["email"]["status"] == DELIVERING  # the attempt in flight
+        assert deliveries["folder"]["status"] == "pending"  # not begun: the dispatcher's
+        assert "deliver_wait_seconds" in out["message"]
+        assert proxy.accepted == 1
+
+        # The dispatcher runs while the e-mail is still stuck, after its first lease
+        # would have run out: it sends the rest and does not touch the e-mail.
+        time.sleep(2 * LEASE)
+        summary = Dispatcher(gw).run()
+        assert (summary.delivered, summary.attempted) == (1, 1)
+        email_id = deliveries["email"]["id"]
+        assert gw.store.get_delivery(email_id).status == DELIVERING
+
+        proxy.gate.set()  # the server answers at last
+        _settle(gw, out["id"])
+        assert Dispatcher(gw).run().attempted == 0
+        records = gw.store.deliveries(invoice_id=out["id"])
+        assert [(d.status, d.attempts) for d in records] == [(DELIVERED, 1)] * 2
+        assert len(handler.messages) == 1
+        assert proxy.accepted == 1
+        copies = list((gw.config.data_dir / "deliveries" / CUSTOMER).rglob("*.*"))
+        assert len(copies) == len(FORMATS)
+    finally:
+        proxy.close()
+
+
+def test_an_sftp_server_that_never_answers_is_retried_by_the_dispatcher_once(
+        gateway_factory: Any, monkeypatch: pytest.MonkeyPatch, load_example: Any,
+        inbox: tuple[Inbox, int], sshd: OpenSshServer) -> None:
+    """The customer's SFTP server accepts the connection and says nothing: the push
+    answers within its wait; the attempt in flight ends by the channel's own timeout as
+    a retry (not lost, not left leased); the dispatcher's retry uploads each file once."""
+    handler, smtp_port = inbox
+    proxy = StallProxy(sshd.port, silent=1)
+    proxy.gate.set()  # after the first (silent) connection, the server answers
+    try:
+        gw = _gateway(gateway_factory, monkeypatch, smtp_port, [
+            {"channel": "sftp-push", "name": "erp",
+             "settings": sshd.settings(port=proxy.port, timeout=2.0)},
+            {"channel": "email", "settings": {"to": ["gramatvediba@example.lv"]}}])
+        response, took = _push(_world(gw), load_example, "E-SLOW-SFTP")
+        assert took < WAIT + 8, f"the push took {took:.1f} s"
+        assert response.status_code == 201, response.text
+        out = response.json()
+        deliveries = {d["channel_type"]: d for d in out["invoice"]["deliveries"]}
+        assert sorted(out["pending"]) == sorted(d["id"] for d in deliveries.values())
+        assert deliveries["sftp-push"]["status"] == DELIVERING
+
+        _settle(gw, out["id"])
+        sftp = gw.store.get_delivery(deliveries["sftp-push"]["id"])
+        assert (sftp.status, sftp.attempts) == ("retry", 1)
+        assert [a.outcome for a in gw.store.attempts(sftp.id)] == ["retry"]
+        summary = Dispatcher(gw).run()
+        assert summary.delivered == 2, summary
+        records = gw.store.deliveries(invoice_id=out["id"])
+        assert all(d.status == DELIVERED for d in records)
+        assert sorted(p.name for p in sshd.upload.iterdir()) == sorted(
+            f"E-SLOW-SFTP.{ext}" for ext in ("pdf", "xml"))
+        assert len(handler.messages) == 1
+        assert Dispatcher(gw).run().attempted == 0
+    finally:
+        proxy.close()
