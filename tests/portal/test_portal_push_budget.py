@@ -211,3 +211,50 @@ def test_an_sftp_server_that_never_answers_is_retried_by_the_dispatcher_once(
         assert Dispatcher(gw).run().attempted == 0
     finally:
         proxy.close()
+
+
+def test_the_operators_retry_answers_within_the_wait_and_sends_once(
+        gateway_factory: Any, monkeypatch: pytest.MonkeyPatch, load_example: Any,
+        inbox: tuple[Inbox, int]) -> None:
+    """The retry button delivers at once, bounded like a push: the page comes back
+    while the SMTP server still stalls, and the e-mail is sent once when it answers."""
+    from gateway.core import Invoice
+    from plugins.portal.db import PortalDB
+    from tests.portal.conftest import OPERATOR_PASSWORD, csrf_of, hash_password
+
+    handler, smtp_port = inbox
+    proxy = StallProxy(smtp_port, silent=1)  # the first attempt times out: a retry
+    try:
+        gw = _gateway(gateway_factory, monkeypatch, proxy.port, [
+            {"channel": "email", "settings": {"to": ["gramatvediba@example.lv"]}}],
+            smtp_timeout=1)
+        data = copy.deepcopy(load_example("electricity-household.json"))
+        data["number"] = "E-RETRY"
+        result = gw.push(Invoice.model_validate(data), source="test", customer_id=CUSTOMER)
+        assert result.invoice_id is not None
+        assert Dispatcher(gw).run().retrying == 1
+        [delivery] = gw.store.deliveries(invoice_id=result.invoice_id)
+        db = PortalDB(gw.config.data_dir / "portal.db")
+        db.add_account(email="operator@daugavas.lv", password_hash=hash_password(
+            OPERATOR_PASSWORD), role="operator", customer_id=None, created_by="test")
+        db.close()
+        # The retry meets a server that is slow, not dead: it must outlast the wait.
+        gw.config.plugins["email"].update(connect_timeout=20, timeout=20)
+        with serve(_world(gw)) as server:
+            op = server.login("operator@daugavas.lv", OPERATOR_PASSWORD)
+            csrf = csrf_of(op.get("/operator").text)
+            began = time.monotonic()
+            page = op.post("/operator/retry", data={"csrf": csrf, "delivery": str(delivery.id)})
+            took = time.monotonic() - began
+            assert page.status_code == 200, page.text
+            assert took < WAIT + 8, f"the retry took {took:.1f} s"
+            assert gw.store.get_delivery(delivery.id).status == DELIVERING
+            proxy.gate.set()
+            _settle(gw, result.invoice_id)
+        assert Dispatcher(gw).run().attempted == 0
+        record = gw.store.get_delivery(delivery.id)
+        assert record.status == DELIVERED
+        assert [a.outcome for a in gw.store.attempts(delivery.id)] == ["retry", "delivered"]
+        assert len(handler.messages) == 1
+    finally:
+        proxy.close()
