@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -54,11 +55,13 @@ HEADERS = ("number", "issued", "due", "period", "contract", "currency", "net_tot
            "vat_total", "total_with_vat", "amount_due", "status")
 
 
-def history_csv(rows: list[HistoryRow], lang: str) -> bytes:
+def iter_history_csv(rows: Iterable[HistoryRow], lang: str) -> Iterator[bytes]:
     """Latvian spreadsheets expect ';' and a decimal comma; English ones ',' and a point.
-    The BOM makes Excel read UTF-8 (ā, š, ž) correctly."""
+    The BOM makes Excel read UTF-8 (ā, š, ž) correctly. Written in chunks of about
+    64 KB, so that a long history streams in constant memory."""
     delimiter, comma = (";", True) if lang == "lv" else (",", False)
     out = io.StringIO()
+    out.write("\ufeff")
     writer = CsvWriter(out, delimiter=delimiter)
     writer.writerow([i18n.text(lang, h) for h in HEADERS])
 
@@ -69,17 +72,27 @@ def history_csv(rows: list[HistoryRow], lang: str) -> bytes:
     for r in rows:
         writer.writerow([r.number, r.issue_date, r.due_date, r.period, r.contract, r.currency,
                          num(r.net), num(r.vat), num(r.total), num(r.amount_due), r.status])
-    return ("\ufeff" + out.getvalue()).encode("utf-8")
+        if out.tell() > 65536:
+            yield out.getvalue().encode("utf-8")
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue().encode("utf-8")
 
 
-def lines_csv(invoices: list[Any], lang: str) -> bytes | None:
+def lines_csv(invoices: Iterable[Any], lang: str) -> bytes | None:
+    chunks = iter_lines_csv(invoices, lang)
+    return None if chunks is None else b"".join(chunks)
+
+
+def iter_lines_csv(invoices: Iterable[Any], lang: str) -> Iterator[bytes] | None:
     """Every line of every invoice, in the CSV plugin's own columns and dialects, so the
-    export reads back with ``gateway push``; None when the CSV plugin is not installed."""
+    export reads back with ``gateway push``, in chunks; None when the CSV plugin is not
+    installed."""
     try:
-        from plugins.csv import export_many
+        from plugins.csv import iter_export
     except ImportError:
         return None
-    return export_many(invoices, "lv" if lang == "lv" else "en")
+    return iter_export(invoices, "lv" if lang == "lv" else "en")
 
 
 def history_pdf(rows: list[HistoryRow], lang: str, year: int, customer_name: str,

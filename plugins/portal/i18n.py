@@ -141,6 +141,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "download_lines": ("Visas rēķinu rindas (CSV)", "Every invoice line (CSV)"),
     "export_intro": ("Gada rēķinu saraksts grāmatvedībai: CSV tabulai vai PDF arhīvam.",
                      "A year's invoices for your records: CSV for spreadsheets, PDF to file."),
+    "export_pdf_too_many": (
+        "{year}. gadā ir {count} rēķini, bet vienā PDF izrakstā var būt ne vairāk kā {most}. "
+        "Lejupielādējiet CSV vai PDF pa mēnešiem.",
+        "{year} has {count} invoices; one PDF export holds at most {most}. Download the CSV, "
+        "or the PDF month by month."),
     "total": ("Kopā", "Total"),
     "not_found": ("Lapa nav atrasta.", "Page not found."),
     "back": ("Atpakaļ", "Back"),

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Form, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from gateway.core import ChannelPreference, Customer, Invoice
 from gateway.core.storage import InvoiceRecord
@@ -538,40 +538,81 @@ def export_form(request: Request) -> Response:
                 lines="csv" in portal.plugins.formats)
 
 
-EXPORT_NAME = re.compile(r"^(\d{4})\.(csv|pdf|lines\.csv)$")
+#: Invoices an export reads from the store at once.
+EXPORT_PAGE = 500
+EXPORT_NAME = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2]))?\.(csv|pdf|lines\.csv)$")
+
+
+def _oldest_first(portal: Portal, customer_id: str, **filters: str) -> Iterator[InvoiceRecord]:
+    """A customer's invoices by issue date and number, read a page at a time from the end
+    of the newest-first list: an export never holds a big customer's invoices at once."""
+    store = portal.gw.store
+    end = store.count_invoices(customer_id=customer_id, **filters)
+    while end > 0:
+        start = max(end - EXPORT_PAGE, 0)
+        batch = portal.gw.store.list_invoices(customer_id=customer_id, limit=end - start,
+                                              offset=start, **filters)
+        yield from reversed(batch)
+        end = start
 
 
 @router.get("/export/{name}")
 def export(request: Request, name: str) -> Response:
-    """``2026.csv`` (one row per invoice), ``2026.pdf``, ``2026.lines.csv`` (every line)."""
+    """``2026.csv`` (one row per invoice), ``2026.pdf``, ``2026.lines.csv`` (every line);
+    ``2026-03.pdf`` and so on for one month.
+
+    The CSVs are streamed as they are written, in constant memory, however many
+    invoices the customer has. The PDF is laid out whole, so it is refused past
+    ``export_pdf_invoices`` invoices (with links to the months instead): a year of a
+    big customer would hold the request for minutes.
+    """
     account = require_customer(request)
     portal = portal_of(request)
-    assert account.customer_id is not None
+    customer_id = account.customer_id
+    assert customer_id is not None
     found = EXPORT_NAME.match(name)
     if found is None:
         raise NotFound()
-    year, kind = int(found.group(1)), found.group(2)
-    records = list(customer_invoices(portal, account.customer_id,
-                                     issued_from=f"{year:04d}-01-01",
-                                     issued_to=f"{year:04d}-12-31"))
-    records.sort(key=lambda r: (r.issue_date, r.number))
-    lang = language(request)
-    rows = [exports.HistoryRow.of(r, invoice_status(
-        portal, portal.gw.store.deliveries(invoice_id=r.id)), lang) for r in records]
-    customer = portal.gw.store.get_customer(account.customer_id)
-    name = customer.name if customer else account.customer_id
-    if kind == "lines.csv":
-        lines = exports.lines_csv([Invoice.model_validate_json(r.invoice_json)
-                                   for r in records], lang)
-        if lines is None or "csv" not in portal.plugins.formats:
-            raise NotFound()
-        content, media_type = lines, "text/csv; charset=utf-8"
-    elif kind == "csv":
-        content, media_type = exports.history_csv(rows, lang), "text/csv; charset=utf-8"
+    year, month, kind = int(found.group(1)), found.group(2), found.group(3)
+    if month:
+        last_day = (dt.date(year + int(month) // 12, int(month) % 12 + 1, 1)
+                    - dt.timedelta(days=1)).day
+        filters = {"issued_from": f"{year:04d}-{month}-01",
+                   "issued_to": f"{year:04d}-{month}-{last_day:02d}"}
     else:
-        content, media_type = exports.history_pdf(rows, lang, year, name,
-                                                  account.customer_id), "application/pdf"
-    filename = f"invoices-{account.customer_id}-{year}.{kind}"
-    return Response(content, media_type=media_type, headers={
-        "Content-Disposition": f'attachment; filename="{filename}"',
-        "Cache-Control": "private, no-store"})
+        filters = {"issued_from": f"{year:04d}-01-01", "issued_to": f"{year:04d}-12-31"}
+    lang = language(request)
+    filename = f"invoices-{customer_id}-{year}{'-' + month if month else ''}.{kind}"
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"',
+               "Cache-Control": "private, no-store"}
+
+    def rows() -> Iterator[exports.HistoryRow]:
+        for r in _oldest_first(portal, customer_id, **filters):
+            yield exports.HistoryRow.of(r, invoice_status(
+                portal, portal.gw.store.deliveries(invoice_id=r.id)), lang)
+
+    if kind == "lines.csv":
+        if "csv" not in portal.plugins.formats:
+            raise NotFound()
+        chunks = exports.iter_lines_csv(
+            (Invoice.model_validate_json(r.invoice_json)
+             for r in _oldest_first(portal, customer_id, **filters)), lang)
+        if chunks is None:
+            raise NotFound()
+        return StreamingResponse(chunks, media_type="text/csv; charset=utf-8",
+                                 headers=headers)
+    if kind == "csv":
+        return StreamingResponse(exports.iter_history_csv(rows(), lang),
+                                 media_type="text/csv; charset=utf-8", headers=headers)
+    count = portal.gw.store.count_invoices(customer_id=customer_id, **filters)
+    most = portal.settings.export_pdf_invoices
+    if count > most:
+        return page(request, "export.html", status_code=413, years=[year],
+                    lines="csv" in portal.plugins.formats,
+                    too_many={"count": f"{count:,}", "most": f"{most:,}", "year": year,
+                              "months": [] if month else
+                              [f"{m:02d}" for m in range(1, 13)]})
+    customer = portal.gw.store.get_customer(customer_id)
+    title = customer.name if customer else customer_id
+    content = exports.history_pdf(list(rows()), lang, year, title, customer_id)
+    return Response(content, media_type="application/pdf", headers=headers)
