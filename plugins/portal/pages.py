@@ -326,14 +326,17 @@ def download(request: Request, ref: str, format_name: str) -> Response:
             raise NotFound()
         customer = gw.store.get_customer(record.customer_id)
         invoice = Invoice.model_validate_json(record.invoice_json)
-        try:
-            rendered = gw.render(invoice, format_name,
-                                 language=customer.language if customer else "lv",
-                                 options=customer.format_options.get(format_name)
-                                 if customer else None, customer_id=record.customer_id)
-        except GatewayError as exc:
-            return Response(f"cannot make {format_name}: {exc}", status_code=500,
-                            media_type="text/plain; charset=utf-8")
+        with portal.heavy_work(portal.settings.push_seconds) as free:
+            if not free:
+                return _busy(portal)
+            try:
+                rendered = gw.render(invoice, format_name,
+                                     language=customer.language if customer else "lv",
+                                     options=customer.format_options.get(format_name)
+                                     if customer else None, customer_id=record.customer_id)
+            except GatewayError as exc:
+                return Response(f"cannot make {format_name}: {exc}", status_code=500,
+                                media_type="text/plain; charset=utf-8")
         content, media_type, filename = rendered.content, rendered.media_type, rendered.filename
     if portal.db.first_view(record.id, account.id, f"download:{format_name}"):
         gw.store.append_event(record.id, "downloaded", {
@@ -614,5 +617,16 @@ def export(request: Request, name: str) -> Response:
                               [f"{m:02d}" for m in range(1, 13)]})
     customer = portal.gw.store.get_customer(customer_id)
     title = customer.name if customer else customer_id
-    content = exports.history_pdf(list(rows()), lang, year, title, customer_id)
+    with portal.heavy_work(portal.settings.push_seconds) as free:
+        if not free:
+            return _busy(portal)
+        content = exports.history_pdf(list(rows()), lang, year, title, customer_id)
     return Response(content, media_type="application/pdf", headers=headers)
+
+
+def _busy(portal: Portal) -> Response:
+    """Every worker was taken for the whole wait: come back rather than queue up."""
+    return Response(f"The gateway is busy making other documents; try again in a moment "
+                    f"(waited {portal.settings.push_seconds:g} s for one of "
+                    f"{portal.config.limits.api_workers} workers).", status_code=503,
+                    headers={"Retry-After": "5"}, media_type="text/plain; charset=utf-8")

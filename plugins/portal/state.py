@@ -3,7 +3,9 @@ one of each per thread because SQLite connections must not be shared concurrentl
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,13 +78,38 @@ class Portal:
                                      workers=max(2, config.limits.api_workers))
 
     def push_limiter(self) -> Any:
-        """API pushes worked on at once (``limits.api_workers``); made on first use
-        because an anyio limiter belongs to the running event loop."""
+        """CPU-heavy requests worked on at once (``limits.api_workers``): API pushes,
+        documents rendered on request, PDF exports. Made on first use, in the event loop,
+        because an anyio limiter belongs to the running loop."""
         if self._push_limiter is None:
             import anyio
 
             self._push_limiter = anyio.CapacityLimiter(self.config.limits.api_workers)
         return self._push_limiter
+
+    @contextlib.contextmanager
+    def heavy_work(self, wait: float) -> Iterator[bool]:
+        """For a sync route (in its worker thread): hold one of the workers that API
+        pushes hold too while CPU-heavy work runs; yields False when none came free
+        within ``wait`` seconds, so the route answers "busy" instead of piling up."""
+        import anyio
+        import anyio.from_thread
+
+        borrower = object()
+
+        async def acquire() -> bool:
+            with anyio.move_on_after(wait):
+                await self.push_limiter().acquire_on_behalf_of(borrower)
+                return True
+            return False
+
+        held = anyio.from_thread.run(acquire)
+        try:
+            yield held
+        finally:
+            if held:
+                anyio.from_thread.run_sync(self.push_limiter().release_on_behalf_of,
+                                           borrower)
 
     @property
     def db(self) -> PortalDB:

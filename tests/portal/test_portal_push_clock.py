@@ -111,3 +111,39 @@ def test_a_batch_starts_no_invoice_after_the_push_time_and_says_which_to_resend(
             assert r.status_code == 201, r.text
             assert [o["status"] for o in r.json()["results"]] == [
                 "unchanged", "accepted", "accepted"]
+
+
+def test_a_pdf_export_waits_for_a_worker_no_longer_than_a_push_would(
+        world: World, load_example: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PDF exports and documents made on request share the pushes' workers: with the one
+    worker busy, the export answers 503 in time instead of piling up CPU work."""
+    from tests.portal.conftest import PASSWORD_A
+
+    hold, entered = threading.Event(), threading.Event()
+    _slow_render(monkeypatch, world, "E-HELD", hold, entered)
+    with serve(_configured(world, push_seconds=1, api_workers=1)) as server:
+        token = server.token("billing")
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+        def push_held() -> None:
+            with httpx.Client(base_url=server.url, headers=headers, timeout=120) as api:
+                api.post("/api/v1/invoices",
+                         content=json.dumps(_invoice(load_example, "E-HELD")).encode())
+
+        thread = threading.Thread(target=push_held)
+        thread.start()
+        a = server.login("janis@example.lv", PASSWORD_A)
+        try:
+            assert entered.wait(30), "the held push never reached rendering"
+            began = time.monotonic()
+            r = a.get("/export/2026.pdf")
+            took = time.monotonic() - began
+            assert r.status_code == 503, r.text
+            assert r.headers["Retry-After"] == "5"
+            assert took < 10, f"the refusal took {took:.1f} s"
+        finally:
+            hold.set()
+            thread.join(120)
+        r = a.get("/export/2026.pdf")
+        assert r.status_code == 200
+        assert r.headers["content-type"] == "application/pdf"
