@@ -206,10 +206,15 @@ async def push_invoice(request: Request, token: Annotated[ApiToken, Depends(api_
                                         "nothing was accepted, push again"},
                          {"Retry-After": "5"})
     try:
-        return await anyio.to_thread.run_sync(
-            _push_sync, request, token, body, customer, deliver, deadline)
+        pushed = await anyio.to_thread.run_sync(
+            _push_sync, request, token, body, customer, deadline)
     finally:
         limiter.release()
+    if isinstance(pushed, Response):
+        return pushed
+    # Waiting for customer servers is no CPU work: the worker is free for the next push.
+    return await anyio.to_thread.run_sync(_deliver_and_answer, request, pushed, deliver,
+                                          deadline)
 
 
 async def _bounded_body(request: Request) -> bytes:
@@ -234,8 +239,13 @@ async def _bounded_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+#: What a push did with each invoice: an answer, or the result of an accepted push whose
+#: answer is written after delivery.
+Pushed = list[tuple[int, "PushOut"] | PushResult]
+
+
 def _push_sync(request: Request, token: ApiToken, body: bytes, customer: str | None,
-               deliver: bool | None, deadline: float) -> Response:
+               deadline: float) -> Response | Pushed:
     portal = portal_of(request)
     gw = portal.gw
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -257,8 +267,7 @@ def _push_sync(request: Request, token: ApiToken, body: bytes, customer: str | N
         raise ApiProblem(413, {"error": f"{len(items):,} invoices in one request; the limit "
                                         f"is {most:,} (limits.invoices_per_request in "
                                         "gateway.toml); nothing was accepted"})
-    # Each entry: an answer, or the result of a push whose answer waits for delivery.
-    pushed: list[tuple[int, PushOut] | PushResult] = []
+    pushed: Pushed = []
     for item in items:
         if isinstance(item, InvoiceRejected):
             pushed.append((422, _rejected(item)))
@@ -284,6 +293,12 @@ def _push_sync(request: Request, token: ApiToken, body: bytes, customer: str | N
             pushed.append((status, _rejected(result.error, result.number)))
             continue
         pushed.append(result)
+    return pushed
+
+
+def _deliver_and_answer(request: Request, pushed: Pushed, deliver: bool | None,
+                        deadline: float) -> Response:
+    portal = portal_of(request)
     accepted = [p.invoice_id for p in pushed if isinstance(p, PushResult) and p.invoice_id]
     waited: float | None = None
     if accepted and (deliver if deliver is not None else portal.settings.deliver_on_push):
