@@ -258,3 +258,98 @@ def test_the_operators_retry_answers_within_the_wait_and_sends_once(
         assert len(handler.messages) == 1
     finally:
         proxy.close()
+
+
+def test_a_server_killed_during_the_attempt_in_flight_loses_nothing(
+        tmp_path: Path, gateway_factory: Any, monkeypatch: pytest.MonkeyPatch,
+        load_example: Any, inbox: tuple[Inbox, int]) -> None:
+    """``gateway serve portal`` as its own process is SIGKILLed while the e-mail of a
+    push it answered is still being sent: the dispatcher sees the dead worker, takes the
+    delivery over at once (no waiting for the lease) and the e-mail arrives once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from plugins.portal.db import PortalDB
+    from plugins.portal.security import new_token, token_hash
+
+    handler, smtp_port = inbox
+    proxy = StallProxy(smtp_port)
+    data_dir = tmp_path / "served"
+    monkeypatch.setenv("GATEWAY_LOAD_PLUGINS", "json,folder,portal,email")
+    gw: Gateway = gateway_factory(data_dir=data_dir, config=f"""
+[dispatcher]
+base_delay = 0
+lease_seconds = 600
+
+[network]
+allow = ["127.0.0.1/32"]
+
+[plugins.email]
+host = "127.0.0.1"
+port = {proxy.port}
+security = "none"
+from = "Daugavas Elektrība <rekini@daugavas-elektriba.lv>"
+connect_timeout = 60
+timeout = 60
+
+[plugins.portal]
+deliver_wait_seconds = {WAIT}
+""")
+    from gateway.core import Customer
+
+    customer = Customer.model_validate({
+        "id": CUSTOMER, "name": "Slow Servers SIA", "formats": ["json"],
+        "match": ["LV40300000001"],
+        "channels": [{"channel": "email", "settings": {"to": ["gramatvediba@example.lv"]}}]})
+    gw.check_customer(customer)
+    gw.store.put_customer(customer, actor="test")
+    token = new_token()
+    db = PortalDB(data_dir / "portal.db")
+    db.add_token("billing", SELLER, token_hash(token))
+    db.close()
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "portal", "--port", str(port)],
+        env={**os.environ, "GATEWAY_DATA_DIR": str(data_dir)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        data = copy.deepcopy(load_example("electricity-household.json"))
+        data["number"] = "E-KILLED"
+        deadline = time.monotonic() + 60
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30, headers={
+                "Authorization": f"Bearer {token}", "Content-Type": "application/json"}) as api:
+            while True:
+                try:
+                    api.get("/login")
+                    break
+                except httpx.TransportError:
+                    assert proc.poll() is None and time.monotonic() < deadline, \
+                        "the portal did not start"
+                    time.sleep(0.2)
+            r = api.post(f"/api/v1/invoices?customer={CUSTOMER}",
+                         content=json.dumps(data).encode())
+        assert r.status_code == 201, r.text
+        out = r.json()
+        [delivery] = out["invoice"]["deliveries"]
+        assert out["pending"] == [delivery["id"]]
+        assert delivery["status"] == DELIVERING
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(20)
+    try:
+        proxy.gate.set()  # the server answers now: too late for the killed attempt
+        summary = Dispatcher(gw).run()
+        assert (summary.delivered, summary.lost) == (1, 0), summary
+        assert gw.store.get_delivery(delivery["id"]).status == DELIVERED
+        assert [a.outcome for a in gw.store.attempts(delivery["id"])] == [
+            "abandoned", "delivered"]
+        time.sleep(0.5)  # let the killed connection's proxy thread pass its bytes, if any
+        assert len(handler.messages) == 1
+        assert Dispatcher(gw).run().attempted == 0
+    finally:
+        proxy.close()
