@@ -141,6 +141,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "download_lines": ("Visas rēķinu rindas (CSV)", "Every invoice line (CSV)"),
     "export_intro": ("Gada rēķinu saraksts grāmatvedībai: CSV tabulai vai PDF arhīvam.",
                      "A year's invoices for your records: CSV for spreadsheets, PDF to file."),
+    "failed_more": ("Parādītas {shown} no {total}; visas uzskaita gateway status --failed.",
+                    "Showing {shown} of {total}; gateway status --failed lists them all."),
     "export_pdf_too_many": (
         "{year}. gadā ir {count} rēķini, bet vienā PDF izrakstā var būt ne vairāk kā {most}. "
         "Lejupielādējiet CSV vai PDF pa mēnešiem.",

@@ -25,13 +25,19 @@ from plugins.portal.web import (
 router = APIRouter(include_in_schema=False)
 
 
-def _failed_rows(portal: Portal) -> list[dict[str, object]]:
+#: Rows of the failed list on one page: during an outage it can hold every delivery of
+#: a month end, and the page must still come back at once.
+FAILED_ROWS = 500
+
+
+def _failed_rows(portal: Portal) -> dict[str, object]:
     gw = portal.gw
     rows = []
-    for d in gw.store.deliveries(statuses=[FAILED, DEAD, RETRY]):
+    failed = gw.store.deliveries(statuses=[FAILED, DEAD, RETRY])
+    for d in failed[:FAILED_ROWS]:
         record = gw.store.get_invoice(d.invoice_id)
         rows.append({"delivery": d, "number": record.number if record else d.invoice_id})
-    return rows
+    return {"failed": rows, "failed_total": len(failed)}
 
 
 @router.get("/operator", response_class=HTMLResponse)
@@ -46,7 +52,7 @@ def overview(request: Request, message: str | None = None) -> Response:
     for a in portal.db.accounts():
         if a.customer_id:
             accounts[a.customer_id] = accounts.get(a.customer_id, 0) + 1
-    return page(request, "operator.html", failed=_failed_rows(portal), latest=latest,
+    return page(request, "operator.html", **_failed_rows(portal), latest=latest,
                 customers=customers, accounts=accounts, message=None, invite=None)
 
 
@@ -64,7 +70,7 @@ def retry(request: Request, delivery: Annotated[list[int] | None, Form()] = None
         # dispatcher, and the list below shows it as waiting.
         portal.inline.deliver(delivery_ids=delivery,
                               wait=portal.settings.deliver_wait_seconds)
-    return page(request, "operator.html", failed=_failed_rows(portal), latest=[],
+    return page(request, "operator.html", **_failed_rows(portal), latest=[],
                 customers=[], accounts={}, message=("retried", {"count": count}), invite=None)
 
 
@@ -81,7 +87,7 @@ def invite(request: Request, customer_id: str = Form(""), email: str = Form(""),
                              portal.settings.invitation_days * 86400,
                              created_by=f"portal:{operator.email}")
     link = str(request.url_for("invite_form", token=token))
-    return page(request, "operator.html", failed=_failed_rows(portal), latest=[],
+    return page(request, "operator.html", **_failed_rows(portal), latest=[],
                 customers=[], accounts={}, message=None,
                 invite={"customer": customer_id, "link": link})
 

@@ -63,3 +63,27 @@ def test_the_lines_export_streams(world: Any, monkeypatch: pytest.MonkeyPatch) -
         assert "content-length" not in r.headers
         numbers = [line.split(";")[0] for line in r.content.decode("utf-8-sig").splitlines()[1:]]
         assert numbers == ["E2609-00123"] * 3 + ["E2610-00123"] * 3 + ["E2611-00123"] * 3
+
+
+def test_the_operators_failed_list_is_cut_with_the_count(
+        world: World, load_example: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway.core import Dispatcher, Invoice
+    from plugins.portal import operator
+    from tests.portal.conftest import OPERATOR_PASSWORD
+
+    gw = world.gw
+    customer = gw.store.get_customer("100234567")
+    assert customer is not None
+    gw.store.put_customer(customer.model_copy(update={"channels": [
+        customer.channels[0].model_copy(update={"settings": {"to": ["x@bounce.example"]}})]}),
+        actor="test")
+    data = load_example("electricity-household.json")
+    data["number"] = "E2612-00123"
+    assert gw.push(Invoice.model_validate(data), source="test").status == "accepted"
+    Dispatcher(gw).run()
+    monkeypatch.setattr(operator, "FAILED_ROWS", 1)
+    with serve(world) as server:
+        op = server.login("operator@daugavas.lv", OPERATOR_PASSWORD)
+        page = op.get("/operator").text
+    assert page.count('name="delivery"') == 1
+    assert "Parādītas 1 no 2" in page
