@@ -353,3 +353,48 @@ deliver_wait_seconds = {WAIT}
         assert Dispatcher(gw).run().attempted == 0
     finally:
         proxy.close()
+
+
+def test_a_push_waiting_for_its_deliveries_leaves_the_worker_to_the_next_push(
+        gateway_factory: Any, monkeypatch: pytest.MonkeyPatch, load_example: Any,
+        inbox: tuple[Inbox, int]) -> None:
+    """With one API worker, a push waiting on a stalled SMTP server does not hold it:
+    another billing system's push is answered meanwhile."""
+    import threading
+
+    from gateway.core.limits import Limits
+
+    handler, smtp_port = inbox
+    proxy = StallProxy(smtp_port)
+    try:
+        gw = _gateway(gateway_factory, monkeypatch, proxy.port, [
+            {"channel": "email", "settings": {"to": ["gramatvediba@example.lv"]}}])
+        gw.config.plugins["portal"]["deliver_wait_seconds"] = 20
+        gw.config = gw.config.model_copy(update={"limits": Limits(api_workers=1)})
+        answered: list[str] = []
+        with serve(_world(gw)) as server:
+            token = server.token("billing")
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+            def push(number: str, query: str = "") -> None:
+                data = copy.deepcopy(load_example("electricity-household.json"))
+                data["number"] = number
+                with httpx.Client(base_url=server.url, headers=headers, timeout=60) as api:
+                    r = api.post(f"/api/v1/invoices?customer={CUSTOMER}{query}",
+                                 content=json.dumps(data).encode())
+                    answered.append(f"{number} {r.status_code}")
+
+            waiting = threading.Thread(target=push, args=("E-WAITS",))
+            waiting.start()
+            deadline = time.monotonic() + 30
+            while proxy.accepted == 0:  # E-WAITS is in its delivery wait
+                assert time.monotonic() < deadline, "the first push never began delivering"
+                time.sleep(0.05)
+            push("E-NEXT", "&deliver=false")
+            proxy.gate.set()
+            waiting.join(60)
+            _settle(gw, gw.store.find_invoice(SELLER, "E-WAITS").id)  # type: ignore[union-attr]
+        assert answered == ["E-NEXT 201", "E-WAITS 201"]
+        assert len(handler.messages) == 1
+    finally:
+        proxy.close()
