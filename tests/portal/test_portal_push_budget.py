@@ -71,14 +71,12 @@ def sshd(tmp_path: Path) -> Iterator[OpenSshServer]:
     server.stop()
 
 
-def _gateway(gateway_factory: Any, monkeypatch: pytest.MonkeyPatch, smtp_port: int,
-             channels: list[dict[str, Any]], *, smtp_timeout: float = 20) -> Gateway:
-    monkeypatch.setenv("GATEWAY_LOAD_PLUGINS", "json,folder,portal,email,sftp")
-    gw: Gateway = gateway_factory(extra_plugins=(("portal-tests", TestPlugin()),), config=f"""
+def _config(smtp_port: int, *, smtp_timeout: float = 20, lease: float = LEASE) -> str:
+    return f"""
 [dispatcher]
 base_delay = 0
 max_attempts = 5
-lease_seconds = {LEASE}
+lease_seconds = {lease}
 
 [network]
 allow = ["127.0.0.1/32"]
@@ -93,14 +91,25 @@ timeout = {smtp_timeout}
 
 [plugins.portal]
 deliver_wait_seconds = {WAIT}
-""")
+"""
+
+
+def _add_customer(gw: Gateway, channels: list[dict[str, Any]], formats: list[str]) -> None:
     from gateway.core import Customer
 
     customer = Customer.model_validate({
-        "id": CUSTOMER, "name": "Slow Servers SIA", "formats": FORMATS,
+        "id": CUSTOMER, "name": "Slow Servers SIA", "formats": formats,
         "match": ["LV40300000001"], "channels": channels})
     gw.check_customer(customer)
     gw.store.put_customer(customer, actor="test")
+
+
+def _gateway(gateway_factory: Any, monkeypatch: pytest.MonkeyPatch, smtp_port: int,
+             channels: list[dict[str, Any]], *, smtp_timeout: float = 20) -> Gateway:
+    monkeypatch.setenv("GATEWAY_LOAD_PLUGINS", "json,folder,portal,email,sftp")
+    gw: Gateway = gateway_factory(extra_plugins=(("portal-tests", TestPlugin()),),
+                                  config=_config(smtp_port, smtp_timeout=smtp_timeout))
+    _add_customer(gw, channels, FORMATS)
     return gw
 
 
@@ -278,33 +287,10 @@ def test_a_server_killed_during_the_attempt_in_flight_loses_nothing(
     proxy = StallProxy(smtp_port)
     data_dir = tmp_path / "served"
     monkeypatch.setenv("GATEWAY_LOAD_PLUGINS", "json,folder,portal,email")
-    gw: Gateway = gateway_factory(data_dir=data_dir, config=f"""
-[dispatcher]
-base_delay = 0
-lease_seconds = 600
-
-[network]
-allow = ["127.0.0.1/32"]
-
-[plugins.email]
-host = "127.0.0.1"
-port = {proxy.port}
-security = "none"
-from = "Daugavas Elektrība <rekini@daugavas-elektriba.lv>"
-connect_timeout = 60
-timeout = 60
-
-[plugins.portal]
-deliver_wait_seconds = {WAIT}
-""")
-    from gateway.core import Customer
-
-    customer = Customer.model_validate({
-        "id": CUSTOMER, "name": "Slow Servers SIA", "formats": ["json"],
-        "match": ["LV40300000001"],
-        "channels": [{"channel": "email", "settings": {"to": ["gramatvediba@example.lv"]}}]})
-    gw.check_customer(customer)
-    gw.store.put_customer(customer, actor="test")
+    gw: Gateway = gateway_factory(data_dir=data_dir,
+                                  config=_config(proxy.port, smtp_timeout=60, lease=600))
+    _add_customer(gw, [{"channel": "email", "settings": {"to": ["gramatvediba@example.lv"]}}],
+                  ["json"])
     token = new_token()
     db = PortalDB(data_dir / "portal.db")
     db.add_token("billing", SELLER, token_hash(token))
