@@ -171,7 +171,11 @@ _BODY_DOC = {
                         409: {"description": "Number reused with other content",
                               "model": PushOut},
                         422: {"description": "Rejected: findings say which rule and field",
-                              "model": PushOut}})
+                              "model": PushOut},
+                        503: {"description": "Every API worker busy for push_seconds "
+                                             "(Retry-After), or invoices of a batch not "
+                                             "started in time (status deferred): push "
+                                             "them again"}})
 async def push_invoice(request: Request, token: Annotated[ApiToken, Depends(api_token)],
                        customer: str | None = Query(None, description="Deliver to this "
                                                     "customer instead of matching the buyer"),
