@@ -138,6 +138,7 @@ def _settle(gw: Gateway, invoice_id: str, seconds: float = 60) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.both_stores
 def test_a_push_answers_within_its_wait_and_a_stalled_email_arrives_once(
         gateway_factory: Any, monkeypatch: pytest.MonkeyPatch, load_example: Any,
         inbox: tuple[Inbox, int]) -> None:
@@ -269,6 +270,7 @@ def test_the_operators_retry_answers_within_the_wait_and_sends_once(
         proxy.close()
 
 
+@pytest.mark.both_stores
 def test_a_server_killed_during_the_attempt_in_flight_loses_nothing(
         tmp_path: Path, gateway_factory: Any, monkeypatch: pytest.MonkeyPatch,
         load_example: Any, inbox: tuple[Inbox, int]) -> None:
