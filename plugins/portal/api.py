@@ -179,7 +179,8 @@ _BODY_DOC = {
 async def push_invoice(request: Request, token: Annotated[ApiToken, Depends(api_token)],
                        customer: str | None = Query(None, description="Deliver to this "
                                                     "customer instead of matching the buyer"),
-                       deliver: bool | None = Query(None, description="Deliver now "
+                       deliver: bool | None = Query(None, description="Deliver now, "
+                                                    "waiting at most deliver_wait_seconds "
                                                     "(default: portal setting)")) -> Response:
     """Accept invoices: validate, render, archive, queue and (by default) deliver them.
 
