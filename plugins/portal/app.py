@@ -29,6 +29,7 @@ def create_app(config: Config, plugins: Plugins | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        portal.inline.start()
         yield
         portal.close()
 

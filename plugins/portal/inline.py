@@ -40,7 +40,7 @@ class _Job:
 
 
 class InlineDelivery:
-    """``workers`` threads that deliver what requests queued, started on first use."""
+    """``workers`` threads that deliver what requests queued."""
 
     def __init__(self, config: Config, plugins: Plugins, workers: int) -> None:
         self.config, self.plugins, self.workers = config, plugins, workers
@@ -55,14 +55,8 @@ class InlineDelivery:
         failure adds), or these deliveries; wait at most ``wait`` seconds. True when
         all of it was attempted in time; False leaves the rest to the dispatcher."""
         job = _Job(tuple(invoice_ids), tuple(delivery_ids))
-        with self._lock:
-            if self._closed:
-                return False
-            if len(self._threads) < self.workers:
-                thread = threading.Thread(target=self._work, daemon=True,
-                                          name=f"deliver-on-request-{len(self._threads)}")
-                self._threads.append(thread)
-                thread.start()
+        if not self.start():
+            return False
         self._jobs.put(job)
         if job.done.wait(max(wait, 0.0)):
             return True
@@ -70,6 +64,19 @@ class InlineDelivery:
         # middle of (if any) is finished by its thread under a renewed lease.
         job.stop.set()
         return False
+
+    def start(self) -> bool:
+        """Start the threads (the app does at startup, so that the first request finds
+        them ready, each with its gateway open); False once closed."""
+        with self._lock:
+            if self._closed:
+                return False
+            while len(self._threads) < self.workers:
+                thread = threading.Thread(target=self._work, daemon=True,
+                                          name=f"deliver-on-request-{len(self._threads)}")
+                self._threads.append(thread)
+                thread.start()
+            return True
 
     def close(self, wait: float = 5.0) -> None:
         """Start nothing new; give attempts in flight ``wait`` seconds to finish. A
@@ -86,11 +93,13 @@ class InlineDelivery:
     def _work(self) -> None:
         gw: Gateway | None = None
         try:
+            # Opened before the first job; a failure (a locked database at startup) is
+            # tried again with the next job rather than ending the thread.
+            gw = self._open()
             while (job := self._jobs.get()) is not None:
                 try:
                     if not job.stop.is_set():
-                        if gw is None:
-                            gw = Gateway(self.config, self.plugins)
+                        gw = gw or Gateway(self.config, self.plugins)
                         self._run(gw, job)
                 except Exception:  # the outbox keeps the deliveries; the dispatcher retries
                     log.exception("delivery right after the request failed")
@@ -99,6 +108,13 @@ class InlineDelivery:
         finally:
             if gw is not None:
                 gw.close()
+
+    def _open(self) -> Gateway | None:
+        try:
+            return Gateway(self.config, self.plugins)
+        except Exception:
+            log.exception("cannot open the gateway for delivery right after requests")
+            return None
 
     def _run(self, gw: Gateway, job: _Job) -> None:
         dispatcher = Dispatcher(gw)
