@@ -29,7 +29,7 @@ from tests.sftp.sftp_servers import SSHD, OpenSshServer, free_port, keygen
 
 CUSTOMER = "300000001"
 SELLER = "LV40003000001"
-WAIT = 0.5  # deliver_wait_seconds: small, so that the test is quick
+WAIT = 1.0  # deliver_wait_seconds: small, so that the test is quick
 LEASE = 1.5  # short, so that the in-flight attempt must have its lease renewed
 
 
@@ -197,7 +197,7 @@ def test_an_sftp_server_that_never_answers_is_retried_by_the_dispatcher_once(
     try:
         gw = _gateway(gateway_factory, monkeypatch, smtp_port, [
             {"channel": "sftp-push", "name": "erp",
-             "settings": sshd.settings(port=proxy.port, timeout=2.0)},
+             "settings": sshd.settings(port=proxy.port, timeout=4.0)},
             {"channel": "email", "settings": {"to": ["gramatvediba@example.lv"]}}])
         response, took = _push(_world(gw), load_example, "E-SLOW-SFTP")
         assert took < WAIT + 8, f"the push took {took:.1f} s"
