@@ -273,12 +273,14 @@ def _push_sync(request: Request, token: ApiToken, body: bytes, customer: str | N
                                         f"is {most:,} (limits.invoices_per_request in "
                                         "gateway.toml); nothing was accepted"})
     pushed: Pushed = []
+    started = False
     for item in items:
         if isinstance(item, InvoiceRejected):
             pushed.append((422, _rejected(item)))
             continue
-        if pushed and time.monotonic() > deadline:
-            # One invoice is bounded by the limits; many are bounded by the clock.
+        if started and time.monotonic() > deadline:
+            # One invoice is bounded by the limits; many are bounded by the clock (the
+            # first is always worked on, so that a request that waited makes progress).
             pushed.append((503, PushOut(
                 status="deferred", number=item.number,
                 message=f"not started: the request's {portal.settings.push_seconds:g} s "
@@ -291,6 +293,7 @@ def _push_sync(request: Request, token: ApiToken, body: bytes, customer: str | N
                 message=f"token {token.name!r} may push invoices of seller "
                         f"{token.seller_key} only, not {item.seller_key}")))
             continue
+        started = True
         result: PushResult = gw.push(item, source=source, customer_id=customer)
         if result.status == "rejected":
             assert result.error is not None
