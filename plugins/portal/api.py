@@ -278,6 +278,12 @@ def _push_sync(request: Request, token: ApiToken, body: bytes, customer: str | N
         if isinstance(item, InvoiceRejected):
             pushed.append((422, _rejected(item)))
             continue
+        if item.seller_key != token.seller_key:
+            pushed.append((403, PushOut(
+                status="rejected", number=item.number,
+                message=f"token {token.name!r} may push invoices of seller "
+                        f"{token.seller_key} only, not {item.seller_key}")))
+            continue
         if started and time.monotonic() > deadline:
             # One invoice is bounded by the limits; many are bounded by the clock (the
             # first is always worked on, so that a request that waited makes progress).
@@ -286,12 +292,6 @@ def _push_sync(request: Request, token: ApiToken, body: bytes, customer: str | N
                 message=f"not started: the request's {portal.settings.push_seconds:g} s "
                         "(plugins.portal.push_seconds) ran out before this invoice's "
                         "turn; nothing was stored for it, push it again")))
-            continue
-        if item.seller_key != token.seller_key:
-            pushed.append((403, PushOut(
-                status="rejected", number=item.number,
-                message=f"token {token.name!r} may push invoices of seller "
-                        f"{token.seller_key} only, not {item.seller_key}")))
             continue
         started = True
         result: PushResult = gw.push(item, source=source, customer_id=customer)
