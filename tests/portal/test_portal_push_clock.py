@@ -36,15 +36,16 @@ def _configured(world: World, *, push_seconds: float, api_workers: int = 2) -> W
 
 
 def _slow_render(monkeypatch: pytest.MonkeyPatch, world: World, number: str,
-                 hold: threading.Event, entered: threading.Event) -> None:
-    """Rendering of invoice ``number`` waits for ``hold`` (at most 60 s)."""
+                 hold: threading.Event, entered: threading.Event,
+                 seconds: float = 60) -> None:
+    """Rendering of invoice ``number`` waits for ``hold`` (at most ``seconds``)."""
     xml_format = type(world.gw.plugins.formats.get("portal-test-xml"))
     render = xml_format.render
 
     def held(self: Any, invoice: Invoice, context: RenderContext) -> bytes:
         if invoice.number == number:
             entered.set()
-            hold.wait(60)
+            hold.wait(seconds)
         return render(self, invoice, context)
 
     monkeypatch.setattr(xml_format, "render", held)
@@ -91,8 +92,8 @@ def test_a_push_that_finds_every_worker_busy_is_told_to_come_back(
 def test_a_batch_starts_no_invoice_after_the_push_time_and_says_which_to_resend(
         world: World, load_example: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     hold, entered = threading.Event(), threading.Event()
-    _slow_render(monkeypatch, world, "E-D0", hold, entered)
-    threading.Timer(1.5, hold.set).start()  # the first invoice takes 1.5 s to render
+    # The first invoice takes 1.5 s to render, three times the push time.
+    _slow_render(monkeypatch, world, "E-D0", hold, entered, seconds=1.5)
     batch = [_invoice(load_example, f"E-D{i}") for i in range(3)]
     with serve(_configured(world, push_seconds=0.5)) as server:
         token = server.token("billing")
