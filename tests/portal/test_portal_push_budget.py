@@ -30,7 +30,7 @@ from tests.sftp.sftp_servers import SSHD, OpenSshServer, free_port, keygen
 CUSTOMER = "300000001"
 SELLER = "LV40003000001"
 WAIT = 1.0  # deliver_wait_seconds: small, so that the test is quick
-LEASE = 1.5  # short, so that the in-flight attempt must have its lease renewed
+LEASE = 2.0  # short, so that the in-flight attempt must have its lease renewed
 
 
 class Inbox:
@@ -166,7 +166,7 @@ def test_a_push_answers_within_its_wait_and_a_stalled_email_arrives_once(
 
         # The dispatcher runs while the e-mail is still stuck, after its first lease
         # would have run out: it sends the rest and does not touch the e-mail.
-        time.sleep(2 * LEASE)
+        time.sleep(LEASE + 0.5)
         summary = Dispatcher(gw).run()
         assert (summary.delivered, summary.attempted) == (1, 1)
         email_id = deliveries["email"]["id"]
