@@ -112,7 +112,7 @@ def build(data_dir: Path, count: int) -> dict[str, Any]:
             prev = "0" * 64
             for seq, kind, data in ((1, "accepted", {"number": number}),
                                     (2, "rendered", {"format": "pdf", "sha256": sha}),
-                                    (3, "delivered", {"channel": "portal"})):
+                                    (3, "delivered", {"channel": "portal", "label": "portal"})):
                 payload = json.dumps(data, sort_keys=True)
                 digest = _event_hash(prev, invoice_id, seq, now, kind, payload)
                 batch_ev.append((invoice_id, seq, now, kind, payload, prev, digest))
@@ -153,7 +153,7 @@ def _flush(db: sqlite3.Connection, inv: list[Any], doc: list[Any], dlv: list[Any
                    "buyer_name, contract_reference, source, created_at) VALUES "
                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", inv)
     db.executemany("INSERT INTO documents VALUES (?, ?, ?, ?, ?, ?)", doc)
-    db.executemany("INSERT INTO deliveries (invoice_id, customer_id, channel, channel_type, "
+    db.executemany("INSERT INTO deliveries (invoice_id, customer_id, label, channel_type, "
                    "settings_json, formats_json, idempotency_key, status, attempts, "
                    "next_attempt_at, receipt_id, created_at, updated_at) VALUES "
                    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", dlv)

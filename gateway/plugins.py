@@ -11,12 +11,15 @@ group. Environment variables steer loading without touching code:
     set to ``1`` to log every hook call.
 ``GATEWAY_STRICT_PLUGINS``
     set to ``1`` to make a broken plugin fatal (CI); the CLI flag is ``--strict-plugins``.
+``GATEWAY_PLUGIN_TIMEOUT``
+    seconds a plugin's import or register hook may take (default 20) before it is
+    given up as hanging.
 
-A broken installed plugin (it does not import, a hook has a wrong signature or an
-unknown name, or its register hook raises) is skipped with one line naming its
-distribution and the reason, and ``gateway plugins`` lists it as broken: one bad
-package never takes the command line down. Plugins registered in code (``extra``) are
-the caller's own and fail loudly.
+A broken installed plugin (it does not import, hangs while importing or registering, a
+hook has a wrong signature or an unknown name, or its register hook raises) is skipped
+with one line naming its distribution and the reason, and ``gateway plugins`` lists it
+as broken: one bad package never takes the command line down. Plugins registered in
+code (``extra``) are the caller's own and fail loudly.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+import sys
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any
+from typing import Any, TypeVar
 
 import pluggy
 
@@ -39,6 +44,9 @@ from gateway.registry import RESERVED_CHANNEL_KEYS, Registered, Registry
 log = logging.getLogger("gateway.plugins")
 ENTRY_POINT_GROUP = hookspecs.PROJECT
 STRICT_ENV = "GATEWAY_STRICT_PLUGINS"
+TIMEOUT_ENV = "GATEWAY_PLUGIN_TIMEOUT"
+DEFAULT_TIMEOUT = 20.0
+T = TypeVar("T")
 __all__ = ["RESERVED_CHANNEL_KEYS", "BrokenPlugin", "Plugins", "Registered", "Registry",
            "get_plugin_manager", "strict_from_env"]
 REGISTER_HOOKS = ("gateway_register_formats", "gateway_register_channels",
@@ -74,6 +82,8 @@ class Plugins:
     broken: list[BrokenPlugin] = field(default_factory=list)
     strict: bool = False
     report: Callable[[str], None] = field(default=log.warning)
+    #: seconds a plugin's import or register hook may take (GATEWAY_PLUGIN_TIMEOUT)
+    timeout: float = DEFAULT_TIMEOUT
 
     @property
     def hook(self) -> Any:
@@ -111,10 +121,11 @@ class Plugins:
             name = self.pm.get_name(impl.plugin) or "?"
             before = _command_tree(cli)
             try:
-                impl.function(**{a: cli for a in impl.argnames})
+                bounded(lambda f=impl.function, a=impl.argnames: f(**{n: cli for n in a}),
+                        self.timeout)
             except Exception as exc:
                 _restore_command_tree(cli, before)
-                self.fail(name, f"gateway_register_commands raised {_one_line(exc)}")
+                self.fail(name, _hook_failure("gateway_register_commands", exc))
         self.raise_if_strict()
 
     def notify(self, hook_name: str, **kwargs: Any) -> None:
@@ -165,6 +176,71 @@ class Plugins:
                          "version": b.version, "origin": origin, "hooks": [], "provides": [],
                          "status": "broken", "error": b.reason})
         return rows
+
+
+class Hung(Exception):
+    """A plugin's import or hook did not return within the time it is given."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"did not finish in {seconds:g} s (it hangs; {TIMEOUT_ENV} "
+                         "sets the limit)")
+
+
+def plugin_timeout() -> float:
+    value = os.environ.get(TIMEOUT_ENV, "").strip()
+    try:
+        seconds = float(value) if value else DEFAULT_TIMEOUT
+    except ValueError:
+        raise PluginError(f"{TIMEOUT_ENV}={value!r}: expected seconds, e.g. 20") from None
+    if not seconds > 0:
+        raise PluginError(f"{TIMEOUT_ENV}={value!r}: expected seconds above 0")
+    return seconds
+
+
+def bounded(call: Callable[[], T], seconds: float) -> T:
+    """``call()`` in a thread of its own, given up with :class:`Hung` after ``seconds``.
+
+    Python cannot stop a thread: a hung one is left behind as a daemon (it ends with the
+    process) holding what it held, such as the import lock of the module it imports.
+    That lock is that module's alone, so other imports go on; the loader keeps away from
+    the hung module itself (see ``hung_modules`` in :func:`get_plugin_manager`).
+    """
+    outcome: list[tuple[bool, Any]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as exc:  # also SystemExit from a plugin's import
+            outcome.append((False, exc))
+
+    thread = threading.Thread(target=run, name="gateway-plugin-load", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if not outcome:
+        raise Hung(seconds)
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]
+
+
+def _hook_failure(hook_name: str, exc: Exception) -> str:
+    if isinstance(exc, Hung):
+        return f"{hook_name} {exc}"
+    return f"{hook_name} raised {_one_line(exc)}"
+
+
+def _initializing() -> set[str]:
+    """Modules being imported right now (importlib marks their spec)."""
+    return {name for name, module in list(sys.modules.items())
+            if getattr(getattr(module, "__spec__", None), "_initializing", False)}
+
+
+def _hung_package(module: str, hung: set[str]) -> str | None:
+    """The hung module that importing ``module`` would wait for: itself or a parent."""
+    parts = module.split(".")
+    return next((m for m in (".".join(parts[:i]) for i in range(1, len(parts) + 1))
+                 if m in hung), None)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -239,7 +315,10 @@ def get_plugin_manager(
         Registry("source", Source, ("name", "invoices")),
         strict=strict_from_env() if strict is None else strict,
         report=report or log.warning,
+        timeout=plugin_timeout(),
     )
+    #: modules a hung import left half-imported, their import locks held for good
+    hung_modules: set[str] = set()
     allow = _names_from_env("GATEWAY_LOAD_PLUGINS")
     for name in _names_from_env("GATEWAY_DISABLE_PLUGINS") or ():
         pm.set_blocked(name)
@@ -252,8 +331,18 @@ def get_plugin_manager(
         dist = ep.dist
         plugins.origins[ep.name] = (dist.metadata["name"] if dist else None,
                                     dist.version if dist else None, f"entry point {ep.value}")
+        stuck = _hung_package(ep.module, hung_modules)
+        if stuck:
+            # Importing it would wait forever for the lock the hung import holds.
+            plugins.fail(ep.name, f"import of {ep.value} skipped: {stuck} hangs on import")
+            continue
+        importing = _initializing()
         try:
-            plugin = ep.load()
+            plugin = bounded(ep.load, plugins.timeout)
+        except Hung as exc:
+            hung_modules |= _initializing() - importing
+            plugins.fail(ep.name, f"import of {ep.value} {exc}")
+            continue
         except BaseException as exc:  # also SystemExit from a bad import
             if isinstance(exc, KeyboardInterrupt):
                 raise
@@ -283,14 +372,18 @@ def get_plugin_manager(
 
             def register(obj: Any, _registry: Registry[Any] = registry,
                          _name: str = plugin_name) -> None:
+                if any(b.name == _name for b in plugins.broken):
+                    # a hook given up as hanging that wakes up later registers nothing
+                    raise PluginError(f"plugin {_name!r} was skipped as broken")
                 _registry.register(obj, _name)
 
             try:
-                impl.function(**{a: register for a in impl.argnames})
+                bounded(lambda f=impl.function, a=impl.argnames, r=register: f(
+                    **{n: r for n in a}), plugins.timeout)
             except Exception as exc:
                 if plugin_name not in plugins.origins:
                     raise
-                plugins.fail(plugin_name, f"{hook_name} raised {_one_line(exc)}")
+                plugins.fail(plugin_name, _hook_failure(hook_name, exc))
     if cli is not None:
         plugins.register_commands(cli)
     plugins.raise_if_strict()

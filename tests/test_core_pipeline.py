@@ -146,7 +146,7 @@ def test_permanent_failure_applies_the_fallback(gateway_factory: Any,
     ])
     RefusingChannel.calls = 0
     result = push_and_deliver(gw, invoice_data)
-    deliveries = {d.channel: d for d in gw.store.deliveries(invoice_id=result.invoice_id)}
+    deliveries = {d.label: d for d in gw.store.deliveries(invoice_id=result.invoice_id)}
     assert deliveries["e-mail"].status == "failed"
     assert "janis@example.lv: 550 no such user" in (deliveries["e-mail"].last_error or "")
     fallbacks = [d for d in gw.store.deliveries(invoice_id=result.invoice_id)

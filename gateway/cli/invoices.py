@@ -11,7 +11,7 @@ import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from gateway.cli.output import echo, err, out
+from gateway.cli.output import delivery_name, echo, err, out
 from gateway.core import limits
 from gateway.core.documents import Document
 from gateway.core.model import Invoice
@@ -120,7 +120,7 @@ def push(app: Any, files: tuple[Path, ...], customer: str | None, no_deliver: bo
             task = bar.add_task("deliver", total=due, current="")
 
             def advance(record: Any, outcome: str) -> None:
-                bar.update(task, advance=1, current=f"{record.channel} {outcome}")
+                bar.update(task, advance=1, current=f"{delivery_name(record)} {outcome}")
 
             summary = Dispatcher(gw).run(on_progress=advance)
     for result in results:
@@ -175,7 +175,7 @@ def _push_table(gw: Gateway, results: list[PushResult]) -> None:
     for r in shown:
         deliveries = ""
         if r.invoice_id:
-            deliveries = ", ".join(f"{d.channel}: {d.status}"
+            deliveries = ", ".join(f"{delivery_name(d)}: {d.status}"
                                    for d in gw.store.deliveries(invoice_id=r.invoice_id))
         style = {"accepted": "green", "queued": "cyan", "unchanged": "dim",
                  "rejected": "red"}[r.status]

@@ -12,6 +12,7 @@ import click
 from rich.table import Table
 
 from gateway.cli.invoices import err, out, progress_bar
+from gateway.cli.output import delivery_name
 from gateway.core.pipeline import Gateway
 from gateway.core.storage import DEAD, FAILED, RETRY
 
@@ -43,7 +44,7 @@ def status(app: Any, invoice: str | None, failed: bool, limit: int, as_json: boo
                                        "status": d.status, "attempts": d.attempts,
                                        "next_attempt_at": d.next_attempt_at
                                        if d.status == RETRY else None,
-                                       "error": d.last_error, "label": d.channel}))
+                                       "error": d.last_error, "label": d.label}))
             return
         table = Table(title="Deliveries that failed or wait for a retry")
         for col in ("delivery", "invoice", "customer", "channel", "status", "attempts",
@@ -52,7 +53,7 @@ def status(app: Any, invoice: str | None, failed: bool, limit: int, as_json: boo
         for d in rows:
             record = gw.store.get_invoice(d.invoice_id)
             table.add_row(str(d.id), record.number if record else d.invoice_id, d.customer_id,
-                          d.channel, d.status, str(d.attempts),
+                          delivery_name(d), d.status, str(d.attempts),
                           _when(d.next_attempt_at) if d.status == RETRY else "",
                           (d.last_error or "")[:80])
         out.print(table)
@@ -64,7 +65,7 @@ def status(app: Any, invoice: str | None, failed: bool, limit: int, as_json: boo
         for col in ("invoice", "issued", "customer", "amount due", "deliveries"):
             table.add_column(col)
         for r in records:
-            deliveries = ", ".join(f"{d.channel}: {d.status}"
+            deliveries = ", ".join(f"{delivery_name(d)}: {d.status}"
                                    for d in gw.store.deliveries(invoice_id=r.id))
             table.add_row(r.number, r.issue_date, r.customer_id, f"{r.amount_due} {r.currency}",
                           deliveries or "-")
@@ -83,7 +84,7 @@ def _invoice_story(gw: Gateway, ref: str, as_json: bool) -> None:
             "documents": [d.__dict__ for d in documents],
             # "channel" is the channel type, as in the customer's preferences and the
             # hooks; "label" is the customer's name for it (docs/plugins.md, "Words").
-            "deliveries": [{"id": d.id, "channel": d.channel_type, "label": d.channel,
+            "deliveries": [{"id": d.id, "channel": d.channel_type, "label": d.label,
                             "status": d.status,
                             "attempts": d.attempts, "receipt": d.receipt_id,
                             "receipt_data": d.receipt,
@@ -113,9 +114,7 @@ def _invoice_story(gw: Gateway, ref: str, as_json: bool) -> None:
         table.add_column(col)
     for d in deliveries:
         attempts = gw.store.attempts(d.id)
-        # the channel, and the customer's label for it when they gave one
-        name = d.channel_type if d.channel == d.channel_type else \
-            f"{d.channel_type} ({d.channel})"
+        name = delivery_name(d)
         if not attempts:
             table.add_row(name, d.status, "-", "", "", d.reason or "")
         for i, a in enumerate(attempts, 1):
@@ -127,7 +126,7 @@ def _invoice_story(gw: Gateway, ref: str, as_json: bool) -> None:
         data = (d.receipt or {}).get("data") or {}
         if d.receipt_id and (data or (d.receipt or {}).get("recipients")):
             details = {**(d.receipt or {}).get("recipients", {}), **data}
-            out.print(f"Receipt of {d.channel} ({d.receipt_id}): "
+            out.print(f"Receipt of {delivery_name(d)} ({d.receipt_id}): "
                       + ", ".join(f"{k}={_plain(v)}" for k, v in details.items()),
                       highlight=False, markup=False)
     history = Table(title="History (append-only, hash-chained)")
@@ -161,7 +160,7 @@ def deliver(app: Any, loop: bool, interval: float, limit: int | None, workers: i
         with progress_bar("deliver") as bar:
             task = bar.add_task("deliver", total=due, current="")
             summary = dispatcher.run(limit=limit, on_progress=lambda r, o, t=task: bar.update(
-                t, advance=1, current=f"{r.channel} {o}"))
+                t, advance=1, current=f"{delivery_name(r)} {o}"))
         if summary.attempted or not loop:
             out.print(f"{summary.delivered} delivered, {summary.retrying} to retry, "
                       f"{summary.failed} failed, {summary.dead} given up", highlight=False)

@@ -35,3 +35,11 @@ def echo(message: str, *, err: bool = False, keep_newlines: bool = False) -> Non
 # output goes to a file or a pipe; tables still fit the width.
 out = SafeConsole(soft_wrap=True)
 err = SafeConsole(stderr=True, soft_wrap=True)
+
+
+def delivery_name(delivery: Any) -> str:
+    """A delivery as the operator reads it: the channel, and the customer's label for it
+    when they gave one ("email (accounts)")."""
+    if delivery.label == delivery.channel_type:
+        return str(delivery.channel_type)
+    return f"{delivery.channel_type} ({delivery.label})"

@@ -35,6 +35,7 @@ from gateway.core.storage import (
     ChannelLimit,
     DeliveryRecord,
     NewDelivery,
+    channel_names,
 )
 from gateway.errors import ConfigError, DeliveryError, GatewayError, PluginError
 
@@ -305,8 +306,9 @@ class Dispatcher:
             attempt_id = store.start_attempt(record.id, self.worker)
         try:
             channel = self.gw.plugins.channels.get(record.channel_type)
-            settings = self.gw.channel_settings(channel, record.settings,
-                                                context=f"channel {record.channel}")
+            settings = self.gw.channel_settings(
+                channel, record.settings,
+                context=f"channel {record.channel_type} ({record.label})")
             bundle = self._bundle(record)
             state = DeliveryState(
                 dict(record.state),
@@ -346,10 +348,11 @@ class Dispatcher:
                                     attempt_id=attempt_id):
             log.warning("lease on delivery %s was lost before it was recorded", record.id)
         log.info("delivered", extra={"delivery": record.id, "invoice": record.invoice_id,
-                                     "channel": record.channel, "receipt": receipt.id})
+                                     "channel": record.channel_type, "label": record.label,
+                                     "receipt": receipt.id})
         self.gw.plugins.notify(
             "gateway_delivery_succeeded", invoice_id=record.invoice_id,
-            channel=record.channel_type, label=record.channel, receipt=receipt)
+            channel=record.channel_type, label=record.label, receipt=receipt)
         return "delivered"
 
     def _bundle(self, record: DeliveryRecord) -> Bundle:
@@ -430,20 +433,23 @@ class Dispatcher:
         fallback = None
         if status != RETRY and record.fallback:
             fb = record.fallback
+            # A fallback snapshot queued before core migration 0003 has the old words.
+            fb_type, fb_label = channel_names(fb)
             fallback = NewDelivery(
-                channel=fb["channel"], channel_type=fb["channel_type"], settings=fb["settings"],
+                label=fb_label or "", channel_type=fb_type or "", settings=fb["settings"],
                 formats=fb["formats"], fallback=fb.get("fallback"),
-                idempotency_key=f"{record.invoice_id}:{fb['channel']}:fallback:{record.id}",
+                idempotency_key=f"{record.invoice_id}:{fb_label}:fallback:{record.id}",
                 fallback_for=record.id,
-                reason=f"{record.channel} failed: {error}")
+                reason=f"{record.label} failed: {error}")
         store.mark_failed(record.id, self.worker, status, error, next_at, fallback,
                           attempt_id=attempt_id, outcome="retry" if retryable else "failed")
         log.warning("delivery %s", outcome, extra={
-            "delivery": record.id, "invoice": record.invoice_id, "channel": record.channel,
+            "delivery": record.id, "invoice": record.invoice_id,
+            "channel": record.channel_type, "label": record.label,
             "attempt": record.attempts, "error": error})
         self.gw.plugins.notify(
             "gateway_delivery_failed", invoice_id=record.invoice_id,
-            channel=record.channel_type, label=record.channel, error=error,
+            channel=record.channel_type, label=record.label, error=error,
             permanent=status != RETRY, retry_at=next_at if status == RETRY else None)
         return outcome
 

@@ -570,7 +570,7 @@ class Gateway:
         fallback = self._resolve_fallback(customer, pref, seen | {pref.label})
         suffix = f":fallback:{fallback_for}" if fallback_for is not None else ""
         return NewDelivery(
-            channel=pref.label, channel_type=pref.channel, settings=pref.settings,
+            label=pref.label, channel_type=pref.channel, settings=pref.settings,
             formats=customer.formats_for(pref), fallback=fallback,
             idempotency_key=f"{invoice_id}:{pref.label}{suffix}",
             fallback_for=fallback_for, reason=reason)
@@ -583,7 +583,7 @@ class Gateway:
             return None
         target = customer.channel(pref.fallback) or ChannelPreference(channel=pref.fallback)
         return {
-            "channel": target.label, "channel_type": target.channel,
+            "channel": target.channel, "label": target.label,
             "settings": target.settings, "formats": customer.formats_for(target),
             "fallback": self._resolve_fallback(customer, target, seen | {target.label}),
         }

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from gateway.core.limits import size_text
 from gateway.core.pipeline import PushResult
@@ -83,8 +83,11 @@ class DocumentOut(BaseModel):
 
 class DeliveryOut(BaseModel):
     id: int
-    channel: str
-    channel_type: str
+    channel: str = Field(description="The channel type: email, sftp-push, portal, …")
+    label: str = Field(description="The customer's name for this channel (\"accounts\"); "
+                       "the channel type when they gave none")
+    channel_type: str = Field(deprecated=True, description="Deprecated: the same as "
+                              "`channel`; removed in the next release (docs/api.md)")
     status: str
     attempts: int
     receipt: str | None
@@ -135,7 +138,8 @@ def _invoice_out(portal: Portal, request: Request, record: InvoiceRecord) -> Inv
         documents=[DocumentOut(format=d.format, filename=d.filename, media_type=d.media_type,
                                sha256=d.sha256, size=d.size, url=base + d.format)
                    for d in gw.store.documents(record.id)],
-        deliveries=[DeliveryOut(id=d.id, channel=d.channel, channel_type=d.channel_type,
+        deliveries=[DeliveryOut(id=d.id, channel=d.channel_type, label=d.label,
+                                channel_type=d.channel_type,
                                 status=d.status, attempts=d.attempts, receipt=d.receipt_id,
                                 error=d.last_error, fallback_for=d.fallback_for)
                     for d in gw.store.deliveries(invoice_id=record.id)])

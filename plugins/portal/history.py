@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.core.storage import DeliveryRecord, Event
+from gateway.core.storage import DeliveryRecord, Event, channel_names
 from plugins.portal import i18n
 from plugins.portal.state import Portal
 
@@ -18,12 +18,13 @@ class Line:
     detail: str = ""
 
 
-def _kind_of(channel_label: str, deliveries: list[DeliveryRecord]) -> str:
-    """Events name a customer's channel by its label ('mailbox'); its type says what it is."""
-    for d in deliveries:
-        if d.channel == channel_label:
-            return d.channel_type
-    return channel_label
+def _names(data: dict[str, Any], deliveries: list[DeliveryRecord]) -> tuple[str, str]:
+    """The channel type and label an event names. Events written before core migration
+    0003 name only the label ("mailbox"); the invoice's deliveries say its type."""
+    kind, label = channel_names(data)
+    if kind is None and label is not None:
+        kind = next((d.channel_type for d in deliveries if d.label == label), label)
+    return kind or "", label or ""
 
 
 def describe(events: list[Event], deliveries: list[DeliveryRecord], portal: Portal,
@@ -33,8 +34,8 @@ def describe(events: list[Event], deliveries: list[DeliveryRecord], portal: Port
     lines = []
     for e in events:
         data: dict[str, Any] = e.data
-        channel = str(data.get("channel", ""))
-        kind = _kind_of(channel, deliveries) if channel else ""
+        # What the customer reads is their own name for the channel.
+        kind, channel = _names(data, deliveries)
 
         def t(key: str, _lang: str = lang, **values: object) -> str:
             return i18n.text(_lang, key, **values)

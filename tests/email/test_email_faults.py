@@ -30,7 +30,7 @@ REFUSED = "550 5.1.1 <{}>: Recipient address rejected: User unknown"
 
 
 def _email_delivery(gw, invoice_id):
-    return next(d for d in gw.store.deliveries(invoice_id=invoice_id) if d.channel == "email")
+    return next(d for d in gw.store.deliveries(invoice_id=invoice_id) if d.label == "email")
 
 
 def test_deferred_with_421_for_a_while_then_delivered_once(smtp, email_gateway,
@@ -70,7 +70,7 @@ def test_refused_with_550_applies_fallback_and_status_shows_it(smtp, email_gatew
     email_delivery, fallback = gw.store.deliveries(invoice_id=invoice_id)
     assert email_delivery.status == FAILED
     assert f"{JANIS}: 550 5.1.1" in (email_delivery.last_error or "")
-    assert fallback.channel == "folder" and fallback.status == DELIVERED
+    assert fallback.label == "folder" and fallback.status == DELIVERED
     assert (fallback.reason or "").startswith("email failed:")
     folder = tmp_path / "data" / "deliveries" / "100234567"
     assert sorted(p.name for p in folder.iterdir()) == ["E2611-00123.bin", "E2611-00123.json"]
@@ -97,7 +97,7 @@ def test_refused_invoice_stays_available_in_the_portal(smtp, email_gateway, invo
 
     email_delivery, portal = gw.store.deliveries(invoice_id=invoice_id)
     assert email_delivery.status == FAILED
-    assert (portal.channel, portal.status) == ("portal", DELIVERED)
+    assert (portal.label, portal.status) == ("portal", DELIVERED)
     assert portal.receipt["detail"].startswith(
         "published for customer 100234567 (fallback: email failed: SMTP 550")
     kinds = [e.kind for e in gw.store.events(invoice_id)]
@@ -118,7 +118,7 @@ def test_partial_refusal_is_recorded_per_recipient_and_never_resent(smtp, email_
     assert list(delivery.state["done"]) == [JANIS]
     assert f"{JANIS}: accepted (250 2.0.0 OK queued as Q1)" in (delivery.last_error or "")
     assert f"{GONE}: 550 5.1.1" in (delivery.last_error or "")
-    assert [d.channel for d in gw.store.deliveries(invoice_id=invoice_id)] == ["email", "folder"]
+    assert [d.label for d in gw.store.deliveries(invoice_id=invoice_id)] == ["email", "folder"]
 
     # the address works again; the operator retries: only the missing recipient gets it
     del smtp.handler.refuse[GONE]
@@ -139,7 +139,7 @@ def test_partial_refusal_may_count_as_delivered(smtp, email_gateway, invoice_dat
     assert deliver_all(gw).delivered == 1
 
     deliveries = gw.store.deliveries(invoice_id=invoice_id)
-    assert [d.channel for d in deliveries] == ["email"]  # no fallback
+    assert [d.label for d in deliveries] == ["email"]  # no fallback
     assert deliveries[0].receipt["recipients"] == {
         JANIS: "accepted (250 2.0.0 OK queued as Q1)", GONE: REFUSED.format(GONE)}
 
@@ -222,7 +222,7 @@ def test_sender_refused_is_for_the_operator_not_the_fallback(smtp, email_gateway
     assert deliver_all(gw).retrying == 1
 
     deliveries = gw.store.deliveries(invoice_id=invoice_id)
-    assert [d.channel for d in deliveries] == ["email"]  # no fallback for our own mistake
+    assert [d.label for d in deliveries] == ["email"]  # no fallback for our own mistake
     error = deliveries[0].last_error or ""
     assert "refused the sender rekini@daugavas-elektriba.lv (530 5.7.0" in error
     assert "check the from and username settings" in error

@@ -131,7 +131,7 @@ def _customer_for(two: dict[str, Any], participant: str) -> str:
 def test_unknown_participant_fails_permanently_and_the_fallback_delivers(
         two_gateways: dict[str, Any]) -> None:
     invoice_id = _customer_for(two_gateways, "0218:00000000000")
-    deliveries = {d.channel: d for d in two_gateways["a"].store.deliveries(invoice_id=invoice_id)}
+    deliveries = {d.label: d for d in two_gateways["a"].store.deliveries(invoice_id=invoice_id)}
     assert deliveries["peppol"].status == "failed"
     assert "not registered in the SML" in deliveries["peppol"].last_error
     assert deliveries["folder"].status == "delivered"
@@ -144,7 +144,7 @@ def test_not_serviced_participant_fails_permanently(two_gateways: dict[str, Any]
     net.register("0218:11111111111", two_gateways["url"],
                  net.pki.access_point("PLV000002").certificate)
     invoice_id = _customer_for(two_gateways, "0218:11111111111")
-    deliveries = {d.channel: d for d in two_gateways["a"].store.deliveries(invoice_id=invoice_id)}
+    deliveries = {d.label: d for d in two_gateways["a"].store.deliveries(invoice_id=invoice_id)}
     assert deliveries["peppol"].status == "failed"
     assert NOT_SERVICED in deliveries["peppol"].last_error
     assert deliveries["folder"].status == "delivered"
@@ -199,7 +199,7 @@ def test_a_cached_endpoint_is_reused_and_forgotten_when_it_refuses(
     data["number"] = "C-3"
     invoice_id = a.push(Invoice.model_validate(data), source="t").invoice_id
     Dispatcher(a).run()
-    (first,) = [d for d in a.store.deliveries(invoice_id=invoice_id) if d.channel == "peppol"]
+    (first,) = [d for d in a.store.deliveries(invoice_id=invoice_id) if d.label == "peppol"]
     assert first.status == "retry" and NOT_SERVICED in first.last_error  # ask again
     a.store.requeue([first.id])
     Dispatcher(a).run(delivery_id=first.id)

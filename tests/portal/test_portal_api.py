@@ -34,8 +34,11 @@ def test_push_status_and_documents(server: Server, load_example: Any) -> None:
         assert {d["format"] for d in invoice["documents"]} == {"portal-test-pdf",
                                                                "portal-test-xml"}
         # delivered at once: the e-mail channel accepted it
-        assert [(d["channel"], d["status"]) for d in invoice["deliveries"]] == [
-            ("email", "delivered")]
+        # "channel" is the type (the test's e-mail channel), "label" the customer's name
+        # for it; "channel_type" stays one release as a deprecated alias of "channel"
+        assert [(d["channel"], d["label"], d["channel_type"], d["status"])
+                for d in invoice["deliveries"]] == [
+            ("testmail", "email", "testmail", "delivered")]
 
         r = api.get(f"/api/v1/invoices/{out['id']}")
         assert r.status_code == 200
@@ -174,6 +177,10 @@ def test_openapi_describes_the_api(server: Server) -> None:
     assert {"201", "200", "422", "409"} <= set(push["responses"])
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert "lines" in spec["components"]["schemas"]["Invoice"]["properties"]
+    delivery = spec["components"]["schemas"]["DeliveryOut"]["properties"]
+    assert delivery["channel_type"]["deprecated"] is True
+    assert "channel type" in delivery["channel"]["description"]
+    assert "customer's name" in delivery["label"]["description"]
     # every $ref resolves
     text = json.dumps(spec)
     import re

@@ -211,10 +211,10 @@ def test_operator_retries_a_failed_delivery(server: Server, browser: Browser,
     expect(page.locator("#operator-message")).to_contain_text("Deliveries queued again: 1")
     # Its mailbox still bounces (the fixture's delivery kept its settings snapshot).
     statuses = {d.status for d in world.gw.store.deliveries(invoice_id=world.failed_id)
-                if d.channel == "email"}
+                if d.label == "email"}
     assert statuses == {"failed"}
     attempts = [d.attempts for d in world.gw.store.deliveries(invoice_id=world.failed_id)
-                if d.channel == "email"]
+                if d.label == "email"]
     assert attempts == [1]
     page.fill("form.search input[name=ref]", world.a_numbers[0])
     page.click("form.search button")

@@ -58,7 +58,7 @@ def test_published_invoice_shows_a_notice_until_viewed(server: Server,
 
 def test_email_failure_falls_back_to_the_portal(world: World) -> None:
     deliveries = world.gw.store.deliveries(invoice_id=world.failed_id)
-    by_channel = {d.channel: d for d in deliveries}
+    by_channel = {d.label: d for d in deliveries}
     assert by_channel["email"].status == "failed"
     assert by_channel["portal"].status == "delivered"
     assert by_channel["portal"].fallback_for == by_channel["email"].id

@@ -13,7 +13,7 @@ class _Portal:
 
 def _delivery(label: str, channel_type: str) -> DeliveryRecord:
     return DeliveryRecord(
-        id=1, invoice_id="i", customer_id="c", channel=label, channel_type=channel_type,
+        id=1, invoice_id="i", customer_id="c", label=label, channel_type=channel_type,
         settings={}, formats=[], fallback=None, idempotency_key=f"i:{label}",
         status="delivered", attempts=1, next_attempt_at=0, lease_owner=None,
         lease_expires=None, last_error=None, receipt_id=None, receipt=None, state={},
@@ -25,6 +25,7 @@ def _event(seq: int, kind: str, **data: object) -> Event:
 
 
 def test_every_kind_of_event_in_both_languages() -> None:
+    """Events in the words written before core migration 0003: "channel" the label."""
     deliveries = [_delivery("office", "email"), _delivery("erp", "sftp-push"),
                   _delivery("sftp-mailbox", "sftp-mailbox"), _delivery("portal", "portal"),
                   _delivery("print", "folder")]
@@ -64,3 +65,21 @@ def test_every_kind_of_event_in_both_languages() -> None:
     assert "Fallback channel: portal" in texts
     assert "Downloaded over SFTP" in texts
     assert len(operator) == len(events)
+
+
+def test_events_in_the_new_words_read_the_same() -> None:
+    """Since core migration 0003 an event names the channel type and the label; the
+    customer reads the same lines as for the history written before."""
+    deliveries = [_delivery("office", "email"), _delivery("erp", "sftp-push")]
+    old = [_event(1, "queued", channel="office"),
+           _event(2, "delivery-failed", channel="office", error="550 no such user"),
+           _event(3, "delivered", channel="erp"), _event(4, "requeued", channel="office")]
+    new = [_event(e.seq, e.kind, **{**e.data, "channel": ch, "label": e.data["channel"]})
+           for e, ch in zip(old, ["email", "email", "sftp-push", "email"], strict=True)]
+    for internal in (False, True):
+        lines = [history.describe(events, deliveries, _Portal(), "en",  # type: ignore[arg-type]
+                                  internal=internal) for events in (old, new)]
+        assert [(x.text, x.css) for x in lines[0]] == [(x.text, x.css) for x in lines[1]]
+    # a new event needs no delivery to know its type
+    (line,) = history.describe(new[2:3], [], _Portal(), "en")  # type: ignore[arg-type]
+    assert line.text == "Uploaded over SFTP"

@@ -83,7 +83,7 @@ def test_operator_channels_are_kept(server: Server) -> None:
 def test_changes_apply_from_the_next_invoice_on(server: Server, load_example: Any) -> None:
     world = server.world
     gw = world.gw
-    old = {d.channel: d.formats for d in gw.store.deliveries(invoice_id=world.a_ids[1])}
+    old = {d.label: d.formats for d in gw.store.deliveries(invoice_id=world.a_ids[1])}
     a = server.login("janis@example.lv", PASSWORD_A)
     r = _post(a, formats="portal-test-xml", email_on="1",
               addresses="gramatvediba@example.lv", **{
@@ -94,7 +94,7 @@ def test_changes_apply_from_the_next_invoice_on(server: Server, load_example: An
     result = gw.push(Invoice.model_validate(data), source="test")
     assert result.status == "accepted", result.error
     Dispatcher(gw).run()
-    new = {d.channel: d for d in gw.store.deliveries(invoice_id=result.invoice_id)}
+    new = {d.label: d for d in gw.store.deliveries(invoice_id=result.invoice_id)}
     assert set(new) == {"email", "sftp-mailbox", "portal"}
     assert new["email"].settings["to"] == ["gramatvediba@example.lv"]
     assert new["email"].formats == ["portal-test-xml"]
@@ -103,7 +103,7 @@ def test_changes_apply_from_the_next_invoice_on(server: Server, load_example: An
     assert after is not None and after.paper is False
     assert [d.format for d in gw.store.documents(result.invoice_id)] == ["portal-test-xml"]
     # the earlier invoice keeps what it was sent with
-    assert {d.channel: d.formats for d in gw.store.deliveries(invoice_id=world.a_ids[1])} == old
+    assert {d.label: d.formats for d in gw.store.deliveries(invoice_id=world.a_ids[1])} == old
     change = gw.store.customer_changes("100234567")[-1]
     assert change["actor"] == "portal:janis@example.lv"
     assert "gramatvediba@example.lv" in change["after_json"]

@@ -242,7 +242,7 @@ def test_a_permanent_failure_hands_over_to_the_fallback_once(
     deliveries = gw.store.deliveries(invoice_id=invoice_id)
     by_channel: dict[str, list[str]] = {}
     for d in deliveries:
-        by_channel.setdefault(d.channel, []).append(d.status)
+        by_channel.setdefault(d.label, []).append(d.status)
     # One regular folder delivery plus exactly one fallback for the failed probe.
     assert by_channel == {"mail": ["failed"], "box": ["delivered", "delivered"]}
     [fallback] = [d for d in deliveries if d.fallback_for is not None]

@@ -25,7 +25,7 @@ from gateway.errors import ConfigError
 
 def _delivery(gw: Any, invoice_id: str, channel: str | None = None) -> Any:
     rows = [d for d in gw.store.deliveries(invoice_id=invoice_id)
-            if channel is None or d.channel == channel]
+            if channel is None or d.label == channel]
     assert len(rows) == 1, rows
     return rows[0]
 

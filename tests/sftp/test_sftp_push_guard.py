@@ -87,7 +87,7 @@ def test_sftp_push_to_loopback_is_refused_without_connecting_and_without_an_orac
     for d in gw.store.deliveries(invoice_id=invoice_id):
         assert d.status == "failed", d  # permanent: a retry cannot change the answer
         where = d.last_error.split(": ", 1)
-        errors[d.channel] = where[1]
+        errors[d.label] = where[1]
     # One text for an SSH server, an open port, a closed port and a name: nothing to scan.
     assert set(errors.values()) == {netguard.REFUSED}, errors
     assert not _connected(listener)

@@ -44,6 +44,7 @@ from gateway.core.storage.records import (
     NewDelivery,
     Store,
     _event_hash,
+    channel_names,
     event_hash,
 )
 from gateway.core.storage.sqlite import SQLiteStore
@@ -82,6 +83,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "DEAD", "DELIVERED", "DELIVERING", "FAILED", "GENESIS", "PENDING", "RETRY", "Attempt",
     "ChannelLimit", "Database", "DeliveryRecord", "DocumentRecord", "Event", "InvoiceRecord",
-    "NewDelivery", "SQLStore", "SQLiteStore", "Store", "_event_hash", "connect", "event_hash",
+    "NewDelivery", "SQLStore", "SQLiteStore", "Store", "_event_hash", "channel_names",
+    "connect", "event_hash",
     "open_database", "open_store", "placeholders", "plugin_database", "store_url",
 ]

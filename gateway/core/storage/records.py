@@ -54,8 +54,8 @@ class DeliveryRecord:
     id: int
     invoice_id: str
     customer_id: str
-    channel: str
-    channel_type: str
+    label: str  # the customer's name for this channel ("mailbox"); see channel_names()
+    channel_type: str  # the channel ("email", "sftp-push")
     settings: dict[str, Any]
     formats: list[str]
     fallback: dict[str, Any] | None
@@ -92,7 +92,7 @@ class ChannelLimit:
 
 @dataclass(frozen=True)
 class NewDelivery:
-    channel: str
+    label: str
     channel_type: str
     settings: dict[str, Any]
     formats: list[str]
@@ -100,6 +100,11 @@ class NewDelivery:
     idempotency_key: str
     fallback_for: int | None = None
     reason: str | None = None
+
+    def queued_event(self) -> tuple[str, dict[str, Any]]:
+        """The history event that records this delivery being queued."""
+        return "queued", {"channel": self.channel_type, "label": self.label,
+                          "formats": self.formats}
 
 
 @dataclass(frozen=True)
@@ -197,6 +202,23 @@ class Store(Protocol):
     def expire_render_lease(self, invoice_id: str, worker: str) -> bool: ...
     def due_delivery_ids(self, limit: int = 1000) -> list[int]: ...
     def queue_counts(self) -> dict[str, int]: ...
+
+
+def channel_names(data: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """``(channel, label)`` named by a history event's data or a stored fallback.
+
+    Since core migration 0003 "channel" is the channel type and "label" the customer's
+    name for it. Before, "channel" held the label (and a fallback's "channel_type" the
+    type); the history is evidence and is never rewritten, so those events keep their
+    words and are read here: data with a "label" is new, data without one is old.
+    """
+    if "label" in data:
+        return _text(data.get("channel")), _text(data["label"])
+    return _text(data.get("channel_type")), _text(data.get("channel"))
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def event_hash(prev: str, invoice_id: str, seq: int, at: float, kind: str, data: str) -> str:

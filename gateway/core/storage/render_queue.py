@@ -78,8 +78,7 @@ class RenderQueue:
             events: list[tuple[str, dict[str, Any]]] = [
                 ("rendered", {"format": d.format, "sha256": d.sha256, "size": d.size,
                               "worker": worker}) for d in documents]
-            events += [("queued", {"channel": d.channel, "formats": d.formats})
-                       for d in deliveries]
+            events += [d.queued_event() for d in deliveries]
             if events:
                 self._append_events(db, invoice_id, events)
             rows = db.execute("SELECT id FROM deliveries WHERE invoice_id = ? AND "

@@ -191,8 +191,7 @@ class SQLStore(RenderQueue):
                     "content_hash": r.content_hash, "source": r.source})]
                 events += [("rendered", {"format": d.format, "sha256": d.sha256,
                                          "size": d.size}) for d in documents]
-                events += [("queued", {"channel": d.channel, "formats": d.formats})
-                           for d in deliveries]
+                events += [d.queued_event() for d in deliveries]
                 self._append_events(db, r.id, events)
         except self.db.integrity_errors:
             raise StorageError(
@@ -202,12 +201,12 @@ class SQLStore(RenderQueue):
     def _insert_delivery(db: Cursor, invoice_id: str, customer_id: str,
                          d: NewDelivery, now: float) -> None:
         db.execute(
-            "INSERT INTO deliveries (invoice_id, customer_id, channel, channel_type, "
+            "INSERT INTO deliveries (invoice_id, customer_id, label, channel_type, "
             "settings_json, formats_json, fallback_json, idempotency_key, status, "
             "next_attempt_at, fallback_for, reason, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?, ?) "
             "ON CONFLICT (idempotency_key) DO NOTHING",
-            (invoice_id, customer_id, d.channel, d.channel_type, json.dumps(d.settings),
+            (invoice_id, customer_id, d.label, d.channel_type, json.dumps(d.settings),
              json.dumps(d.formats), json.dumps(d.fallback) if d.fallback else None,
              d.idempotency_key, now, d.fallback_for, d.reason, now, now))
 
@@ -368,7 +367,7 @@ class SQLStore(RenderQueue):
                 clauses.append(f"AND channel_type NOT IN ({placeholders(len(blocked))})")
                 params.extend(blocked)
             rows = db.execute(
-                f"SELECT id, status, lease_owner, channel_type, invoice_id, channel "
+                f"SELECT id, status, lease_owner, channel_type, invoice_id, label "
                 f"FROM deliveries WHERE {_DUE} {' '.join(clauses)} "
                 f"ORDER BY next_attempt_at, id LIMIT ? {self.db.skip_locked}",
                 [*params, count]).fetchall()
@@ -413,7 +412,7 @@ class SQLStore(RenderQueue):
         if cur.rowcount == 0:
             return  # leased in a batch, never begun: nothing happened to tell
         self._append_events(db, row["invoice_id"], [("lease-expired", {
-            "channel": row["channel"], "worker": row["lease_owner"],
+            "channel": row["channel_type"], "label": row["label"], "worker": row["lease_owner"],
             "abandoned_attempts": cur.rowcount})])
 
     @staticmethod
@@ -531,12 +530,13 @@ class SQLStore(RenderQueue):
                 "UPDATE deliveries SET status = 'delivered', receipt_id = ?, receipt_json = ?, "
                 "lease_owner = NULL, lease_expires = NULL, last_error = NULL, updated_at = ? "
                 "WHERE id = ? AND lease_owner = ? AND status = 'delivering' "
-                "RETURNING invoice_id, channel",
+                "RETURNING invoice_id, channel_type, label",
                 (receipt_id, json.dumps(receipt), now, delivery_id, worker)).fetchone()
             if d is None:
                 return False
             self._append_events(db, d["invoice_id"], [("delivered", {
-                "channel": d["channel"], "receipt": receipt_id, **receipt})])
+                "receipt": receipt_id, **receipt,
+                "channel": d["channel_type"], "label": d["label"]})])
         return True
 
     def mark_failed(self, delivery_id: int, worker: str, status: str, error: str,
@@ -552,16 +552,17 @@ class SQLStore(RenderQueue):
                 "UPDATE deliveries SET status = ?, last_error = ?, next_attempt_at = ?, "
                 "lease_owner = NULL, lease_expires = NULL, updated_at = ? "
                 "WHERE id = ? AND lease_owner = ? AND status = 'delivering' "
-                "RETURNING invoice_id, customer_id, channel",
+                "RETURNING invoice_id, customer_id, channel_type, label",
                 (status, error, next_attempt_at, now, delivery_id, worker)).fetchone()
             if d is None:
                 return False
             kind = "delivery-retry" if status == RETRY else "delivery-failed"
             events: list[tuple[str, dict[str, Any]]] = [
-                (kind, {"channel": d["channel"], "error": error, "status": status})]
+                (kind, {"channel": d["channel_type"], "label": d["label"], "error": error,
+                        "status": status})]
             if fallback is not None:
                 self._insert_delivery(db, d["invoice_id"], d["customer_id"], fallback, now)
-                events.append(("fallback", {"from": d["channel"], "to": fallback.channel,
+                events.append(("fallback", {"from": d["label"], "to": fallback.label,
                                             "reason": fallback.reason}))
             self._append_events(db, d["invoice_id"], events)
         return True
@@ -598,12 +599,13 @@ class SQLStore(RenderQueue):
                     "UPDATE deliveries SET status = 'retry', next_attempt_at = ?, attempts = 0, "
                     "requeued_at = ?, updated_at = ? "
                     "WHERE id = ? AND status IN ('failed', 'dead', 'retry') "
-                    "RETURNING invoice_id, channel",
+                    "RETURNING invoice_id, channel_type, label",
                     (now, now, now, delivery_id)).fetchone()
                 if d is not None:
                     count += 1
                     self._append_events(db, d["invoice_id"],
-                                        [("requeued", {"channel": d["channel"]})])
+                                        [("requeued", {"channel": d["channel_type"],
+                                                       "label": d["label"]})])
         return count
 
     def count_due(self) -> int:
@@ -632,7 +634,7 @@ def _delivery(row: Row) -> DeliveryRecord:
     d = dict(row)
     return DeliveryRecord(
         id=d["id"], invoice_id=d["invoice_id"], customer_id=d["customer_id"],
-        channel=d["channel"], channel_type=d["channel_type"],
+        label=d["label"], channel_type=d["channel_type"],
         settings=json.loads(d["settings_json"]), formats=json.loads(d["formats_json"]),
         fallback=json.loads(d["fallback_json"]) if d["fallback_json"] else None,
         idempotency_key=d["idempotency_key"], status=d["status"], attempts=d["attempts"],
