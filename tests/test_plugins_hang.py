@@ -1,0 +1,105 @@
+"""A plugin that hangs while importing or registering is given up after a bounded time.
+
+Real packages, installed into a fresh virtual environment beside the gateway: one whose
+import never returns (with a second entry point in the same package, which would wait
+for the hung import's module lock), one whose register hook stalls half-way. The limit
+is set to one second here (``GATEWAY_PLUGIN_TIMEOUT``; 20 s by default).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.plugin_venv import run_gateway, venv_with
+
+HANGING = REPO / "tests" / "fixtures" / "hanging-plugins"
+LIMIT = {"GATEWAY_PLUGIN_TIMEOUT": "1"}
+REASONS = {
+    "hangs-import": ("gateway-hangs-import",
+                     "import of hangs_import did not finish in 1 s (it hangs; "
+                     "GATEWAY_PLUGIN_TIMEOUT sets the limit)"),
+    "hangs-import-too": ("gateway-hangs-import",
+                         "import of hangs_import.extra skipped: hangs_import hangs on import"),
+    "hangs-register": ("gateway-hangs-register",
+                       "gateway_register_formats did not finish in 1 s"),
+}
+
+
+@pytest.fixture(scope="module")
+def hanging_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return venv_with(tmp_path_factory.mktemp("venv") / "env",
+                     *sorted(p for p in HANGING.iterdir() if p.is_dir()))
+
+
+def test_hanging_plugins_are_skipped_and_the_command_works(hanging_venv: Path,
+                                                           tmp_path: Path) -> None:
+    result = run_gateway(hanging_venv, tmp_path, "formats", **LIMIT)
+    assert result.returncode == 0, result.stderr
+    assert "ubl" in result.stdout and "json" in result.stdout
+    assert "stalled" not in result.stdout  # registered before the hook hung, taken back
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == len(REASONS), result.stderr
+    for name, (dist, reason) in REASONS.items():
+        [line] = [x for x in lines if f"plugin {name!r}" in x]
+        assert f"(distribution {dist} 0.1.0) skipped: {reason}" in line
+        assert "Traceback" not in line
+
+
+def test_a_hook_that_wakes_up_later_registers_nothing(hanging_venv: Path,
+                                                      tmp_path: Path) -> None:
+    """The stalled hook returns after two seconds and registers another format; the
+    plugin was given up after one, so neither of its formats is there."""
+    script = ("import time; from gateway.plugins import get_plugin_manager\n"
+              "plugins = get_plugin_manager(report=lambda line: None)\n"
+              "time.sleep(3)\n"
+              "print(' '.join(plugins.formats.names()))\n"
+              "print(' '.join(sorted(b.name for b in plugins.broken)))\n")
+    result = subprocess.run(
+        [str(hanging_venv), "-c", script], capture_output=True, text=True, timeout=300,
+        cwd=REPO, env={**_environ(tmp_path), **LIMIT, "HANGS_REGISTER_SECONDS": "2"})
+    assert result.returncode == 0, result.stderr
+    formats, broken = result.stdout.splitlines()
+    assert "ubl" in formats.split()
+    assert "stalled" not in formats.split() and "late" not in formats.split()
+    assert broken.split() == sorted(REASONS)
+
+
+def test_plugins_command_lists_them_as_broken(hanging_venv: Path, tmp_path: Path) -> None:
+    result = run_gateway(hanging_venv, tmp_path, "plugins", "--json", **LIMIT)
+    assert result.returncode == 0, result.stderr
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    for name, (dist, reason) in REASONS.items():
+        assert (rows[name]["status"], rows[name]["distribution"]) == ("broken", dist)
+        assert reason in rows[name]["error"]
+
+
+def test_strict_mode_makes_a_hanging_plugin_fatal(hanging_venv: Path, tmp_path: Path) -> None:
+    result = run_gateway(hanging_venv, tmp_path, "--strict-plugins", "formats", **LIMIT)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    [line] = result.stderr.strip().splitlines()
+    assert line.startswith("Error: broken plugins (strict mode")
+    for name, (dist, reason) in REASONS.items():
+        assert f"plugin {name!r} (distribution {dist} 0.1.0) skipped: {reason}" in line
+
+
+def test_a_limit_that_is_not_seconds_is_one_clear_line(hanging_venv: Path,
+                                                       tmp_path: Path) -> None:
+    result = run_gateway(hanging_venv, tmp_path, "formats", GATEWAY_PLUGIN_TIMEOUT="soon")
+    assert result.returncode == 1
+    assert result.stderr.strip() == ("Error: GATEWAY_PLUGIN_TIMEOUT='soon': expected "
+                                     "seconds, e.g. 20")
+
+
+def _environ(data_dir: Path) -> dict[str, str]:
+    import os
+
+    environ = {**os.environ, "GATEWAY_DATA_DIR": str(data_dir)}
+    for name in ("GATEWAY_LOAD_PLUGINS", "GATEWAY_STRICT_PLUGINS", "GATEWAY_DISABLE_PLUGINS"):
+        environ.pop(name, None)
+    return environ
