@@ -213,9 +213,9 @@ def bench_push(work: Path, count: int, key: Path, sshd: Sshd) -> list[dict[str, 
                       idempotency_key=f"bench:{i}", ) for i, (name, content) in enumerate(docs)]
     reset_peak()
     start = time.perf_counter()
-    with channel.session():
+    with channel.session() as session:
         for b in bundles:
-            channel.deliver(b, s, DeliveryState({}, lambda _d: None))
+            channel.deliver(b, s, DeliveryState({}, lambda _d: None), session=session)
     elapsed = time.perf_counter() - start
     results.append(row("push: sftp-push channel only → sshd", count, size, elapsed,
                        peak_mb(), f"{channel.connections_opened - 1} connection(s)"))

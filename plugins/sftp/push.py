@@ -115,6 +115,8 @@ class PushSettings(BaseModel):
 class _Connection:
     transport: Any
     sftp: Any
+    #: the host key the server presented, as "ssh-ed25519 SHA256:…" (checked on connect)
+    host_key: str = ""
 
     def alive(self) -> bool:
         return bool(self.transport.is_active())
@@ -130,6 +132,49 @@ class _ConnectionLost(Exception):
     """The SSH connection broke while talking to the server."""
 
 
+class PushSession:
+    """The SSH connections of one dispatcher run, one per destination (server, port,
+    login, host key and credential), reused by every delivery to it in that run.
+
+    What :meth:`SftpPushChannel.session` yields and ``deliver`` receives. A run that
+    reaches many customers' servers keeps at most :data:`MAX_POOLED` open, closing the
+    oldest first; :meth:`close` (at the end of the run) closes the rest.
+    """
+
+    def __init__(self) -> None:
+        self._open: dict[tuple[Any, ...], _Connection] = {}
+        #: SSH connections this session opened
+        self.connections_opened = 0
+        #: deliveries that used a connection opened for an earlier one
+        self.reused = 0
+
+    def take(self, key: tuple[Any, ...]) -> _Connection | None:
+        conn = self._open.get(key)
+        if conn is not None and not conn.alive():
+            self.drop(key, conn)
+            return None
+        if conn is not None:
+            self.reused += 1
+        return conn
+
+    def keep(self, key: tuple[Any, ...], conn: _Connection) -> None:
+        self.connections_opened += 1
+        while len(self._open) >= MAX_POOLED:
+            oldest = next(iter(self._open))
+            self.drop(oldest, self._open[oldest])
+        self._open[key] = conn
+
+    def drop(self, key: tuple[Any, ...], conn: _Connection) -> None:
+        conn.close()
+        if self._open.get(key) is conn:
+            del self._open[key]
+
+    def close(self) -> None:
+        open_now, self._open = self._open, {}
+        for conn in open_now.values():
+            conn.close()
+
+
 class SftpPushChannel:
     name: ClassVar[str] = "sftp-push"
     description: ClassVar[str] = "Upload to the customer's SFTP server (host key verified)"
@@ -137,8 +182,6 @@ class SftpPushChannel:
 
     def __init__(self) -> None:
         self.data_dir = Path(".")
-        #: open connections while a dispatcher batch runs; None outside a session
-        self._pool: dict[tuple[Any, ...], _Connection] | None = None
         #: how many SSH connections were opened (the benchmark and tests read it)
         self.connections_opened = 0
 
@@ -146,63 +189,76 @@ class SftpPushChannel:
         self.data_dir = data_dir
 
     @contextlib.contextmanager
-    def session(self) -> Iterator[None]:
-        """Keep one connection per target open for the whole dispatcher run."""
-        if self._pool is not None:  # nested: the outer session owns the pool
-            yield
-            return
-        self._pool = {}
+    def session(self) -> Iterator[PushSession]:
+        """A :class:`PushSession` for one dispatcher run: one connection per destination,
+        open until the run ends (also when a delivery raised)."""
+        session = PushSession()
         try:
-            yield
+            yield session
         finally:
-            pool, self._pool = self._pool, None
-            for conn in pool.values():
-                conn.close()
+            session.close()
 
     # ------------------------------------------------------------------ delivery
 
-    def deliver(self, bundle: Bundle, settings: Any, state: DeliveryState) -> Receipt:
+    def deliver(self, bundle: Bundle, settings: Any, state: DeliveryState,
+                session: PushSession | None = None) -> Receipt:
+        """Upload every document; ``session`` (the run's :class:`PushSession`) lends an
+        open connection to this destination, without one a connection is opened for
+        this delivery and closed after it."""
         s: PushSettings = settings
         where = f"sftp://{s.user}@{s.host}:{s.port}"
         key = (s.host, s.port, s.user, s.host_key, s.private_key, s.password_env)
         for first_try in (True, False):
-            conn, was_pooled = self._connection(key, s)
+            conn = session.take(key) if session is not None else None
+            was_pooled = conn is not None
+            if conn is None:
+                conn = self._connect(s)
+                if session is not None:
+                    session.keep(key, conn)
             try:
-                recipients = self._upload_all(conn.sftp, bundle, s, state, where)
+                files = self._upload_all(conn.sftp, bundle, s, state)
             except _ConnectionLost as exc:
-                self._drop(key, conn)
+                self._drop(session, key, conn)
                 if was_pooled and first_try:
                     continue  # an idle pooled connection may have timed out: one fresh try
                 raise DeliveryError(f"{where}: connection lost: {exc}", retryable=True) from None
             except BaseException:
-                self._drop(key, conn)
+                self._drop(session, key, conn)
                 raise
-            if self._pool is None:
+            if session is None:
                 conn.close()
             break
+        recipients = {f"{where}/{path.lstrip('/')}": f"{f['outcome']}, sha256 {f['sha256']}"
+                      for path, f in files.items()}
         digest = hashlib.sha256(
             "\x1f".join([bundle.idempotency_key, *sorted(recipients)]).encode()).hexdigest()
         return Receipt(id=f"sftp-push:{digest[:32]}", detail=f"{where}/{s.directory}",
-                       recipients=recipients)
+                       recipients=recipients,
+                       data={"host": s.host, "port": s.port, "user": s.user,
+                             "host_key": conn.host_key, "directory": s.directory,
+                             "files": files, "connection": "reused" if was_pooled else "new"})
 
-    def _upload_all(self, sftp: Any, bundle: Bundle, s: PushSettings, state: DeliveryState,
-                    where: str) -> dict[str, str]:
-        recipients: dict[str, str] = {}
+    def _upload_all(self, sftp: Any, bundle: Bundle, s: PushSettings,
+                    state: DeliveryState) -> dict[str, dict[str, Any]]:
+        """Remote path → {"size", "sha256", "outcome"} for every document."""
+        where = f"sftp://{s.user}@{s.host}:{s.port}"
+        files: dict[str, dict[str, Any]] = {}
         for doc in bundle.documents:
             name = remote_name(s.filename, bundle, doc)
             final = posixpath.join(s.directory, name)
-            url = f"{where}/{final.lstrip('/')}"
             if state.done(final):
                 # Uploaded by an earlier attempt: the ERP may already have taken it away,
                 # so uploading again would hand it the invoice twice.
-                recipients[url] = f"uploaded earlier, sha256 {doc.sha256}"
-                continue
-            tag = hashlib.sha256(f"{bundle.idempotency_key}\x1f{name}".encode()).hexdigest()
-            tmp = posixpath.join(s.directory, f".{name}.{tag[:12]}.part")
-            outcome = self._upload_one(sftp, final, tmp, doc.content, doc.sha256, where)
-            state.mark_done(final, doc.sha256)
-            recipients[url] = f"{outcome}, sha256 {doc.sha256}"
-        return recipients
+                outcome = "uploaded earlier"
+            else:
+                tag = hashlib.sha256(
+                    f"{bundle.idempotency_key}\x1f{name}".encode()).hexdigest()
+                tmp = posixpath.join(s.directory, f".{name}.{tag[:12]}.part")
+                outcome = self._upload_one(sftp, final, tmp, doc.content, doc.sha256, where)
+                state.mark_done(final, doc.sha256)
+            files[final] = {"size": len(doc.content), "sha256": doc.sha256,
+                            "outcome": outcome}
+        return files
 
     def _upload_one(self, sftp: Any, final: str, tmp: str, content: bytes, sha256: str,
                     where: str) -> str:
@@ -255,25 +311,12 @@ class SftpPushChannel:
 
     # ------------------------------------------------------------------ connections
 
-    def _connection(self, key: tuple[Any, ...], s: PushSettings) -> tuple[_Connection, bool]:
-        if self._pool is not None:
-            conn = self._pool.get(key)
-            if conn is not None and conn.alive():
-                return conn, True
-            if conn is not None:
-                self._drop(key, conn)
-        conn = self._connect(s)
-        if self._pool is not None:
-            while len(self._pool) >= MAX_POOLED:  # many customers' servers in one run
-                oldest = next(iter(self._pool))
-                self._drop(oldest, self._pool[oldest])
-            self._pool[key] = conn
-        return conn, False
-
-    def _drop(self, key: tuple[Any, ...], conn: _Connection) -> None:
-        conn.close()
-        if self._pool is not None and self._pool.get(key) is conn:
-            del self._pool[key]
+    @staticmethod
+    def _drop(session: PushSession | None, key: tuple[Any, ...], conn: _Connection) -> None:
+        if session is not None:
+            session.drop(key, conn)
+        else:
+            conn.close()
 
     def _connect(self, s: PushSettings) -> _Connection:
         import paramiko
@@ -312,6 +355,7 @@ class SftpPushChannel:
                     f"{expected.type} {expected.fingerprint}; nothing was sent. If the "
                     "server's key was replaced on purpose, update host_key",
                     retryable=False)
+            conn.host_key = f"{got.get_name()} {fingerprint(got.asbytes())}"
             try:
                 if isinstance(credential, str):
                     transport.auth_password(s.user, credential)
