@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from gateway.core.storage import DeliveryRecord, Event
 from plugins.portal import history
 from plugins.portal.state import PortalSettings
+from tests.portal.conftest import OPERATOR_PASSWORD
 
 
 class _Portal:
@@ -83,3 +86,13 @@ def test_events_in_the_new_words_read_the_same() -> None:
     # a new event needs no delivery to know its type
     (line,) = history.describe(new[2:3], [], _Portal(), "en")  # type: ignore[arg-type]
     assert line.text == "Uploaded over SFTP"
+
+
+def test_the_operator_sees_each_delivery_by_label_and_channel(server: Any) -> None:
+    """The operator's pages name a delivery by the customer's label, with the channel
+    type beside it (customer A calls their test e-mail channel "email")."""
+    op = server.login("operator@daugavas.lv", OPERATOR_PASSWORD)
+    shown = '<td>email <small class="muted">testmail</small>'
+    page = op.get(f"/operator/invoices/{server.world.a_ids[0]}")
+    assert page.status_code == 200 and shown in page.text
+    assert shown in op.get("/operator").text  # the failed delivery in the list
