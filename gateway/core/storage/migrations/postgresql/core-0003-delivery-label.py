@@ -1,10 +1,5 @@
-"""A delivery's ``channel`` column held the customer's label for the channel ("mailbox")
-next to ``channel_type`` ("email"): it is now ``label``, so that "channel" means the
-channel type everywhere (docs/plugins.md, "Words").
-
-The history is not touched: its events are hash-chained evidence and keep the words
-they were written with (``gateway.core.storage.channel_names`` reads both).
-"""
+"""``deliveries.channel`` (the customer's label) becomes ``label``; the history is not
+touched. See the SQLite migration of the same name for why."""
 
 from yoyo import step
 
