@@ -35,6 +35,10 @@ def test_channel_names_reads_the_old_and_the_new_words() -> None:
                                                                              "backup")
     assert channel_names({"channel": "folder", "label": "mailbox"}) == ("folder", "mailbox")
     assert channel_names({"number": "A-1"}) == (None, None)
+    # an old event's type is the one of the invoice's delivery with that label
+    store_row = type("Row", (), {"label": "mailbox", "channel_type": "folder"})()
+    assert channel_names({"channel": "mailbox"}, [store_row]) == ("folder", "mailbox")
+    assert channel_names({"channel": "gone"}, [store_row]) == (None, "gone")
 
 
 def _load(fixture: str, data: Path) -> dict[str, str]:
@@ -90,6 +94,10 @@ def test_an_older_data_directory_upgrades_verifies_and_names_the_label(
                                                          ("folder", "backup")}
     table = run_cli("status")
     assert "folder (mailbox)" in table.output
+    # the history table speaks today's words for the old events too (--json: as stored)
+    history = run_cli("status", invoice.number).output
+    assert "channel=folder, label=mailbox" in history
+    assert "channel=mailbox" not in history
 
 
 @pytest.mark.sqlite_only

@@ -14,7 +14,7 @@ from rich.table import Table
 from gateway.cli.invoices import err, out, progress_bar
 from gateway.cli.output import delivery_name
 from gateway.core.pipeline import Gateway
-from gateway.core.storage import DEAD, FAILED, RETRY
+from gateway.core.storage import DEAD, FAILED, RETRY, channel_names
 
 
 def _when(ts: float | None) -> str:
@@ -133,7 +133,8 @@ def _invoice_story(gw: Gateway, ref: str, as_json: bool) -> None:
     for col in ("#", "when", "event", "details"):
         history.add_column(col)
     for e in events:
-        details = ", ".join(f"{k}={v}" for k, v in e.data.items() if v not in (None, "", [], {}))
+        details = ", ".join(f"{k}={v}" for k, v in _named(e.data, deliveries).items()
+                            if v not in (None, "", [], {}))
         history.add_row(str(e.seq), _when(e.at), e.kind, details[:100])
     out.print(history)
 
@@ -280,6 +281,17 @@ def verify(app: Any) -> None:
 def register(cli: click.Group) -> None:
     for command in (status, deliver, retry, verify):
         cli.add_command(command)
+
+
+def _named(data: dict[str, Any], deliveries: list[Any]) -> dict[str, Any]:
+    """An event's data for the table, channel and label first and in today's words:
+    events written before core migration 0003 called the label "channel" (``--json``
+    shows the data as stored)."""
+    if "channel" not in data:
+        return data
+    channel, label = channel_names(data, deliveries)
+    rest = {k: v for k, v in data.items() if k not in ("channel", "channel_type", "label")}
+    return {"channel": channel, "label": label, **rest}
 
 
 def _plain(value: Any) -> str:

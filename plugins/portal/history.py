@@ -19,12 +19,10 @@ class Line:
 
 
 def _names(data: dict[str, Any], deliveries: list[DeliveryRecord]) -> tuple[str, str]:
-    """The channel type and label an event names. Events written before core migration
-    0003 name only the label ("mailbox"); the invoice's deliveries say its type."""
-    kind, label = channel_names(data)
-    if kind is None and label is not None:
-        kind = next((d.channel_type for d in deliveries if d.label == label), label)
-    return kind or "", label or ""
+    """The channel type and label an event names (in the words of before core migration
+    0003 too); a label no delivery has stands for its type."""
+    kind, label = channel_names(data, deliveries)
+    return kind or label or "", label or ""
 
 
 def describe(events: list[Event], deliveries: list[DeliveryRecord], portal: Portal,

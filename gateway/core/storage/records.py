@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -204,17 +204,22 @@ class Store(Protocol):
     def queue_counts(self) -> dict[str, int]: ...
 
 
-def channel_names(data: Mapping[str, Any]) -> tuple[str | None, str | None]:
+def channel_names(data: Mapping[str, Any], deliveries: Iterable[DeliveryRecord] = (),
+                  ) -> tuple[str | None, str | None]:
     """``(channel, label)`` named by a history event's data or a stored fallback.
 
     Since core migration 0003 "channel" is the channel type and "label" the customer's
     name for it. Before, "channel" held the label (and a fallback's "channel_type" the
     type); the history is evidence and is never rewritten, so those events keep their
-    words and are read here: data with a "label" is new, data without one is old.
+    words and are read here: data with a "label" is new, data without one is old. An
+    old event names no type; the invoice's ``deliveries`` give the one of its label.
     """
     if "label" in data:
         return _text(data.get("channel")), _text(data["label"])
-    return _text(data.get("channel_type")), _text(data.get("channel"))
+    kind, label = _text(data.get("channel_type")), _text(data.get("channel"))
+    if kind is None and label is not None:
+        kind = next((d.channel_type for d in deliveries if d.label == label), None)
+    return kind, label
 
 
 def _text(value: Any) -> str | None:
