@@ -319,6 +319,8 @@ def get_plugin_manager(
     )
     #: modules a hung import left half-imported, their import locks held for good
     hung_modules: set[str] = set()
+    #: what the caller is importing itself (get_plugin_manager called at import time)
+    importing = _initializing() if load_entry_points else set()
     allow = _names_from_env("GATEWAY_LOAD_PLUGINS")
     for name in _names_from_env("GATEWAY_DISABLE_PLUGINS") or ():
         pm.set_blocked(name)
@@ -336,7 +338,6 @@ def get_plugin_manager(
             # Importing it would wait forever for the lock the hung import holds.
             plugins.fail(ep.name, f"import of {ep.value} skipped: {stuck} hangs on import")
             continue
-        importing = _initializing()
         try:
             plugin = bounded(ep.load, plugins.timeout)
         except Hung as exc:
