@@ -2,8 +2,11 @@
 
 Real packages, installed into a fresh virtual environment beside the gateway: one whose
 import never returns (with a second entry point in the same package, which would wait
-for the hung import's module lock), one whose register hook stalls half-way. The limit
-is set to one second here (``GATEWAY_PLUGIN_TIMEOUT``; 20 s by default).
+for the hung import's module lock), one whose register hook stalls half-way.
+
+The limit is two seconds here (``GATEWAY_PLUGIN_TIMEOUT``; 20 s by default), and of the
+built-in plugins only ``json`` is loaded: on a busy machine importing the heavier ones
+(Peppol's cryptography, the PDF engines) can itself take seconds of wall time.
 """
 
 from __future__ import annotations
@@ -18,15 +21,17 @@ from tests.conftest import REPO
 from tests.plugin_venv import run_gateway, venv_with
 
 HANGING = REPO / "tests" / "fixtures" / "hanging-plugins"
-LIMIT = {"GATEWAY_PLUGIN_TIMEOUT": "1"}
+TIMEOUT = "GATEWAY_PLUGIN_TIMEOUT"
+BUILT_IN = ("folder", "xml", "pdf", "csv", "email", "sftp", "portal", "utility", "peppol")
+LIMIT = {TIMEOUT: "2", "GATEWAY_DISABLE_PLUGINS": ",".join(BUILT_IN)}
 REASONS = {
     "hangs-import": ("gateway-hangs-import",
-                     "import of hangs_import did not finish in 1 s (it hangs; "
+                     "import of hangs_import did not finish in 2 s (it hangs; "
                      "GATEWAY_PLUGIN_TIMEOUT sets the limit)"),
     "hangs-import-too": ("gateway-hangs-import",
                          "import of hangs_import.extra skipped: hangs_import hangs on import"),
     "hangs-register": ("gateway-hangs-register",
-                       "gateway_register_formats did not finish in 1 s"),
+                       "gateway_register_formats did not finish in 2 s"),
 }
 
 
@@ -40,7 +45,7 @@ def test_hanging_plugins_are_skipped_and_the_command_works(hanging_venv: Path,
                                                            tmp_path: Path) -> None:
     result = run_gateway(hanging_venv, tmp_path, "formats", **LIMIT)
     assert result.returncode == 0, result.stderr
-    assert "ubl" in result.stdout and "json" in result.stdout
+    assert "json" in result.stdout
     assert "stalled" not in result.stdout  # registered before the hook hung, taken back
     lines = result.stderr.strip().splitlines()
     assert len(lines) == len(REASONS), result.stderr
@@ -52,19 +57,19 @@ def test_hanging_plugins_are_skipped_and_the_command_works(hanging_venv: Path,
 
 def test_a_hook_that_wakes_up_later_registers_nothing(hanging_venv: Path,
                                                       tmp_path: Path) -> None:
-    """The stalled hook returns after two seconds and registers another format; the
-    plugin was given up after one, so neither of its formats is there."""
+    """The stalled hook returns after three seconds and registers another format; the
+    plugin was given up after two, so neither of its formats is there."""
     script = ("import time; from gateway.plugins import get_plugin_manager\n"
               "plugins = get_plugin_manager(report=lambda line: None)\n"
-              "time.sleep(3)\n"
+              "time.sleep(4)\n"
               "print(' '.join(plugins.formats.names()))\n"
               "print(' '.join(sorted(b.name for b in plugins.broken)))\n")
     result = subprocess.run(
         [str(hanging_venv), "-c", script], capture_output=True, text=True, timeout=300,
-        cwd=REPO, env={**_environ(tmp_path), **LIMIT, "HANGS_REGISTER_SECONDS": "2"})
+        cwd=REPO, env={**_environ(tmp_path), **LIMIT, "HANGS_REGISTER_SECONDS": "3"})
     assert result.returncode == 0, result.stderr
     formats, broken = result.stdout.splitlines()
-    assert "ubl" in formats.split()
+    assert "json" in formats.split()
     assert "stalled" not in formats.split() and "late" not in formats.split()
     assert broken.split() == sorted(REASONS)
 
@@ -90,7 +95,8 @@ def test_strict_mode_makes_a_hanging_plugin_fatal(hanging_venv: Path, tmp_path: 
 
 def test_a_limit_that_is_not_seconds_is_one_clear_line(hanging_venv: Path,
                                                        tmp_path: Path) -> None:
-    result = run_gateway(hanging_venv, tmp_path, "formats", GATEWAY_PLUGIN_TIMEOUT="soon")
+    result = run_gateway(hanging_venv, tmp_path, "formats", **{**LIMIT,
+                                                               TIMEOUT: "soon"})
     assert result.returncode == 1
     assert result.stderr.strip() == ("Error: GATEWAY_PLUGIN_TIMEOUT='soon': expected "
                                      "seconds, e.g. 20")
