@@ -138,7 +138,8 @@ class PushSession:
 
     What :meth:`SftpPushChannel.session` yields and ``deliver`` receives. A run that
     reaches many customers' servers keeps at most :data:`MAX_POOLED` open, closing the
-    oldest first; :meth:`close` (at the end of the run) closes the rest.
+    oldest first; :meth:`close` (at the end of the run) closes the rest. One run, one
+    thread: a session is not shared between dispatchers running at once.
     """
 
     def __init__(self) -> None:

@@ -8,6 +8,8 @@ went, its size and sha256, and which host key the server proved it holds.
 from __future__ import annotations
 
 import json
+import os
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -114,3 +116,24 @@ def test_a_dispatcher_run_shares_its_session_across_invoices(
     push(gw, invoice(invoice_data, "E2611-00099"))
     assert deliver(gw).delivered == 1
     assert sshd.logins() == 2
+
+
+def test_a_session_connection_the_server_dropped_is_replaced_without_failing(
+        gateway_factory: Any, sshd: OpenSshServer, invoice_data: dict[str, Any]) -> None:
+    """The server ends the session's idle connection (its sshd child is killed): the
+    next delivery of the run opens a new one and succeeds, costing no attempt."""
+    gw = gateway_factory(config=DISPATCH_CONFIG)
+    channel = gw.plugins.channels.get("sftp-push")
+    settings = channel.Settings.model_validate(sshd.settings())
+    inv = invoice(invoice_data, "E2611-00001")
+    with channel.session() as session:
+        channel.deliver(_bundle(inv, "N-0"), settings, _state(), session=session)
+        assert sshd.proc is not None
+        children = Path(f"/proc/{sshd.proc.pid}/task/{sshd.proc.pid}/children")
+        for pid in children.read_text().split():  # the connection's own sshd processes
+            os.kill(int(pid), signal.SIGKILL)
+        receipt = channel.deliver(_bundle(inv, "N-1"), settings, _state(), session=session)
+        assert receipt.data["connection"] == "new"
+        assert session.connections_opened == 2
+    assert sshd.logins() == 2
+    assert sorted(p.name for p in sshd.upload.iterdir()) == ["N-0.json", "N-1.json"]
