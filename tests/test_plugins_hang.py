@@ -31,7 +31,7 @@ REASONS = {
     "hangs-import-too": ("gateway-hangs-import",
                          "import of hangs_import.extra skipped: hangs_import hangs on import"),
     "hangs-register": ("gateway-hangs-register",
-                       "gateway_register_formats did not finish in 2 s"),
+                       "gateway_register_sources did not finish in 2 s"),
 }
 
 
@@ -46,7 +46,6 @@ def test_hanging_plugins_are_skipped_and_the_command_works(hanging_venv: Path,
     result = run_gateway(hanging_venv, tmp_path, "formats", **LIMIT)
     assert result.returncode == 0, result.stderr
     assert "json" in result.stdout
-    assert "stalled" not in result.stdout  # registered before the hook hung, taken back
     lines = result.stderr.strip().splitlines()
     assert len(lines) == len(REASONS), result.stderr
     for name, (dist, reason) in REASONS.items():
@@ -57,20 +56,21 @@ def test_hanging_plugins_are_skipped_and_the_command_works(hanging_venv: Path,
 
 def test_a_hook_that_wakes_up_later_registers_nothing(hanging_venv: Path,
                                                       tmp_path: Path) -> None:
-    """The stalled hook returns after three seconds and registers another format; the
-    plugin was given up after two, so neither of its formats is there."""
+    """The stalled hook registered a source, then returns after three seconds and
+    registers another; the plugin was given up after two, so neither is there."""
     script = ("import time; from gateway.plugins import get_plugin_manager\n"
               "plugins = get_plugin_manager(report=lambda line: None)\n"
               "time.sleep(4)\n"
               "print(' '.join(plugins.formats.names()))\n"
+              "print(' '.join(plugins.sources.names()) or '-')\n"
               "print(' '.join(sorted(b.name for b in plugins.broken)))\n")
     result = subprocess.run(
         [str(hanging_venv), "-c", script], capture_output=True, text=True, timeout=300,
         cwd=REPO, env={**_environ(tmp_path), **LIMIT, "HANGS_REGISTER_SECONDS": "3"})
     assert result.returncode == 0, result.stderr
-    formats, broken = result.stdout.splitlines()
+    formats, sources, broken = result.stdout.splitlines()
     assert "json" in formats.split()
-    assert "stalled" not in formats.split() and "late" not in formats.split()
+    assert sources == "-"  # neither "stalled" (taken back) nor "late" (refused)
     assert broken.split() == sorted(REASONS)
 
 
@@ -81,6 +81,7 @@ def test_plugins_command_lists_them_as_broken(hanging_venv: Path, tmp_path: Path
     for name, (dist, reason) in REASONS.items():
         assert (rows[name]["status"], rows[name]["distribution"]) == ("broken", dist)
         assert reason in rows[name]["error"]
+        assert rows[name]["provides"] == []
 
 
 def test_strict_mode_makes_a_hanging_plugin_fatal(hanging_venv: Path, tmp_path: Path) -> None:
