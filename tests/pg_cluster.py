@@ -67,22 +67,25 @@ class PostgresCluster:
                          "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
         if made.returncode != 0:
             raise RuntimeError(f"initdb failed: {made.stderr or made.stdout}")
-        # Tests do not survive power cuts anyway; fsync off makes each commit cheap.
-        # A bench that measures durable commits keeps PostgreSQL's defaults.
-        speed = "" if self.durable else (
-            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off")
         for _ in range(5):  # another process may take the free port before the server
             self.port = _free_port()
-            started = self._run(
-                str(self.bin / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.data),
-                "-l", str(self.root / "server.log"),
-                "-o", f"-c port={self.port} -c listen_addresses=127.0.0.1 "
-                      f"-c unix_socket_directories={self.root} -c max_connections=300"
-                      f"{speed}")
+            started = self._pg_ctl_start()
             if started.returncode == 0:
                 return
         log = (self.root / "server.log").read_text(errors="replace")[-2000:]
         raise RuntimeError(f"pg_ctl start failed: {started.stderr}\n{log}")
+
+    def _pg_ctl_start(self) -> subprocess.CompletedProcess[str]:
+        # Tests do not survive power cuts anyway; fsync off makes each commit cheap.
+        # A bench that measures durable commits keeps PostgreSQL's defaults.
+        speed = "" if self.durable else (
+            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off")
+        return self._run(
+            str(self.bin / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.data),
+            "-l", str(self.root / "server.log"),
+            "-o", f"-c port={self.port} -c listen_addresses=127.0.0.1 "
+                  f"-c unix_socket_directories={self.root} -c max_connections=300"
+                  f"{speed}")
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://gateway@127.0.0.1:{self.port}/{database}"
@@ -96,15 +99,12 @@ class PostgresCluster:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
-    def restart(self) -> None:
-        """Stop with open connections dropped (as a server crash or failover would) and
-        start again on the same port."""
+    def restart(self, *, down_seconds: float = 0.0) -> None:
+        """Stop with open connections dropped (as a server crash or failover would), stay
+        down ``down_seconds``, and start again on the same port, with the same settings."""
         self._run(str(self.bin / "pg_ctl"), "stop", "-m", "immediate", "-D", str(self.data))
-        started = self._run(
-            str(self.bin / "pg_ctl"), "start", "-w", "-t", "60", "-D", str(self.data),
-            "-l", str(self.root / "server.log"),
-            "-o", f"-c port={self.port} -c listen_addresses=127.0.0.1 "
-                  f"-c unix_socket_directories={self.root} -c max_connections=300")
+        time.sleep(down_seconds)
+        started = self._pg_ctl_start()
         if started.returncode != 0:
             raise RuntimeError(f"pg_ctl restart failed: {started.stderr}")
 

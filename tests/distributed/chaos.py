@@ -1,5 +1,6 @@
 """Distributed chaos: three Celery workers on Redis + S3 (+ the configured store), killed
-and restarted while they render and deliver to a folder and to an SFTP server.
+and restarted while they render and deliver to a folder, an SFTP server and an SMTP
+server.
 
 Faults, from inside and outside:
 
@@ -7,15 +8,24 @@ Faults, from inside and outside:
   after archiving, after leasing a delivery, after sending but before recording it),
 * a whole worker (parent, pool and beat) is SIGKILLed and a new one started,
 * one pool process of a worker is SIGKILLed from outside at a random moment,
-* Redis is killed and restarted without persistence (every queued message is lost).
+* Redis is killed and restarted without persistence (every queued message is lost),
+* on PostgreSQL: every connection to the store's database is dropped by the server
+  (``pg_terminate_backend``) several times, wherever the workers, the sweep and the
+  test's own ``gateway push`` are, and the server is once stopped (``-m immediate``)
+  and started again.
 
 Then the faults stop, two clean workers finish the work, and everything is counted at
 the receivers: every document of every invoice present once, intact, and published once
 (the SFTP server's log of renames), nothing left half-written, ``gateway verify`` clean.
+E-mail (an aiosmtpd server, two recipients) is counted per invoice and recipient: none
+missing, attachments intact, and a second copy allowed only with the first copy's
+Message-ID, i.e. re-sent after the server's "250" was lost with the worker that read it;
+those are reported apart, as ``email_resent_same_message_id``.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import os
@@ -24,10 +34,13 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from tests.chaos.harness import Sshd, Verdict
+from tests.chaos.harness import RECIPIENTS, Children, MailSink, Sshd, Trigger, Verdict, free_port
 from tests.distributed.cluster import Cluster
 from tests.distributed.services import RedisServer, S3Server
+
+DB_FAULTS = ("drop-db-connections", "restart-postgres")
 
 
 @dataclass
@@ -43,6 +56,9 @@ class DistributedReport(Verdict):
     duplicates: dict[str, int] = field(default_factory=dict)
     corrupt: dict[str, int] = field(default_factory=dict)
     temp_left: dict[str, int] = field(default_factory=dict)
+    db_connections_dropped: int = 0
+    pushes_refused: int = 0  # a push that met a dropped connection, retried as a biller would
+    email_resent_same_message_id: int = 0  # the SMTP "250" window: allowed, counted apart
     verify_ok: bool = False
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
@@ -51,21 +67,35 @@ class DistributedReport(Verdict):
 def run_distributed_round(work: Path, *, redis: RedisServer, s3: S3Server, bucket: str,
                           seed: int, invoices: int = 30, chaos_seconds: float = 20.0,
                           self_kill_probability: float = 0.08, workers: int = 3,
-                          store_url: str | None = None) -> DistributedReport:
+                          store_url: str | None = None,
+                          postgres: Any = None) -> DistributedReport:
+    """One round; ``postgres`` (a :class:`tests.pg_cluster.PostgresCluster` serving
+    ``store_url``) adds the database faults."""
+    from aiosmtpd.controller import Controller
+
     started = time.monotonic()
     rng = random.Random(seed)
     report = DistributedReport(seed, invoices)
     sshd = Sshd(work / "sshd")
     sshd.start()
+    # The chaos harness's mail receiver, never armed: here the workers kill themselves.
+    sink = MailSink(Children(), Trigger())
+    smtp = Controller(sink, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    database = DatabaseFaults(postgres, store_url) if postgres and store_url else None
     chaos_log = work / "self-kills.log"
     try:
         cluster = Cluster(
             work / "cluster", queue_url=redis.url, archive_url=f"s3://{bucket}/chaos{seed}",
             env={**s3.env(), "GATEWAY_CHAOS_LOG": str(chaos_log)},
-            plugins=("json", "csv", "folder", "sftp"), formats=("json", "csv"),
+            plugins=("json", "csv", "folder", "sftp", "email"), formats=("json", "csv"),
             channels=[{"channel": "folder", "name": "box",
                        "settings": {"path": str(work / "cluster" / "folder-receiver")}},
-                      {"channel": "sftp-push", "name": "erp", "settings": sshd.settings()}],
+                      {"channel": "sftp-push", "name": "erp", "settings": sshd.settings()},
+                      {"channel": "email", "name": "mail", "settings": {
+                          "to": [RECIPIENTS[0]], "cc": [RECIPIENTS[1]],
+                          "host": "127.0.0.1", "port": smtp.port, "security": "none",
+                          "from_address": "Rēķini <rekini@example.lv>", "timeout": 20}}],
             lease_seconds=2.0, sweep_seconds=1.0, store_url=store_url)
         faults: dict[str, int] = {}
         for n in range(workers):
@@ -74,15 +104,20 @@ def run_distributed_round(work: Path, *, redis: RedisServer, s3: S3Server, bucke
         deadline = time.monotonic() + chaos_seconds
         pushed = 0
         forced = ["kill-pool-process", "restart-redis", "kill-worker"]
+        kinds = ["kill-worker", "kill-pool-process", "restart-redis", "kill-pool-process",
+                 "none"]
+        if database:
+            # Dropped connections several times a round; one short server restart.
+            forced += ["drop-db-connections", "drop-db-connections", "restart-postgres"]
+            kinds += ["drop-db-connections", "drop-db-connections"]
         rng.shuffle(forced)
-        while time.monotonic() < deadline:
+        # The round lasts chaos_seconds, and long enough for each kind of fault once.
+        while time.monotonic() < deadline or forced:
             if pushed < len(batch):
-                cluster.gateway("push", "--queue", str(batch[pushed]))
+                _push(cluster, report, str(batch[pushed]))
                 pushed += 1
             # Each kind of fault at least once, then at random.
-            fault = forced.pop() if forced else rng.choice(
-                ["kill-worker", "kill-pool-process", "restart-redis", "kill-pool-process",
-                 "none"])
+            fault = forced.pop() if forced else rng.choice(kinds)
             if fault == "kill-worker":
                 alive = [p for p in cluster.workers if p.poll() is None]
                 if alive:
@@ -101,10 +136,14 @@ def run_distributed_round(work: Path, *, redis: RedisServer, s3: S3Server, bucke
                         os.kill(rng.choice(children), signal.SIGKILL)
             elif fault == "restart-redis":
                 redis.restart()
+            elif fault == "drop-db-connections" and database:
+                report.db_connections_dropped += database.drop_connections()
+            elif fault == "restart-postgres" and database:
+                database.restart(down_seconds=rng.uniform(0.2, 1.5))
             faults[fault] = faults.get(fault, 0) + 1
             time.sleep(rng.uniform(0.3, 1.5))
         for path in batch[pushed:]:
-            cluster.gateway("push", "--queue", str(path))
+            _push(cluster, report, str(path))
         report.faults = faults
         # Faults over: the chaos workers go, two clean workers finish what is left.
         cluster.stop_workers(kill=True)
@@ -122,10 +161,50 @@ def run_distributed_round(work: Path, *, redis: RedisServer, s3: S3Server, bucke
             report.problems.append(str(exc))
         cluster.stop_workers()
         _count(cluster, sshd, report, invoices)
+        _count_email(cluster, sink, report)
     finally:
+        smtp.stop()
         sshd.stop()
     report.seconds = round(time.monotonic() - started, 1)
     return report
+
+
+class DatabaseFaults:
+    """The server side of lost connections: what a failover, an operator's
+    ``pg_terminate_backend`` or an idle-connection killer does to the workers."""
+
+    def __init__(self, postgres: Any, store_url: str) -> None:
+        self.postgres = postgres
+        self.database = store_url.rsplit("/", 1)[1].split("?", 1)[0]
+
+    def drop_connections(self) -> int:
+        """End every session on the store's database; how many there were."""
+        import psycopg
+
+        with psycopg.connect(self.postgres.url(), autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()", (self.database,)).fetchall()
+        return sum(1 for (ended,) in rows if ended)
+
+    def restart(self, down_seconds: float) -> None:
+        self.postgres.restart(down_seconds=down_seconds)
+
+
+def _push(cluster: Cluster, report: DistributedReport, path: str, tries: int = 60) -> None:
+    """``gateway push --queue`` as a billing system runs it: a push that met a dropped
+    connection or a restarting server says so in one line and is pushed again."""
+    for _ in range(tries):
+        proc = cluster.gateway("push", "--queue", path, check=False)
+        if proc.returncode == 0:
+            return
+        output = proc.stdout + proc.stderr
+        if "Traceback" in output:
+            report.problems.append(f"push {Path(path).name}: traceback: {output[-800:]}")
+            return
+        report.pushes_refused += 1
+        time.sleep(0.5)
+    report.problems.append(f"push {Path(path).name} kept failing: {output[-800:]}")
 
 
 def _count(cluster: Cluster, sshd: Sshd, report: DistributedReport, invoices: int) -> None:
@@ -176,3 +255,55 @@ def _count(cluster: Cluster, sshd: Sshd, report: DistributedReport, invoices: in
     report.verify_ok = verified.returncode == 0
     if not report.verify_ok:
         report.problems.append(f"gateway verify: {verified.stdout}{verified.stderr}")
+
+
+def _count_email(cluster: Cluster, sink: MailSink, report: DistributedReport) -> None:
+    """Per invoice and recipient: one message with the invoice's documents, under the
+    Message-ID its delivery recorded; any further copy only under that same Message-ID."""
+    from gateway.core.config import load_config
+    from gateway.core.pipeline import Gateway
+
+    old_env = dict(os.environ)
+    os.environ.update({k: v for k, v in cluster.env.items() if k.startswith("AWS_")})
+    gw = Gateway(load_config(cluster.data))
+    try:
+        attachments: dict[tuple[str, ...], str] = {}  # sorted sha256s -> invoice
+        for record in gw.store.list_invoices(limit=report.invoices * 2):
+            shas = tuple(sorted(d.sha256 for d in gw.store.documents(record.id)))
+            attachments[shas] = record.id
+        # the Message-ID each invoice's e-mail delivery recorded in its receipt
+        recorded = {d.invoice_id: d.receipt_id.removeprefix("email:")
+                    for d in gw.store.deliveries()
+                    if d.receipt_id and d.receipt_id.startswith("email:")}
+    finally:
+        gw.close()
+        os.environ.clear()
+        os.environ.update(old_env)
+    copies: dict[tuple[str, str], list[str]] = collections.defaultdict(list)
+    corrupt = 0
+    for message_id, rcpt, shas in sink.received:
+        invoice_id = attachments.get(shas)
+        if invoice_id is None:
+            corrupt += 1
+            continue
+        copies[(invoice_id, rcpt)].append(message_id)
+    expected = {(invoice_id, rcpt) for invoice_id in attachments.values()
+                for rcpt in RECIPIENTS}
+    report.expected["email"] = len(expected)
+    report.present["email"] = len(expected & set(copies))
+    report.corrupt["email"] = corrupt
+    report.temp_left["email"] = 0
+    report.email_resent_same_message_id = sum(len(ids) - len(set(ids))
+                                              for ids in copies.values())
+    # A copy under another Message-ID is a second, independent send: a true duplicate.
+    report.duplicates["email"] = sum(len(set(ids)) - 1 for ids in copies.values())
+    wrong_id = sum(1 for (invoice_id, _), ids in copies.items()
+                   if recorded.get(invoice_id) not in ids)
+    if lost := len(expected - set(copies)):
+        report.problems.append(f"email: {lost} (invoice, recipient) never arrived")
+    for what in ("corrupt", "duplicates"):
+        if getattr(report, what)["email"]:
+            report.problems.append(f"email: {getattr(report, what)['email']} {what}")
+    if wrong_id:
+        report.problems.append(f"email: {wrong_id} arrived under a Message-ID that no "
+                               "delivery recorded")
