@@ -10,11 +10,12 @@ Faults, from inside and outside:
 * one pool process of a worker is SIGKILLed from outside at a random moment,
 * Redis is killed and restarted without persistence (every queued message is lost),
 * on PostgreSQL: every connection to the store's database is dropped by the server
-  (``pg_terminate_backend``) several times, wherever the workers, the sweep and the
-  test's own ``gateway push`` are, and the server is once stopped (``-m immediate``)
-  and started again.
+  (``pg_terminate_backend``) at random moments, every 0.3-2 s, wherever the workers, the
+  sweep and the test's own ``gateway push`` are, and the server is once stopped
+  (``-m immediate``) and started again.
 
-Then the faults stop, two clean workers finish the work, and everything is counted at
+Then the process faults stop, two clean workers finish the work (connections still
+dropped under them), and everything is counted at
 the receivers: every document of every invoice present once, intact, and published once
 (the SFTP server's log of renames), nothing left half-written, ``gateway verify`` clean.
 E-mail (an aiosmtpd server, two recipients) is counted per invoice and recipient: none
@@ -31,6 +32,7 @@ import hashlib
 import os
 import random
 import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,9 +109,8 @@ def run_distributed_round(work: Path, *, redis: RedisServer, s3: S3Server, bucke
         kinds = ["kill-worker", "kill-pool-process", "restart-redis", "kill-pool-process",
                  "none"]
         if database:
-            # Dropped connections several times a round; one short server restart.
-            forced += ["drop-db-connections", "drop-db-connections", "restart-postgres"]
-            kinds += ["drop-db-connections", "drop-db-connections"]
+            forced.append("restart-postgres")  # dropped connections: database.start()
+            database.start(random.Random(seed + 1))
         rng.shuffle(forced)
         # The round lasts chaos_seconds, and long enough for each kind of fault once.
         while time.monotonic() < deadline or forced:
@@ -136,8 +137,6 @@ def run_distributed_round(work: Path, *, redis: RedisServer, s3: S3Server, bucke
                         os.kill(rng.choice(children), signal.SIGKILL)
             elif fault == "restart-redis":
                 redis.restart()
-            elif fault == "drop-db-connections" and database:
-                report.db_connections_dropped += database.drop_connections()
             elif fault == "restart-postgres" and database:
                 database.restart(down_seconds=rng.uniform(0.2, 1.5))
             faults[fault] = faults.get(fault, 0) + 1
@@ -156,13 +155,19 @@ def run_distributed_round(work: Path, *, redis: RedisServer, s3: S3Server, bucke
         cluster.start_worker(1)
         cluster.start_worker(1)
         try:
-            cluster.wait_until_done(invoices, invoices * 2, timeout=240)
+            cluster.wait_until_done(invoices, invoices * 3, timeout=240)  # 3 channels
         except AssertionError as exc:
             report.problems.append(str(exc))
+        if database:
+            database.stop()
+            report.faults["drop-db-connections"] = database.drops
+            report.db_connections_dropped = database.dropped
         cluster.stop_workers()
         _count(cluster, sshd, report, invoices)
         _count_email(cluster, sink, report)
     finally:
+        if database:
+            database.stop()
         smtp.stop()
         sshd.stop()
     report.seconds = round(time.monotonic() - started, 1)
@@ -176,6 +181,26 @@ class DatabaseFaults:
     def __init__(self, postgres: Any, store_url: str) -> None:
         self.postgres = postgres
         self.database = store_url.rsplit("/", 1)[1].split("?", 1)[0]
+        self.drops = 0  # times every connection was dropped
+        self.dropped = 0  # connections dropped in all
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, rng: random.Random, every: tuple[float, float] = (0.3, 2.0)) -> None:
+        """Drop every connection at random moments until :meth:`stop`."""
+        def run() -> None:
+            while not self._stop.wait(rng.uniform(*every)):
+                with contextlib.suppress(Exception):  # the server may be restarting
+                    self.dropped += self.drop_connections()
+                    self.drops += 1
+
+        self._thread = threading.Thread(target=run, name="drop-db-connections", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
 
     def drop_connections(self) -> int:
         """End every session on the store's database; how many there were."""
