@@ -37,7 +37,7 @@ from gateway.core.storage import (
     NewDelivery,
     channel_names,
 )
-from gateway.errors import ConfigError, DeliveryError, GatewayError, PluginError
+from gateway.errors import ConfigError, DeliveryError, GatewayError, PluginError, StorageError
 
 log = logging.getLogger("gateway.dispatcher")
 
@@ -344,8 +344,7 @@ class Dispatcher:
             return self._failed(record, attempt_id, f"{type(exc).__name__}: {exc}",
                                 retryable=True)
         receipt_data = _receipt_json(receipt, record.channel_type)
-        if not store.mark_delivered(record.id, self.worker, receipt.id, receipt_data,
-                                    attempt_id=attempt_id):
+        if not self._record_delivered(record, receipt.id, receipt_data, attempt_id):
             log.warning("lease on delivery %s was lost before it was recorded", record.id)
         log.info("delivered", extra={"delivery": record.id, "invoice": record.invoice_id,
                                      "channel": record.channel_type, "label": record.label,
@@ -354,6 +353,33 @@ class Dispatcher:
             "gateway_delivery_succeeded", invoice_id=record.invoice_id,
             channel=record.channel_type, label=record.label, receipt=receipt)
         return "delivered"
+
+    def _record_delivered(self, record: DeliveryRecord, receipt_id: str,
+                          receipt_data: dict[str, Any], attempt_id: int) -> bool:
+        """Record a sent delivery, trying again while the database is unreachable.
+
+        The receiver has it now: a delivery the database never heard of is sent again
+        once its lease runs out, and for e-mail that is a second copy. A dropped
+        connection or a restarting server must not cost that, so the record is retried
+        for up to RECORD_PATIENCE seconds, the lease kept meanwhile. Trying again is safe:
+        the update applies only while this worker holds the lease, so a first try whose
+        COMMIT did reach the server makes the next one a no-op.
+        """
+        store = self.gw.store
+        deadline = time.monotonic() + RECORD_PATIENCE
+        delay = 0.05
+        with self._lease_keeper.keep(record.id):
+            while True:
+                try:
+                    return store.mark_delivered(record.id, self.worker, receipt_id,
+                                                receipt_data, attempt_id=attempt_id)
+                except StorageError as exc:
+                    if time.monotonic() + delay > deadline:
+                        raise
+                    log.warning("delivery %s was sent but could not be recorded yet; "
+                                "trying again: %s", record.id, exc)
+                    time.sleep(delay)
+                    delay = min(delay * 2, 1.0)
 
     def _bundle(self, record: DeliveryRecord) -> Bundle:
         store, archive = self.gw.store, self.gw.archive
@@ -453,6 +479,10 @@ class Dispatcher:
             permanent=status != RETRY, retry_at=next_at if status == RETRY else None)
         return outcome
 
+
+#: How long a sent delivery's record is retried while the database is unreachable
+#: (a failover or restart takes seconds; beyond this the lease decides, as after a crash).
+RECORD_PATIENCE = 30.0
 
 #: A receipt's structured data is stored with every delivery: bounded.
 MAX_RECEIPT_DATA = 64 * 1024
