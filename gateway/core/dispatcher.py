@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from gateway.core.documents import Bundle, DeliveryState, Document, Receipt, RetryPolicy
 from gateway.core.limits import cap_text
@@ -40,6 +40,7 @@ from gateway.core.storage import (
 from gateway.errors import ConfigError, DeliveryError, GatewayError, PluginError, StorageError
 
 log = logging.getLogger("gateway.dispatcher")
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -312,7 +313,8 @@ class Dispatcher:
             bundle = self._bundle(record)
             state = DeliveryState(
                 dict(record.state),
-                lambda data: store.save_delivery_state(record.id, self.worker, data))
+                lambda data: self._persist(record.id, lambda: store.save_delivery_state(
+                    record.id, self.worker, data)))
             # Everything before this point may be slow (archive reads): never start
             # sending on a lease that another worker may already hold. The lease was
             # renewed when the attempt began; renew again only if that is a while ago.
@@ -356,30 +358,34 @@ class Dispatcher:
 
     def _record_delivered(self, record: DeliveryRecord, receipt_id: str,
                           receipt_data: dict[str, Any], attempt_id: int) -> bool:
-        """Record a sent delivery, trying again while the database is unreachable.
+        """Record a sent delivery (see :meth:`_persist`), its lease kept meanwhile."""
+        with self._lease_keeper.keep(record.id):
+            return self._persist(record.id, lambda: self.gw.store.mark_delivered(
+                record.id, self.worker, receipt_id, receipt_data, attempt_id=attempt_id))
 
-        The receiver has it now: a delivery the database never heard of is sent again
-        once its lease runs out, and for e-mail that is a second copy. A dropped
-        connection or a restarting server must not cost that, so the record is retried
-        for up to RECORD_PATIENCE seconds, the lease kept meanwhile. Trying again is safe:
-        the update applies only while this worker holds the lease, so a first try whose
-        COMMIT did reach the server makes the next one a no-op.
+    def _persist(self, delivery_id: int, write: Callable[[], _T]) -> _T:
+        """Write what a receiver did (a delivery sent, a recipient done, an attempt's
+        outcome), trying again while the database is unreachable.
+
+        The receiver has it now: a delivery whose outcome the database never heard of
+        is sent again once its lease runs out, and for e-mail that is a second copy. A
+        dropped connection or a restarting server must not cost that, so the write is
+        retried for up to RECORD_PATIENCE seconds. Trying again is safe: these writes
+        apply only while this worker holds the lease, so a first try whose COMMIT did
+        reach the server makes the next one change nothing.
         """
-        store = self.gw.store
         deadline = time.monotonic() + RECORD_PATIENCE
         delay = 0.05
-        with self._lease_keeper.keep(record.id):
-            while True:
-                try:
-                    return store.mark_delivered(record.id, self.worker, receipt_id,
-                                                receipt_data, attempt_id=attempt_id)
-                except StorageError as exc:
-                    if time.monotonic() + delay > deadline:
-                        raise
-                    log.warning("delivery %s was sent but could not be recorded yet; "
-                                "trying again: %s", record.id, exc)
-                    time.sleep(delay)
-                    delay = min(delay * 2, 1.0)
+        while True:
+            try:
+                return write()
+            except StorageError as exc:
+                if time.monotonic() + delay > deadline:
+                    raise
+                log.warning("delivery %s: could not record what the receiver did yet; "
+                            "trying again: %s", delivery_id, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
 
     def _bundle(self, record: DeliveryRecord) -> Bundle:
         store, archive = self.gw.store, self.gw.archive
@@ -467,8 +473,9 @@ class Dispatcher:
                 idempotency_key=f"{record.invoice_id}:{fb_label}:fallback:{record.id}",
                 fallback_for=record.id,
                 reason=f"{record.label} failed: {error}")
-        store.mark_failed(record.id, self.worker, status, error, next_at, fallback,
-                          attempt_id=attempt_id, outcome="retry" if retryable else "failed")
+        self._persist(record.id, lambda: store.mark_failed(
+            record.id, self.worker, status, error, next_at, fallback,
+            attempt_id=attempt_id, outcome="retry" if retryable else "failed"))
         log.warning("delivery %s", outcome, extra={
             "delivery": record.id, "invoice": record.invoice_id,
             "channel": record.channel_type, "label": record.label,
