@@ -8,13 +8,14 @@ connection, archive client, plugins) on its first task, after the fork.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from gateway.core.config import Config
-from gateway.errors import ConfigError, GatewayError
+from gateway.errors import ConfigError, GatewayError, StorageError
 
 log = logging.getLogger("gateway.workers")
 
@@ -87,6 +88,7 @@ def make_celery(config: Config) -> Any:
     app.gateway_runtime = runtime
 
     @app.task(name="gateway.render")
+    @_database_may_be_away("gateway.render")
     def render(invoice_id: str) -> str:
         gw = runtime.gateway
         outcome, delivery_ids = gw.render_queued(invoice_id, runtime.worker)
@@ -98,6 +100,7 @@ def make_celery(config: Config) -> Any:
         return outcome
 
     @app.task(name="gateway.deliver")
+    @_database_may_be_away("gateway.deliver")
     def deliver(delivery_ids: list[int]) -> dict[str, int]:
         from gateway.core.dispatcher import Dispatcher
 
@@ -107,12 +110,30 @@ def make_celery(config: Config) -> Any:
                 "failed": summary.failed + summary.dead, "lost": summary.lost}
 
     @app.task(name="gateway.sweep")
+    @_database_may_be_away("gateway.sweep")
     def sweep_task() -> dict[str, int]:
         from gateway.workers.sweep import sweep
 
         return sweep(runtime.gateway, app, exclusive=True).as_dict()
 
     return app
+
+
+def _database_may_be_away(task: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A task that cannot reach the database (dropped connection, restarting server)
+    logs one line and ends: what it was to do is still due in the database, and the
+    sweep queues it again once the database answers. No traceback, no broker retry."""
+    def wrap(function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def run(*args: Any) -> Any:
+            try:
+                return function(*args)
+            except StorageError as exc:
+                log.warning("database unreachable; the sweep will queue this work again",
+                            extra={"task": task, "ids": list(args), "error": str(exc)})
+                return {"error": str(exc)}
+        return run
+    return wrap
 
 
 def _send(app: Any, name: str, queue: str, args_list: Iterable[Sequence[Any]]) -> int:

@@ -8,6 +8,7 @@ receiver: each invoice rendered once, each delivery attempted once, every file p
 from __future__ import annotations
 
 import collections
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -198,3 +199,25 @@ def test_render_queued_is_safe_to_call_again(gw: Gateway, invoice_data: dict) ->
     # A repeated push of the same invoice is "unchanged", not a second render job.
     again = gw.push(Invoice.model_validate(invoice_data), render_later=True)
     assert again.status == "unchanged"
+
+
+def test_a_task_that_cannot_reach_the_database_logs_one_line_and_ends(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database is away (a restart, a failover): each task says so in one warning,
+    without a traceback, and ends; the work stays due in the database for the sweep."""
+    monkeypatch.delenv("GATEWAY_STORE_URL", raising=False)
+    data = tmp_path / "data"
+    data.mkdir()
+    # nothing listens on port 1: the connection is refused at once
+    (data / "gateway.toml").write_text('[queue]\nurl = "redis://127.0.0.1:1/0"\n'
+                                       '[store]\nurl = "postgresql://gateway@127.0.0.1:1/x"\n')
+    app = make_celery(load_config(data))
+    with caplog.at_level(logging.WARNING, logger="gateway.workers"):
+        assert "cannot reach database" in app.tasks["gateway.render"]("inv-1")["error"]
+        assert "cannot reach database" in app.tasks["gateway.deliver"]([1, 2])["error"]
+        assert "cannot reach database" in app.tasks["gateway.sweep"]()["error"]
+    warnings = [r for r in caplog.records if r.name == "gateway.workers"]
+    assert [r.task for r in warnings] == ["gateway.render", "gateway.deliver",  # type: ignore[attr-defined]
+                                          "gateway.sweep"]
+    assert all(r.exc_info is None for r in warnings)
