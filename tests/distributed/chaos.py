@@ -34,6 +34,7 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -151,7 +152,7 @@ def run_distributed_round(work: Path, *, redis: RedisServer, s3: S3Server, bucke
                 point = line.split()[-1]
                 report.self_kills[point] = report.self_kills.get(point, 0) + 1
         # Every invoice is pushed again, as a billing system retries: "unchanged".
-        cluster.gateway("push", "--queue", *map(str, batch))
+        _push(cluster, report, *map(str, batch))
         cluster.start_worker(1)
         cluster.start_worker(1)
         try:
@@ -216,23 +217,28 @@ class DatabaseFaults:
         self.postgres.restart(down_seconds=down_seconds)
 
 
-def _push(cluster: Cluster, report: DistributedReport, path: str, tries: int = 60) -> None:
+def _push(cluster: Cluster, report: DistributedReport, *paths: str, tries: int = 60) -> None:
     """``gateway push --queue`` as a billing system runs it: a push that met a dropped
     connection or a restarting server says so in one line and is pushed again."""
+    names = " ".join(Path(p).name for p in paths)
+    output = ""
     for _ in range(tries):
-        proc = cluster.gateway("push", "--queue", path, check=False)
+        proc = cluster.gateway("push", "--queue", *paths, check=False)
         if proc.returncode == 0:
             return
         output = proc.stdout + proc.stderr
         if "Traceback" in output:
-            report.problems.append(f"push {Path(path).name}: traceback: {output[-800:]}")
+            report.problems.append(f"push {names}: traceback: {output[-800:]}")
             return
         report.pushes_refused += 1
         time.sleep(0.5)
-    report.problems.append(f"push {Path(path).name} kept failing: {output[-800:]}")
+    report.problems.append(f"push {names} kept failing: {output[-800:]}")
 
 
-def _count(cluster: Cluster, sshd: Sshd, report: DistributedReport, invoices: int) -> None:
+@contextlib.contextmanager
+def _gateway(cluster: Cluster) -> Iterator[Any]:
+    """The cluster's gateway in this process, as an auditor reads it (S3 reached with
+    the cluster's credentials, put back afterwards)."""
     from gateway.core.config import load_config
     from gateway.core.pipeline import Gateway
 
@@ -240,6 +246,15 @@ def _count(cluster: Cluster, sshd: Sshd, report: DistributedReport, invoices: in
     os.environ.update({k: v for k, v in cluster.env.items() if k.startswith("AWS_")})
     gw = Gateway(load_config(cluster.data))
     try:
+        yield gw
+    finally:
+        gw.close()
+        os.environ.clear()
+        os.environ.update(old_env)
+
+
+def _count(cluster: Cluster, sshd: Sshd, report: DistributedReport, invoices: int) -> None:
+    with _gateway(cluster) as gw:
         records = gw.store.list_invoices(limit=invoices * 2)
         report.invoices_stored = len(records)
         if len(records) != invoices:
@@ -249,10 +264,6 @@ def _count(cluster: Cluster, sshd: Sshd, report: DistributedReport, invoices: in
         if undelivered:
             report.problems.append(f"{len(undelivered)} deliveries not delivered")
         docs = {d.filename: d.sha256 for r in records for d in gw.store.documents(r.id)}
-    finally:
-        gw.close()
-        os.environ.clear()
-        os.environ.update(old_env)
     if len(docs) != invoices * 2:
         report.problems.append(f"{invoices * 2 - len(docs)} documents never rendered")
     renames = sshd.renames()
@@ -285,13 +296,7 @@ def _count(cluster: Cluster, sshd: Sshd, report: DistributedReport, invoices: in
 def _count_email(cluster: Cluster, sink: MailSink, report: DistributedReport) -> None:
     """Per invoice and recipient: one message with the invoice's documents, under the
     Message-ID its delivery recorded; any further copy only under that same Message-ID."""
-    from gateway.core.config import load_config
-    from gateway.core.pipeline import Gateway
-
-    old_env = dict(os.environ)
-    os.environ.update({k: v for k, v in cluster.env.items() if k.startswith("AWS_")})
-    gw = Gateway(load_config(cluster.data))
-    try:
+    with _gateway(cluster) as gw:
         attachments: dict[tuple[str, ...], str] = {}  # sorted sha256s -> invoice
         for record in gw.store.list_invoices(limit=report.invoices * 2):
             shas = tuple(sorted(d.sha256 for d in gw.store.documents(record.id)))
@@ -300,10 +305,6 @@ def _count_email(cluster: Cluster, sink: MailSink, report: DistributedReport) ->
         recorded = {d.invoice_id: d.receipt_id.removeprefix("email:")
                     for d in gw.store.deliveries()
                     if d.receipt_id and d.receipt_id.startswith("email:")}
-    finally:
-        gw.close()
-        os.environ.clear()
-        os.environ.update(old_env)
     copies: dict[tuple[str, str], list[str]] = collections.defaultdict(list)
     corrupt = 0
     for message_id, rcpt, shas in sink.received:

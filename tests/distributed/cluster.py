@@ -146,11 +146,20 @@ class Cluster:
 
     def wait_until_done(self, invoices: int, deliveries: int, timeout: float = 300) -> dict[
             str, int]:
-        """Until every render job is done and every delivery delivered (or timeout)."""
+        """Until every render job is done and every delivery delivered (or timeout).
+
+        A look that meets a dropped database connection (the chaos round drops them)
+        is repeated; one that ends in a traceback is a failure."""
         deadline = time.monotonic() + timeout
         counts: dict[str, int] = {}
         while time.monotonic() < deadline:
-            counts = self.counts()
+            try:
+                counts = self.counts()
+            except AssertionError as exc:
+                if "Traceback" in str(exc):
+                    raise
+                time.sleep(1.0)
+                continue
             if counts.get("render done", 0) >= invoices and \
                     counts.get("delivery delivered", 0) >= deliveries:
                 return counts
