@@ -8,6 +8,8 @@ Faults, from inside and outside:
   after archiving, after leasing a delivery, after sending but before recording it),
 * a whole worker (parent, pool and beat) is SIGKILLed and a new one started,
 * one pool process of a worker is SIGKILLed from outside at a random moment,
+* the SMTP server kills the pool process that sent a message after storing it, before
+  that process reads the "250" (the one window in which SMTP cannot prevent a copy),
 * Redis is killed and restarted without persistence (every queued message is lost),
 * on PostgreSQL: every connection to the store's database is dropped by the server
   (``pg_terminate_backend``) at random moments, every 0.3-2 s, wherever the workers, the
@@ -62,6 +64,7 @@ class DistributedReport(Verdict):
     db_connections_dropped: int = 0
     pushes_refused: int = 0  # a push that met a dropped connection, retried as a biller would
     email_resent_same_message_id: int = 0  # the SMTP "250" window: allowed, counted apart
+    killed_by_smtp_server: int = 0  # pool processes killed between storing and "250"
     verify_ok: bool = False
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
@@ -81,8 +84,10 @@ def run_distributed_round(work: Path, *, redis: RedisServer, s3: S3Server, bucke
     report = DistributedReport(seed, invoices)
     sshd = Sshd(work / "sshd")
     sshd.start()
-    # The chaos harness's mail receiver, never armed: here the workers kill themselves.
-    sink = MailSink(Children(), Trigger())
+    # The chaos harness's mail receiver; armed, it kills the sending pool process after
+    # storing a message, before that process reads the "250".
+    senders = _SendingPoolProcess()
+    sink = _Sink(senders, Trigger())
     smtp = Controller(sink, hostname="127.0.0.1", port=free_port())
     smtp.start()
     database = DatabaseFaults(postgres, store_url) if postgres and store_url else None
@@ -100,6 +105,7 @@ def run_distributed_round(work: Path, *, redis: RedisServer, s3: S3Server, bucke
                           "host": "127.0.0.1", "port": smtp.port, "security": "none",
                           "from_address": "Rēķini <rekini@example.lv>", "timeout": 20}}],
             lease_seconds=2.0, sweep_seconds=1.0, store_url=store_url)
+        senders.cluster = cluster
         faults: dict[str, int] = {}
         for n in range(workers):
             cluster.start_worker(1, chaos=self_kill_probability, seed=seed * 100 + n)
@@ -108,11 +114,14 @@ def run_distributed_round(work: Path, *, redis: RedisServer, s3: S3Server, bucke
         pushed = 0
         forced = ["kill-pool-process", "restart-redis", "kill-worker"]
         kinds = ["kill-worker", "kill-pool-process", "restart-redis", "kill-pool-process",
-                 "none"]
+                 "smtp-data", "none"]
         if database:
             forced.append("restart-postgres")  # dropped connections: database.start()
             database.start(random.Random(seed + 1))
         rng.shuffle(forced)
+        # Armed from the start, while e-mail is still to come; again at random later.
+        sink.trigger.arm("smtp-data", rng.randint(1, 8))
+        faults["smtp-data"] = 1
         # The round lasts chaos_seconds, and long enough for each kind of fault once.
         while time.monotonic() < deadline or forced:
             if pushed < len(batch):
@@ -138,13 +147,17 @@ def run_distributed_round(work: Path, *, redis: RedisServer, s3: S3Server, bucke
                         os.kill(rng.choice(children), signal.SIGKILL)
             elif fault == "restart-redis":
                 redis.restart()
+            elif fault == "smtp-data":
+                sink.trigger.arm("smtp-data", rng.randint(1, 4))
             elif fault == "restart-postgres" and database:
                 database.restart(down_seconds=rng.uniform(0.2, 1.5))
             faults[fault] = faults.get(fault, 0) + 1
             time.sleep(rng.uniform(0.3, 1.5))
         for path in batch[pushed:]:
             _push(cluster, report, str(path))
+        sink.trigger.disarm()
         report.faults = faults
+        report.killed_by_smtp_server = senders.kills_by["smtp-data"]
         # Faults over: the chaos workers go, two clean workers finish what is left.
         cluster.stop_workers(kill=True)
         if chaos_log.exists():
@@ -173,6 +186,51 @@ def run_distributed_round(work: Path, *, redis: RedisServer, s3: S3Server, bucke
         sshd.stop()
     report.seconds = round(time.monotonic() - started, 1)
     return report
+
+
+class _SendingPoolProcess(Children):
+    """The SMTP receiver's victim: the pool process on the other end of the session."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cluster: Cluster | None = None
+        self.peer_port = 0
+
+    def kill_all(self, why: str) -> None:
+        if self.cluster is None:
+            return
+        pools = [pid for proc in self.cluster.workers
+                 for pid in self.cluster.worker_children(proc)]
+        pid = _owner_of_local_port(self.peer_port, pools)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+                self.kills_by[why] += 1
+
+
+class _Sink(MailSink):
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        # No await between here and the kill: the port still names this session's client.
+        assert isinstance(self.children, _SendingPoolProcess)
+        self.children.peer_port = int(session.peer[1])
+        return await super().handle_DATA(server, session, envelope)
+
+
+def _owner_of_local_port(port: int, pids: list[int]) -> int | None:
+    """Which of ``pids`` holds the TCP socket bound to 127.0.0.1:``port``."""
+    inodes = set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(f"socket:[{fields[9]}]")
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") in inodes:
+                        return pid
+    return None
 
 
 class DatabaseFaults:
