@@ -202,8 +202,7 @@ def test_render_queued_is_safe_to_call_again(gw: Gateway, invoice_data: dict) ->
 
 
 def test_a_task_that_cannot_reach_the_database_logs_one_line_and_ends(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The database is away (a restart, a failover): each task says so in one warning,
     without a traceback, and ends; the work stays due in the database for the sweep."""
     monkeypatch.delenv("GATEWAY_STORE_URL", raising=False)
@@ -213,11 +212,22 @@ def test_a_task_that_cannot_reach_the_database_logs_one_line_and_ends(
     (data / "gateway.toml").write_text('[queue]\nurl = "redis://127.0.0.1:1/0"\n'
                                        '[store]\nurl = "postgresql://gateway@127.0.0.1:1/x"\n')
     app = make_celery(load_config(data))
-    with caplog.at_level(logging.WARNING, logger="gateway.workers"):
+    # A handler and level of its own: the CLI's logging set-up (run by other tests in
+    # this process) may have raised the level or stopped propagation.
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append  # type: ignore[method-assign]
+    logger = logging.getLogger("gateway.workers")
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    logger.addHandler(handler)
+    try:
         assert "cannot reach database" in app.tasks["gateway.render"]("inv-1")["error"]
         assert "cannot reach database" in app.tasks["gateway.deliver"]([1, 2])["error"]
         assert "cannot reach database" in app.tasks["gateway.sweep"]()["error"]
-    warnings = [r for r in caplog.records if r.name == "gateway.workers"]
-    assert [r.task for r in warnings] == ["gateway.render", "gateway.deliver",  # type: ignore[attr-defined]
-                                          "gateway.sweep"]
-    assert all(r.exc_info is None for r in warnings)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert [r.task for r in records] == ["gateway.render", "gateway.deliver",  # type: ignore[attr-defined]
+                                         "gateway.sweep"]
+    assert all(r.exc_info is None for r in records)
