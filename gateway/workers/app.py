@@ -86,8 +86,10 @@ def make_celery(config: Config) -> Any:
     )
     runtime = WorkerRuntime(config)
     app.gateway_runtime = runtime
+    # Tasks are not shared (Celery's default would add them to every app made later in
+    # this process): each app's tasks must use its own configuration.
 
-    @app.task(name="gateway.render")
+    @app.task(name="gateway.render", shared=False)
     @_database_may_be_away("gateway.render")
     def render(invoice_id: str) -> str:
         gw = runtime.gateway
@@ -99,7 +101,7 @@ def make_celery(config: Config) -> Any:
                 log.warning("could not queue deliveries of %s: %s", invoice_id, exc)
         return outcome
 
-    @app.task(name="gateway.deliver")
+    @app.task(name="gateway.deliver", shared=False)
     @_database_may_be_away("gateway.deliver")
     def deliver(delivery_ids: list[int]) -> dict[str, int]:
         from gateway.core.dispatcher import Dispatcher
@@ -109,7 +111,7 @@ def make_celery(config: Config) -> Any:
         return {"delivered": summary.delivered, "retrying": summary.retrying,
                 "failed": summary.failed + summary.dead, "lost": summary.lost}
 
-    @app.task(name="gateway.sweep")
+    @app.task(name="gateway.sweep", shared=False)
     @_database_may_be_away("gateway.sweep")
     def sweep_task() -> dict[str, int]:
         from gateway.workers.sweep import sweep

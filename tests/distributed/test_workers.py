@@ -204,14 +204,20 @@ def test_render_queued_is_safe_to_call_again(gw: Gateway, invoice_data: dict) ->
 def test_a_task_that_cannot_reach_the_database_logs_one_line_and_ends(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The database is away (a restart, a failover): each task says so in one warning,
-    without a traceback, and ends; the work stays due in the database for the sweep."""
+    without a traceback, and ends; the work stays due in the database for the sweep.
+    Each app runs its own tasks: another app made in the same process (with Celery's
+    shared tasks, the first one's) does not answer for it."""
     monkeypatch.delenv("GATEWAY_STORE_URL", raising=False)
-    data = tmp_path / "data"
-    data.mkdir()
-    # nothing listens on port 1: the connection is refused at once
-    (data / "gateway.toml").write_text('[queue]\nurl = "redis://127.0.0.1:1/0"\n'
-                                       '[store]\nurl = "postgresql://gateway@127.0.0.1:1/x"\n')
-    app = make_celery(load_config(data))
+    apps = []
+    for name in ("other", "this"):
+        data = tmp_path / name
+        data.mkdir()
+        # nothing listens on port 1: the connection is refused at once
+        (data / "gateway.toml").write_text(
+            '[queue]\nurl = "redis://127.0.0.1:1/0"\n'
+            f'[store]\nurl = "postgresql://gateway@127.0.0.1:1/{name}"\n')
+        apps.append(make_celery(load_config(data)))
+    app = apps[-1]
     # A handler and level of its own: the CLI's logging set-up (run by other tests in
     # this process) may have raised the level or stopped propagation.
     records: list[logging.LogRecord] = []
@@ -231,3 +237,4 @@ def test_a_task_that_cannot_reach_the_database_logs_one_line_and_ends(
     assert [r.task for r in records] == ["gateway.render", "gateway.deliver",  # type: ignore[attr-defined]
                                          "gateway.sweep"]
     assert all(r.exc_info is None for r in records)
+    assert all("127.0.0.1:1/this:" in r.error for r in records)  # type: ignore[attr-defined]
