@@ -60,12 +60,17 @@ class InvoiceView:
     bic: str
     reference: str
     payment_hint: str
-    qr: str | None  # an SVG data URI, for HTML
     notes: list[str]
     payment_terms: str
     currency: str
     extra: dict[str, Any] = field(default_factory=dict)
-    qr_svg: str | None = None  # the same code as SVG text, for Typst
+    qr_svg: str | None = None  # the EPC QR code as SVG text (Typst takes it as data)
+
+    @property
+    def qr(self) -> str | None:
+        """The QR code as an SVG data URI, for HTML templates; made when a template asks
+        for it (the Typst engine never does)."""
+        return qr_svg_data_uri(self.qr_svg) if self.qr_svg else None
 
 
 def _address(party: Any) -> list[str]:
@@ -166,13 +171,12 @@ def build_view(invoice: Invoice, t: Messages, extra: dict[str, Any] | None = Non
         (transfer.account_name if transfer and transfer.account_name else None) or \
         invoice.seller.name
     reference = invoice.payment_reference or invoice.number
-    qr = svg = None
+    svg = None
     if transfer and not credit:
         payload = epc_payload(name=payee, iban=transfer.account_id, amount=totals.amount_due,
                               currency=cur, reference=reference, bic=transfer.bic)
         if payload:
-            code = qr_code(payload)
-            svg, qr = qr_svg(code), qr_svg_data_uri(code)
+            svg = qr_svg(qr_code(payload))
     if credit:
         hint = t.payment.credit_hint
     elif invoice.contract_reference:
@@ -192,7 +196,7 @@ def build_view(invoice: Invoice, t: Messages, extra: dict[str, Any] | None = Non
         due_date=t.date(invoice.due_date) if not credit else "",
         payee=payee, iban=_group_iban(transfer.account_id) if transfer else "",
         bic=(transfer.bic or "") if transfer else "", reference=reference,
-        payment_hint=hint, qr=qr, notes=notes, payment_terms=invoice.payment_terms or "",
+        payment_hint=hint, notes=notes, payment_terms=invoice.payment_terms or "",
         currency=cur, extra=dict(extra or {}), qr_svg=svg)
 
 
