@@ -62,6 +62,19 @@ class PushResult:
     documents: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """An invoice's documents rendered and validated ahead of its push, by
+    :meth:`Gateway.prepare` (e.g. in a worker process with the same configuration).
+
+    A push uses them only for the very invoice (``digest``) and customer they were made
+    for; anything else is rendered again."""
+
+    digest: str
+    customer_id: str
+    documents: tuple[Document, ...]
+
+
 def invoice_id_for(seller_key: str, number: str) -> str:
     """Stable id of an invoice: the same (seller, number) always maps to the same id."""
     return hashlib.sha256(f"{seller_key}\x1f{number}".encode()).hexdigest()[:24]
@@ -333,7 +346,7 @@ class Gateway:
     def push(self, invoice: Invoice, *, source: str = "-",
              customer_id: str | None = None, received: Document | None = None,
              rendered: dict[str, dict[str, bytes]] | None = None,
-             render_later: bool = False) -> PushResult:
+             render_later: bool = False, prepared: Prepared | None = None) -> PushResult:
         """Accept one invoice: check, render, archive and queue its deliveries.
 
         ``received`` is the document an incoming invoice arrived as (e.g. the UBL from a
@@ -345,11 +358,12 @@ class Gateway:
         the customer's format, then by format name of the bytes.
         ``render_later`` stores the checked invoice with a render job and returns
         ("queued"); a worker renders it (:meth:`render_queued`, docs/scale.md).
+        ``prepared``: this invoice's documents from :meth:`prepare`, already validated.
         """
         try:
             return self._push(invoice, source=source, customer_id=customer_id,
                               received=received, rendered=rendered or {},
-                              render_later=render_later)
+                              render_later=render_later, prepared=prepared)
         except (InvoiceRejected, DuplicateInvoice, ConfigError, PluginError) as exc:
             if isinstance(exc, InvoiceRejected) and exc.source is None:
                 exc.source = source
@@ -361,7 +375,7 @@ class Gateway:
     def _push(self, invoice: Invoice, *, source: str, customer_id: str | None,
               received: Document | None = None,
               rendered: dict[str, dict[str, bytes]] | None = None,
-              render_later: bool = False) -> PushResult:
+              render_later: bool = False, prepared: Prepared | None = None) -> PushResult:
         completed = complete(invoice, source=source)
         seller_key = completed.seller_key
         digest = content_hash(completed)
@@ -387,8 +401,12 @@ class Gateway:
             self.plugins.notify("gateway_invoice_accepted", invoice_id=invoice_id,
                                 invoice=completed, customer_id=customer.id)
             return PushResult("queued", completed.number, source, invoice_id, customer.id)
-        documents = self._render_documents(completed, customer, received=received,
-                                           rendered=rendered)
+        if prepared is not None and received is None and prepared.digest == digest \
+                and prepared.customer_id == customer.id:
+            documents = list(prepared.documents)
+        else:
+            documents = self._render_documents(completed, customer, received=received,
+                                               rendered=rendered)
         records = self._archive_documents(invoice_id, documents)
         deliveries = [self._new_delivery(customer, pref, invoice_id) for pref in customer.channels]
         record = self._invoice_record(completed, invoice_id, customer, digest, source)
@@ -494,6 +512,16 @@ class Gateway:
         for doc in documents:
             self.plugins.notify("gateway_document_rendered", invoice_id=invoice_id, document=doc)
         return "rendered", delivery_ids
+
+    def prepare(self, invoice: Invoice, *, source: str = "-",
+                customer_id: str | None = None) -> Prepared:
+        """Check an invoice and render and validate the documents its customer gets, as
+        :meth:`push` would, without storing anything: the CPU-heavy half of a push, for
+        a worker process. Raises what push would report (:class:`InvoiceRejected`, ...)."""
+        completed = complete(invoice, source=source)
+        customer = self.resolve_customer(completed, customer_id)
+        documents = self._render_documents(completed, customer)
+        return Prepared(content_hash(completed), customer.id, tuple(documents))
 
     def push_many(self, items: Iterable[tuple[Invoice, str]], *,
                   customer_id: str | None = None, batch_size: int = 64,

@@ -14,10 +14,11 @@ from typing import Any
 
 from gateway import Invoice
 from gateway.core import Gateway
-from gateway.core.pipeline import invoice_id_for
+from gateway.core.pipeline import Prepared, invoice_id_for
 from gateway.errors import ConfigError
 from plugins.utility.billing import Biller, Plan
 from plugins.utility.dates import Period, local_today
+from plugins.utility.parallel import PARALLEL_FROM, prepared_ahead
 from plugins.utility.store import ISSUED, UtilityError
 
 
@@ -47,6 +48,7 @@ class RunSummary:
     credit_notes: int = 0
     delivered: int = 0
     delivery_problems: int = 0
+    prepared: int = 0  # invoices whose documents a worker process rendered
 
 
 CHUNK = 200  # contracts whose numbers are reserved (and later marked) in one transaction
@@ -111,8 +113,14 @@ def drafts(biller: Biller, period: Period, as_of: dt.date,
 
 def run_month(gw: Gateway, biller: Biller, period: Period, *, as_of: dt.date,
               deliver: bool = True,
-              on_draft: Callable[[Draft, str], None] | None = None) -> RunSummary:
-    """Issue the month's invoices that are due by ``as_of`` and deliver them."""
+              on_draft: Callable[[Draft, str], None] | None = None,
+              processes: int | None = None, parallel_from: int = PARALLEL_FROM,
+              ) -> RunSummary:
+    """Issue the month's invoices that are due by ``as_of`` and deliver them.
+
+    ``processes`` worker processes (default ``[plugins.utility] processes``; 0 is one per
+    core) render and validate the documents of the invoices ahead of their push once the
+    month has ``parallel_from`` of them (:mod:`plugins.utility.parallel`)."""
     store = biller.store
     summary = RunSummary(period)
     accepted: list[tuple[str, str, list[int]]] = []
@@ -124,8 +132,16 @@ def run_month(gw: Gateway, biller: Biller, period: Period, *, as_of: dt.date,
     def pushed(number: str) -> bool:
         return gw.store.find_invoice(biller.settings.seller_vat_id, number) is not None
 
+    def job(draft: Draft) -> tuple[Invoice, str, str] | None:
+        if draft.status != "ready" or draft.invoice is None:
+            return None
+        return draft.invoice, _source(draft, period), draft.customer
+
+    workers = biller.settings.processes if processes is None else processes
     try:
-        for draft in drafts(biller, period, as_of, paper_of, pushed):
+        for draft, prepared in prepared_ahead(gw, drafts(biller, period, as_of, paper_of,
+                                                         pushed), job, processes=workers,
+                                              parallel_from=parallel_from):
             outcome = draft.status
             if draft.status == "issued":
                 summary.already += 1
@@ -143,7 +159,8 @@ def run_month(gw: Gateway, biller: Biller, period: Period, *, as_of: dt.date,
                 summary.errors.append(draft)
             else:
                 assert draft.invoice is not None and draft.plan is not None
-                outcome = _issue(gw, draft, summary)
+                outcome = _issue(gw, draft, summary, prepared)
+                summary.prepared += prepared is not None and outcome == "issued"
                 if outcome == "issued":
                     plan = draft.plan
                     accepted.append((draft.contract, invoice_id_for(
@@ -173,13 +190,18 @@ def run_month(gw: Gateway, biller: Biller, period: Period, *, as_of: dt.date,
     return summary
 
 
-def _issue(gw: Gateway, draft: Draft, summary: RunSummary) -> str:
+def _source(draft: Draft, period: Period) -> str:
+    return f"utility:{draft.contract}:{period}"
+
+
+def _issue(gw: Gateway, draft: Draft, summary: RunSummary,
+           prepared: Prepared | None = None) -> str:
     invoice = draft.invoice
     assert invoice is not None
     if gw.store.find_invoice(invoice.seller_key, invoice.number) is not None:
         return "issued"  # accepted before a crash; the reservation holds what was pushed
-    result = gw.push(invoice, source=f"utility:{draft.contract}:{summary.period}",
-                     customer_id=draft.customer)
+    result = gw.push(invoice, source=_source(draft, summary.period),
+                     customer_id=draft.customer, prepared=prepared)
     if result.status in ("accepted", "unchanged"):
         return "issued"
     draft.status = "error"

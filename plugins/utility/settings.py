@@ -57,6 +57,9 @@ class UtilitySettings(BaseModel):
         "none; e-invoices get 5 more days up to 20"))
     issue_day: int = Field(10, ge=10, le=15, description="Paper invoices are issued from this "
                            "day of the month after the period (10-15)")
+    processes: int = Field(0, ge=0, description="Worker processes that render and validate "
+                           "a month end's documents ahead of their push; 0 = one per CPU "
+                           "core, 1 = all in the month end's own process")
     database: str = Field("utility.db", description="SQLite file, relative to the data dir "
                           "(unused with a PostgreSQL store: schema utility there)")
 

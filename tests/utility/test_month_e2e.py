@@ -117,3 +117,29 @@ def test_month_end_for_generated_contracts(gw: Gateway) -> None:
 def test_month_end_for_10000_contracts(gw: Gateway) -> None:
     contracts, summary = run(gw, 10_000)
     check(gw, contracts, summary)
+
+
+def test_month_end_on_worker_processes_archives_what_one_process_renders(gw: Gateway,
+                                                                          ) -> None:
+    """Worker processes render and validate PDF, UBL and CSV ahead of each push; what is
+    archived and delivered is byte for byte what this process renders itself."""
+    store = source(gw).store
+    contracts = generate(store, 12, OCT)
+    gateway_customers(gw, contracts, formats=["pdf", "ubl", "csv"], channels=["folder"])
+    month_readings(store, contracts, today=RUN_ON)
+    summary = run_month(gw, source(gw).biller(), OCT, as_of=RUN_ON, processes=2,
+                        parallel_from=1)
+    assert len(summary.issued) == len(contracts) and not summary.errors
+    assert summary.prepared == len(contracts)  # every one came from a worker
+    assert summary.delivered == len(contracts) and summary.delivery_problems == 0
+    for number in summary.issued:
+        record = gw.find(number)
+        customer = gw.store.get_customer(record.customer_id)
+        assert customer is not None
+        invoice = gw.load_invoice(record.id)
+        documents = gw.store.documents(record.id)
+        assert sorted(d.format for d in documents) == ["csv", "pdf", "ubl"]
+        for doc in documents:
+            mine = gw.render(invoice, doc.format, language=customer.language,
+                             customer_id=customer.id).content
+            assert gw.archive.get(doc.sha256) == mine, (number, doc.format)

@@ -1,0 +1,126 @@
+"""A month end on every core: worker processes render each invoice's documents ahead.
+
+Most of a push is CPU work that touches no shared state: checking the invoice and
+rendering and validating every document its customer gets (PDF, UBL with its official
+schematron, CSV). :meth:`gateway.core.Gateway.prepare` does exactly that half; here a
+pool of worker processes, each with its own gateway on the same configuration, runs it a
+few invoices ahead of the month end, and the month end's own process pushes each invoice
+with its prepared documents: archive, one transaction, bookkeeping — in order, one
+invoice at a time, as before. Nothing durable happens in a worker, so a crash anywhere
+leaves what a crash of the serial month end leaves.
+
+A worker's documents are used only for the very invoice and customer they were made for
+(content hash); any failure in a worker makes the push render that invoice itself, which
+reports the problem as a push does.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from typing import TypeVar
+
+from gateway import Invoice
+from gateway.core import Config, Gateway
+from gateway.core.pipeline import Prepared
+
+log = logging.getLogger("gateway.utility")
+T = TypeVar("T")
+
+#: A month with fewer invoices than this is pushed in this process alone: starting the
+#: workers (a Python process each, fonts and schematron compiled) costs about 2 s.
+PARALLEL_FROM = 64
+
+_worker_gateway: Gateway | None = None
+
+
+def _start_worker(config: Config) -> None:
+    global _worker_gateway
+    _worker_gateway = Gateway(config)
+
+
+def _prepare(invoice: Invoice, source: str, customer_id: str) -> Prepared | None:
+    assert _worker_gateway is not None
+    try:
+        return _worker_gateway.prepare(invoice, source=source, customer_id=customer_id)
+    except Exception:  # the push renders it again and reports the problem itself
+        log.debug("preparing invoice %s failed in a worker", invoice.number, exc_info=True)
+        return None
+
+
+def worker_count(processes: int) -> int:
+    """``processes`` as configured: 0 is one worker per CPU core."""
+    return processes or os.cpu_count() or 1
+
+
+class PreparePool:
+    """Worker processes preparing invoices for one gateway's pushes."""
+
+    def __init__(self, gw: Gateway, processes: int) -> None:
+        # spawn: a worker starts from a clean interpreter, not from a copy of a process
+        # that holds open databases and threads.
+        self._pool = ProcessPoolExecutor(max_workers=processes,
+                                         mp_context=multiprocessing.get_context("spawn"),
+                                         initializer=_start_worker, initargs=(gw.config,))
+        self.processes = processes
+
+    def submit(self, invoice: Invoice, source: str, customer_id: str,
+               ) -> Future[Prepared | None]:
+        return self._pool.submit(_prepare, invoice, source, customer_id)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def prepared_ahead(gw: Gateway, items: Iterable[T],
+                   job: Callable[[T], tuple[Invoice, str, str] | None], *, processes: int,
+                   parallel_from: int = PARALLEL_FROM) -> Iterator[tuple[T, Prepared | None]]:
+    """``items`` in order, each with its invoice prepared by a worker (or None).
+
+    ``job(item)`` is the (invoice, source, customer id) to prepare for an item, or None.
+    Workers start once ``parallel_from`` items had a job, and run at most a few invoices
+    per worker ahead, so memory does not grow with the month."""
+    workers = worker_count(processes)
+    pool: PreparePool | None = None
+    pending: deque[tuple[T, Future[Prepared | None] | None]] = deque()
+    jobs = 0
+    try:
+        for item in items:
+            future = None
+            if (work := job(item)) is not None:
+                jobs += 1
+                if pool is None and workers > 1 and jobs >= parallel_from:
+                    pool = PreparePool(gw, workers)
+                if pool is not None:
+                    try:
+                        future = pool.submit(*work)
+                    except Exception:  # a broken pool: this process renders the rest
+                        log.warning("month-end workers stopped; rendering in this process",
+                                    exc_info=True)
+                        workers = 1
+                        pool.close()
+                        pool = None
+            pending.append((item, future))
+            while pending and (pool is None or len(pending) > 4 * workers):
+                yield _ready(pending.popleft())
+        while pending:
+            yield _ready(pending.popleft())
+    finally:
+        if pool is not None:
+            pool.close()
+
+
+def _ready(entry: tuple[T, Future[Prepared | None] | None]) -> tuple[T, Prepared | None]:
+    item, future = entry
+    if future is None:
+        return item, None
+    try:
+        return item, future.result()
+    except Exception:  # a worker died: the push renders the invoice itself
+        log.warning("a month-end worker failed; this process renders the invoice",
+                    exc_info=True)
+        return item, None
