@@ -32,7 +32,8 @@ log = logging.getLogger("gateway.utility")
 T = TypeVar("T")
 
 #: A month with fewer invoices than this is pushed in this process alone: starting the
-#: workers (a Python process each, fonts and schematron compiled) costs about 2 s.
+#: workers (a Python process each, fonts and schematron compiled) costs about 2 s of CPU
+#: each.
 PARALLEL_FROM = 64
 
 _worker_gateway: Gateway | None = None
@@ -82,31 +83,42 @@ def prepared_ahead(gw: Gateway, items: Iterable[T],
     """``items`` in order, each with its invoice prepared by a worker (or None).
 
     ``job(item)`` is the (invoice, source, customer id) to prepare for an item, or None.
-    Workers start once ``parallel_from`` items had a job, and run at most a few invoices
-    per worker ahead, so memory does not grow with the month."""
+    The first items are held until ``parallel_from`` of them have a job: then workers
+    start and prepare those too (this process renders nothing, so it never loads the
+    renderers); a smaller month is handed back unprepared, for the push to render. The
+    workers run at most a few invoices each ahead, so memory does not grow with the
+    month."""
     workers = worker_count(processes)
     pool: PreparePool | None = None
+    deciding = workers > 1
     pending: deque[tuple[T, Future[Prepared | None] | None]] = deque()
-    jobs = 0
+    held: list[tuple[T, tuple[Invoice, str, str] | None]] = []
     try:
         for item in items:
-            future = None
-            if (work := job(item)) is not None:
-                jobs += 1
-                if pool is None and workers > 1 and jobs >= parallel_from:
-                    pool = PreparePool(gw, workers)
-                if pool is not None:
+            work = job(item)
+            if deciding:
+                held.append((item, work))
+                if sum(w is not None for _, w in held) < parallel_from:
+                    continue
+                deciding = False
+                pool = PreparePool(gw, workers)
+                batch, held = held, []
+            else:
+                batch = [(item, work)]
+            for one, one_work in batch:
+                future = None
+                if pool is not None and one_work is not None:
                     try:
-                        future = pool.submit(*work)
+                        future = pool.submit(*one_work)
                     except Exception:  # a broken pool: this process renders the rest
                         log.warning("month-end workers stopped; rendering in this process",
                                     exc_info=True)
-                        workers = 1
                         pool.close()
                         pool = None
-            pending.append((item, future))
-            while pending and (pool is None or len(pending) > 4 * workers):
+                pending.append((one, future))
+            while pending and (pool is None or len(pending) > 4 * workers + parallel_from):
                 yield _ready(pending.popleft())
+        pending.extend((one, None) for one, _ in held)
         while pending:
             yield _ready(pending.popleft())
     finally:
