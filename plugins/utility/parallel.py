@@ -19,10 +19,11 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import queue
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from gateway import Invoice
 from gateway.core import Config, Gateway
@@ -136,3 +137,55 @@ def _ready(entry: tuple[T, Future[Prepared | None] | None]) -> tuple[T, Prepared
         log.warning("a month-end worker failed; this process renders the invoice",
                     exc_info=True)
         return item, None
+
+
+def _deliver_until_stopped(config: Config, stop: Any, done: Any) -> None:
+    """A delivery process: deliver what is due, again and again, until told to stop,
+    then once more; report what it delivered."""
+    from gateway.core import Dispatcher
+
+    gw = Gateway(config)
+    totals = {"delivered": 0, "retrying": 0, "failed": 0, "dead": 0}
+    try:
+        while True:
+            stopping = stop.is_set()
+            summary = Dispatcher(gw).run()
+            for key in totals:
+                totals[key] += getattr(summary, key)
+            if stopping:
+                break
+            if not summary.attempted:
+                stop.wait(0.5)
+    finally:
+        done.put(totals)
+        gw.close()
+
+
+class DeliveryProcess:
+    """Delivers a month end's invoices while it is still pushing, in a process of its
+    own (the outbox leases make two dispatchers safe, as with `gateway deliver` beside
+    a push). :meth:`finish` waits for it and returns its counts; whatever it could not
+    deliver stays due in the outbox for the next dispatcher run."""
+
+    def __init__(self, gw: Gateway) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._stop = context.Event()
+        self._done = context.Queue()
+        self._process = context.Process(target=_deliver_until_stopped,
+                                        args=(gw.config, self._stop, self._done),
+                                        name="month-end-delivery", daemon=True)
+        self._process.start()
+
+    def finish(self) -> dict[str, int]:
+        self._stop.set()
+        totals: dict[str, int] = {}
+        while True:
+            try:
+                totals = self._done.get(timeout=1.0)
+                break
+            except queue.Empty:
+                if not self._process.is_alive():  # it died: the outbox keeps the rest
+                    log.warning("the month-end delivery process stopped early")
+                    break
+        self._process.join()
+        return totals

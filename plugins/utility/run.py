@@ -18,7 +18,12 @@ from gateway.core.pipeline import Prepared, invoice_id_for
 from gateway.errors import ConfigError
 from plugins.utility.billing import Biller, Plan
 from plugins.utility.dates import Period, local_today
-from plugins.utility.parallel import PARALLEL_FROM, prepared_ahead
+from plugins.utility.parallel import (
+    PARALLEL_FROM,
+    DeliveryProcess,
+    prepared_ahead,
+    worker_count,
+)
 from plugins.utility.store import ISSUED, UtilityError
 
 
@@ -120,7 +125,8 @@ def run_month(gw: Gateway, biller: Biller, period: Period, *, as_of: dt.date,
 
     ``processes`` worker processes (default ``[plugins.utility] processes``; 0 is one per
     core) render and validate the documents of the invoices ahead of their push once the
-    month has ``parallel_from`` of them (:mod:`plugins.utility.parallel`)."""
+    month has ``parallel_from`` of them (:mod:`plugins.utility.parallel`); a process of
+    its own then delivers them while the month end still pushes."""
     store = biller.store
     summary = RunSummary(period)
     accepted: list[tuple[str, str, list[int]]] = []
@@ -138,6 +144,7 @@ def run_month(gw: Gateway, biller: Biller, period: Period, *, as_of: dt.date,
         return draft.invoice, _source(draft, period), draft.customer
 
     workers = biller.settings.processes if processes is None else processes
+    delivering: DeliveryProcess | None = None
     try:
         for draft, prepared in prepared_ahead(gw, drafts(biller, period, as_of, paper_of,
                                                          pushed), job, processes=workers,
@@ -167,6 +174,9 @@ def run_month(gw: Gateway, biller: Biller, period: Period, *, as_of: dt.date,
                         draft.invoice.seller_key, draft.invoice.number),
                         [r.id for r in plan.reconnections]))
                     summary.issued.append(draft.invoice.number)
+                    if (deliver and delivering is None and worker_count(workers) > 1
+                            and len(summary.issued) >= parallel_from):
+                        delivering = DeliveryProcess(gw)
                     summary.estimated += plan.estimated
                     summary.settled += any(m.settled_kwh for m in plan.meters)
                     summary.paper += plan.paper_fee is not None
@@ -181,12 +191,14 @@ def run_month(gw: Gateway, biller: Biller, period: Period, *, as_of: dt.date,
         # An interrupted run keeps what it pushed; a rerun adopts anything unmarked.
         if accepted:
             store.mark_issued_many(period, accepted)
+        early = delivering.finish() if delivering is not None else {}
     if deliver and summary.issued:
         from gateway.core import Dispatcher
 
-        result = Dispatcher(gw).run()
-        summary.delivered = result.delivered
-        summary.delivery_problems = result.retrying + result.failed + result.dead
+        result = Dispatcher(gw).run()  # the rest, or all of a month without workers
+        summary.delivered = result.delivered + early.get("delivered", 0)
+        summary.delivery_problems = result.retrying + result.failed + result.dead + sum(
+            early.get(key, 0) for key in ("retrying", "failed", "dead"))
     return summary
 
 
