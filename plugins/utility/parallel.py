@@ -20,6 +20,8 @@ import logging
 import multiprocessing
 import os
 import queue
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -40,8 +42,21 @@ PARALLEL_FROM = 64
 _worker_gateway: Gateway | None = None
 
 
-def _start_worker(config: Config) -> None:
+def _exit_with_parent(parent: int) -> None:
+    """End this process when the month end that started it is gone (killed, crashed):
+    a pool worker would otherwise wait for work forever, a delivery process deliver on."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _start_worker(config: Config, parent: int) -> None:
     global _worker_gateway
+    _exit_with_parent(parent)
     _worker_gateway = Gateway(config)
 
 
@@ -67,7 +82,8 @@ class PreparePool:
         # that holds open databases and threads.
         self._pool = ProcessPoolExecutor(max_workers=processes,
                                          mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_start_worker, initargs=(gw.config,))
+                                         initializer=_start_worker,
+                                         initargs=(gw.config, os.getpid()))
         self.processes = processes
 
     def submit(self, invoice: Invoice, source: str, customer_id: str,
@@ -139,11 +155,12 @@ def _ready(entry: tuple[T, Future[Prepared | None] | None]) -> tuple[T, Prepared
         return item, None
 
 
-def _deliver_until_stopped(config: Config, stop: Any, done: Any) -> None:
+def _deliver_until_stopped(config: Config, parent: int, stop: Any, done: Any) -> None:
     """A delivery process: deliver what is due, again and again, until told to stop,
     then once more; report what it delivered."""
     from gateway.core import Dispatcher
 
+    _exit_with_parent(parent)
     gw = Gateway(config)
     totals = {"delivered": 0, "retrying": 0, "failed": 0, "dead": 0}
     try:
@@ -172,7 +189,7 @@ class DeliveryProcess:
         self._stop = context.Event()
         self._done = context.Queue()
         self._process = context.Process(target=_deliver_until_stopped,
-                                        args=(gw.config, self._stop, self._done),
+                                        args=(gw.config, os.getpid(), self._stop, self._done),
                                         name="month-end-delivery", daemon=True)
         self._process.start()
 
