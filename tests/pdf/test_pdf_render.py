@@ -391,5 +391,10 @@ def test_any_valid_invoice_renders_with_its_amount_due(
     text = squash(pdf_text(content))
     due = invoice.require_totals().amount_due
     assert squash(load_messages(language).money(due, "EUR")) in text
+    # pdftotext reads a hyphen that ends a wrapped line as hyphenation and drops it;
+    # pypdf keeps every character, so a name must be whole in one of the two readings.
+    flat = text.replace(" ", "")
+    every = squash(" ".join(page_texts(content))).replace(" ", "")
     for name in names:  # long words may wrap, but no character is lost
-        assert squash(name).replace(" ", "") in text.replace(" ", "")
+        wanted = squash(name).replace(" ", "")
+        assert wanted in flat or wanted in every, name
