@@ -77,10 +77,16 @@ def run_case(args: argparse.Namespace) -> dict[str, Any]:
         base["number"] = f"D-{i:06d}"
         result = gw.push(load_invoice(base), source="bench")
         assert result.status == "accepted", result.error
+    sent = _count_statements() if args.store_url else [0]
+    traffic = getattr(gw.store.db, "traffic", None)
+    if traffic is not None:
+        traffic.reset()
     wall, cpu = time.perf_counter(), time.process_time()
     summary = Dispatcher(gw).run()
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     assert summary.delivered == args.deliveries, summary
+    # main's code waits for every statement; this code's wrapper counts its waits
+    round_trips = traffic.round_trips if traffic is not None else sent[0]
     gw.close()
     return {"code": args.code, "store": "postgresql" if args.store_url else "sqlite",
             "channel": args.channel, "deliveries": summary.delivered,
@@ -88,7 +94,26 @@ def run_case(args: argparse.Namespace) -> dict[str, Any]:
             "per_s_wall": round(summary.delivered / wall, 1),
             "per_s_cpu": round(summary.delivered / cpu, 1),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "gateway_from": str(Path(gateway.__file__).parents[1])}
+            "gateway_from": str(Path(gateway.__file__).parents[1]),
+            **({"statements_per_delivery": round(sent[0] / summary.delivered, 2),
+                "round_trips_per_delivery": round(round_trips / summary.delivered, 2)}
+               if args.store_url else {})}
+
+
+def _count_statements() -> list[int]:
+    """Count the statements psycopg sends from now on (its cursors' execute calls)."""
+    import psycopg
+
+    sent = [0]
+    for name in ("execute", "executemany"):
+        original = getattr(psycopg.Cursor, name)
+
+        def counting(self: Any, *a: Any, _original: Any = original, **k: Any) -> Any:
+            sent[0] += len(a[1]) if _original.__name__ == "executemany" else 1
+            return _original(self, *a, **k)
+
+        setattr(psycopg.Cursor, name, counting)
+    return sent
 
 
 def main() -> int:
@@ -124,7 +149,7 @@ def main() -> int:
         subprocess.run(["tar", "-x", "-C", str(main_tree)], input=archive, check=True)
         cases = [(code, store, channel) for channel in args.channels.split(",")
                  for code, store in (("main", "sqlite"), ("this", "sqlite"),
-                                     ("this", "postgresql"))
+                                     ("main", "postgresql"), ("this", "postgresql"))
                  if not (store == "postgresql" and args.no_postgres)]
         for n, (code, store, channel) in enumerate(cases):
             env = {**os.environ, "GATEWAY_LOAD_PLUGINS": "json,folder"}
@@ -146,7 +171,9 @@ def main() -> int:
             print(f"{code:>5} {store:<10} {channel:<7} {result['deliveries']:>6} deliveries "
                   f"{result['wall_s']:>7.2f} s wall {result['cpu_s']:>7.2f} s CPU "
                   f"{result['per_s_wall']:>8.1f}/s wall {result['per_s_cpu']:>8.1f}/CPU-s "
-                  f"peak {result['peak_rss_mb']:>6.1f} MB", flush=True)
+                  f"peak {result['peak_rss_mb']:>6.1f} MB"
+                  + (f" {result['round_trips_per_delivery']:>5.2f} round trips/delivery"
+                     if "round_trips_per_delivery" in result else ""), flush=True)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({
         "benchmark": "dispatcher", "machine": platform.platform(),

@@ -389,10 +389,10 @@ class Dispatcher:
 
     def _bundle(self, record: DeliveryRecord) -> Bundle:
         store, archive = self.gw.store, self.gw.archive
-        invoice_record = store.get_invoice(record.invoice_id)
+        invoice_record, stored = store.invoice_with_documents(record.invoice_id)
         if invoice_record is None:
             raise GatewayError(f"delivery {record.id}: invoice {record.invoice_id} is missing")
-        by_format = {d.format: d for d in store.documents(record.invoice_id)}
+        by_format = {d.format: d for d in stored}
         documents = []
         for name in record.formats:
             doc = by_format.get(name)

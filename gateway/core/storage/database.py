@@ -94,6 +94,10 @@ class Database(abc.ABC):
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """Rows of one read, outside any write transaction."""
 
+    def queries(self, reads: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+        """The rows of several reads; a server database answers them in one round trip."""
+        return [self.query(sql, params) for sql, params in reads]
+
     def one(self, sql: str, params: Sequence[Any] = ()) -> Row | None:
         rows = self.query(sql, params)
         return rows[0] if rows else None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import select
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
@@ -33,27 +34,66 @@ def _pg_sql(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
-class _Cursor:
-    """A psycopg cursor that takes the ``?`` SQL the stores are written in."""
+class Traffic:
+    """What this process sent the server: statements, and round trips (the times it
+    waited for an answer). Read by tests and benches; counting costs an addition."""
 
-    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
-        self._cursor = cursor
+    def __init__(self) -> None:
+        self.statements = 0
+        self.round_trips = 0
+
+    def reset(self) -> None:
+        self.statements = self.round_trips = 0
+
+
+class _Cursor:
+    """A psycopg cursor that takes the ``?`` SQL the stores are written in.
+
+    Inside a transaction it runs in pipeline mode: a statement is sent at once but its
+    answer is waited for only when a result is read (``fetch*``, ``rowcount``), so
+    statements whose results nobody reads travel together with the next one that is
+    read, or with the COMMIT.
+    """
+
+    def __init__(self, conn: psycopg.Connection[Any], pipeline: psycopg.Pipeline,
+                 traffic: Traffic, unread: list[bool]) -> None:
+        self._conn = conn
+        self._cursor = conn.cursor()
+        self._pipeline = pipeline
+        self._traffic = traffic
+        self._unread = unread  # shared by the transaction's cursors: answers pending
+
+    def _answers(self) -> None:
+        if self._unread[0]:
+            self._pipeline.sync()
+            self._traffic.round_trips += 1
+            self._unread[0] = False
 
     @property
     def rowcount(self) -> int:
+        self._answers()
         return self._cursor.rowcount
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> _Cursor:
-        self._cursor.execute(_pg_sql(sql), params)
-        return self
+        """Send one statement; the returned cursor holds its result (as sqlite3's
+        ``Connection.execute`` does), so two sent together can both be read."""
+        result = _Cursor(self._conn, self._pipeline, self._traffic, self._unread)
+        result._cursor.execute(_pg_sql(sql), params)
+        self._traffic.statements += 1
+        self._unread[0] = True
+        return result
 
     def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
         self._cursor.executemany(_pg_sql(sql), params)
+        self._traffic.statements += len(params)
+        self._unread[0] = True
 
     def fetchone(self) -> Any:
+        self._answers()
         return self._cursor.fetchone()
 
     def fetchall(self) -> list[Any]:
+        self._answers()
         return self._cursor.fetchall()
 
 
@@ -92,6 +132,7 @@ class PostgresDatabase(Database):
         self._pool: psycopg_pool.ConnectionPool[Any] | None = None
         self._pid = 0
         self._lock = threading.Lock()
+        self.traffic = Traffic()
         # Connect once now, so that a wrong URL or a server that is down is one clear
         # line at start-up rather than a pool timeout on the first query.
         try:
@@ -124,36 +165,51 @@ class PostgresDatabase(Database):
             self._pool.close()
         self._pool = None
 
+    def _getconn(self, pool: psycopg_pool.ConnectionPool[Any]) -> psycopg.Connection[Any]:
+        """A pooled connection the server has not closed.
+
+        An idle connection has nothing to read unless the server ended it (a restart,
+        ``pg_terminate_backend``, an idle timeout: it sends its last word and closes),
+        so a readable socket is checked locally, without a round trip, and that
+        connection is replaced.
+        """
+        for _ in range(self._max_size + 2):
+            conn = pool.getconn()
+            try:
+                readable = select.select([conn.fileno()], [], [], 0)[0]
+            except (OSError, ValueError, psycopg.Error):
+                readable = [True]
+            if not readable and not conn.closed:
+                return conn
+            with contextlib.suppress(psycopg.Error, OSError):
+                conn.close()
+            pool.putconn(conn)  # a closed connection is dropped and replaced by the pool
+        raise psycopg.OperationalError("every pooled connection was closed by the server")
+
     @contextlib.contextmanager
     def tx(self, *, durable: bool = True) -> Iterator[Any]:
         pool = self._connections()
         conn: psycopg.Connection[Any] | None = None
         try:
-            for tries_left in (2, 1, 0):
-                conn = pool.getconn()
-                try:
-                    # A connection the server dropped (restart, failover, idle timeout)
-                    # fails right here, before anything of the transaction ran, and is
-                    # replaced; checking each one before use would cost a round trip.
-                    conn.execute("BEGIN")
-                    break
-                except psycopg.OperationalError:
-                    pool.putconn(conn)
-                    conn = None
-                    if not tries_left:
-                        raise
-                    _discard_dropped(pool)
-            assert conn is not None
-            cursor = _Cursor(conn.cursor())
+            conn = self._getconn(pool)
             try:
-                if durable:
-                    cursor.execute("SET LOCAL synchronous_commit = on")
-                yield cursor
+                # BEGIN waits for no answer: it travels with the first statement whose
+                # result is read, and COMMIT with the last ones (pipeline mode).
+                with conn.pipeline() as pipeline:
+                    unread = [True]
+                    conn.execute("BEGIN")
+                    cursor = _Cursor(conn, pipeline, self.traffic, unread)
+                    if durable:
+                        cursor.execute("SET LOCAL synchronous_commit = on")
+                    yield cursor
+                    conn.execute("COMMIT")
+                    self.traffic.statements += 2
+                self.traffic.round_trips += 1
             except BaseException:
-                with contextlib.suppress(psycopg.Error):
-                    conn.execute("ROLLBACK")
+                if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                    with contextlib.suppress(psycopg.Error):
+                        conn.execute("ROLLBACK")
                 raise
-            conn.execute("COMMIT")
         except psycopg.IntegrityError:
             raise
         except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
@@ -163,10 +219,21 @@ class PostgresDatabase(Database):
                 pool.putconn(conn)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        return self.queries([(sql, params)])[0]
+
+    def queries(self, reads: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
         for tries_left in range(2, -1, -1):
+            conn: psycopg.Connection[Any] | None = None
+            pool = self._connections()
             try:
-                with self._connections().connection() as conn:
-                    return conn.execute(_pg_sql(sql), params).fetchall()
+                conn = self._getconn(pool)
+                self.traffic.statements += len(reads)
+                self.traffic.round_trips += 1
+                if len(reads) == 1:
+                    return [conn.execute(_pg_sql(reads[0][0]), reads[0][1]).fetchall()]
+                with conn.pipeline():
+                    cursors = [conn.execute(_pg_sql(sql), params) for sql, params in reads]
+                    return [cursor.fetchall() for cursor in cursors]
             except psycopg.OperationalError as exc:
                 # A read is safe to repeat: a dropped connection is replaced.
                 if not tries_left:
@@ -174,6 +241,9 @@ class PostgresDatabase(Database):
                 _discard_dropped(self._connections())
             except (psycopg.Error, psycopg_pool.PoolTimeout) as exc:
                 raise StorageError(self.explain(exc)) from None
+            finally:
+                if conn is not None:
+                    pool.putconn(conn)
         raise AssertionError("unreachable")
 
     def flush(self) -> None:

@@ -52,6 +52,8 @@ class SQLStore(RenderQueue):
 
     def __init__(self, db: Database, *, upgrade: bool = True) -> None:
         self.db = db
+        #: delivery id → its invoice, for the deliveries this store claimed (a hint)
+        self._claimed: dict[int, str] = {}
         try:
             if upgrade:
                 ensure_current(db, CORE_MIGRATIONS)
@@ -210,6 +212,15 @@ class SQLStore(RenderQueue):
              json.dumps(d.formats), json.dumps(d.fallback) if d.fallback else None,
              d.idempotency_key, now, d.fallback_for, d.reason, now, now))
 
+    def invoice_with_documents(self, invoice_id: str,
+                               ) -> tuple[InvoiceRecord | None, list[DocumentRecord]]:
+        """An invoice and its documents (what a delivery sends), read together."""
+        invoice, documents = self.db.queries([
+            ("SELECT * FROM invoices WHERE id = ?", (invoice_id,)),
+            ("SELECT * FROM documents WHERE invoice_id = ? ORDER BY format", (invoice_id,))])
+        return (InvoiceRecord(**dict(invoice[0])) if invoice else None,
+                [DocumentRecord(**dict(r)) for r in documents])
+
     def documents(self, invoice_id: str) -> list[DocumentRecord]:
         rows = self._query("SELECT * FROM documents WHERE invoice_id = ? ORDER BY format",
                            (invoice_id,))
@@ -237,13 +248,14 @@ class SQLStore(RenderQueue):
             return self._append_events(db, invoice_id, [(kind, data)])[-1]
 
     def _append_events(self, db: Cursor, invoice_id: str,
-                       events: Sequence[tuple[str, dict[str, Any]]]) -> list[Event]:
+                       events: Sequence[tuple[str, dict[str, Any]]], *,
+                       head: tuple[str, Cursor] | None = None) -> list[Event]:
         """Extend the invoice's chain; writers to one invoice take turns (on PostgreSQL
-        two transactions would otherwise both read the same last link)."""
-        self.db.serialize(db, f"history:{invoice_id}")
-        last = db.execute(
-            "SELECT seq, hash FROM events WHERE invoice_id = ? ORDER BY seq DESC LIMIT 1",
-            (invoice_id,)).fetchone()
+        two transactions would otherwise both read the same last link). ``head`` is
+        :meth:`_chain_head` already asked for this invoice in this transaction."""
+        if head is None or head[0] != invoice_id:
+            head = self._chain_head(db, invoice_id)
+        last = head[1].fetchone()
         seq, prev = (last["seq"], last["hash"]) if last else (0, GENESIS)
         made, rows = [], []
         for kind, data in events:
@@ -258,6 +270,19 @@ class SQLStore(RenderQueue):
             "INSERT INTO events (invoice_id, seq, at, kind, data_json, prev_hash, hash) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
         return made
+
+    def _chain_head(self, db: Cursor, invoice_id: str) -> tuple[str, Cursor]:
+        """Take the invoice's history turn and ask for its last link (read later)."""
+        self.db.serialize(db, f"history:{invoice_id}")
+        return invoice_id, db.execute(
+            "SELECT seq, hash FROM events WHERE invoice_id = ? ORDER BY seq DESC LIMIT 1",
+            (invoice_id,))
+
+    def _outcome_head(self, db: Cursor, delivery_id: int) -> tuple[str, Cursor] | None:
+        """The chain head of a claimed delivery's invoice, asked for before the outcome's
+        UPDATE is answered, so that both travel in one round trip."""
+        invoice_id = self._claimed.pop(delivery_id, None)
+        return self._chain_head(db, invoice_id) if invoice_id else None
 
     def events(self, invoice_id: str) -> list[Event]:
         rows = self._query("SELECT * FROM events WHERE invoice_id = ? ORDER BY seq",
@@ -334,16 +359,21 @@ class SQLStore(RenderQueue):
                                      (channel_type,)).fetchone()["tat"]
                     return max(tat - (limit.burst - 1) / limit.per_second - now, 0.001)
                 self._spend_rate(db, channel_type, limit, now)
-            row = db.execute(
+            counted = db.execute(
                 "UPDATE deliveries SET attempts = attempts + 1, lease_expires = ?, "
                 "updated_at = ? WHERE id = ? AND lease_owner = ? AND status = 'delivering' "
-                "RETURNING attempts", (now + lease_seconds, now, delivery_id, worker)
-            ).fetchone()
-            if row is None:
+                "RETURNING attempts", (now + lease_seconds, now, delivery_id, worker))
+            # Opened only if the lease was held, decided by the database: the two
+            # statements reach a server together (one round trip, not two).
+            opened = db.execute(
+                "INSERT INTO attempts (delivery_id, started_at, worker) SELECT ?, ?, ? "
+                "WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ? AND lease_owner = ? "
+                "AND status = 'delivering') RETURNING id",
+                (delivery_id, now, worker, delivery_id, worker))
+            row = counted.fetchone()
+            attempt = opened.fetchone()
+            if row is None or attempt is None:
                 return None
-            attempt = db.execute(
-                "INSERT INTO attempts (delivery_id, started_at, worker) VALUES (?, ?, ?) "
-                "RETURNING id", (delivery_id, now, worker)).fetchone()
             return int(attempt["id"]), int(row["attempts"])
 
     def _claim(self, worker: str, lease_seconds: float, count: int, delivery_id: int | None,
@@ -401,6 +431,9 @@ class SQLStore(RenderQueue):
             full = {r["id"]: r for r in db.execute(
                 f"SELECT * FROM deliveries WHERE id IN ({placeholders(len(taken))})",
                 taken).fetchall()}
+        if len(self._claimed) > 10_000:  # leases lost or handed back: hints only
+            self._claimed.clear()
+        self._claimed.update((i, full[i]["invoice_id"]) for i in taken)
         return [_delivery(full[i]) for i in taken]
 
     def _close_abandoned(self, db: Cursor, row: Row, now: float) -> None:
@@ -531,12 +564,14 @@ class SQLStore(RenderQueue):
                 "lease_owner = NULL, lease_expires = NULL, last_error = NULL, updated_at = ? "
                 "WHERE id = ? AND lease_owner = ? AND status = 'delivering' "
                 "RETURNING invoice_id, channel_type, label",
-                (receipt_id, json.dumps(receipt), now, delivery_id, worker)).fetchone()
+                (receipt_id, json.dumps(receipt), now, delivery_id, worker))
+            head = self._outcome_head(db, delivery_id)
+            d = d.fetchone()
             if d is None:
                 return False
             self._append_events(db, d["invoice_id"], [("delivered", {
                 "receipt": receipt_id, **receipt,
-                "channel": d["channel_type"], "label": d["label"]})])
+                "channel": d["channel_type"], "label": d["label"]})], head=head)
         return True
 
     def mark_failed(self, delivery_id: int, worker: str, status: str, error: str,
@@ -553,7 +588,9 @@ class SQLStore(RenderQueue):
                 "lease_owner = NULL, lease_expires = NULL, updated_at = ? "
                 "WHERE id = ? AND lease_owner = ? AND status = 'delivering' "
                 "RETURNING invoice_id, customer_id, channel_type, label",
-                (status, error, next_attempt_at, now, delivery_id, worker)).fetchone()
+                (status, error, next_attempt_at, now, delivery_id, worker))
+            head = self._outcome_head(db, delivery_id)
+            d = d.fetchone()
             if d is None:
                 return False
             kind = "delivery-retry" if status == RETRY else "delivery-failed"
@@ -564,7 +601,7 @@ class SQLStore(RenderQueue):
                 self._insert_delivery(db, d["invoice_id"], d["customer_id"], fallback, now)
                 events.append(("fallback", {"from": d["label"], "to": fallback.label,
                                             "reason": fallback.reason}))
-            self._append_events(db, d["invoice_id"], events)
+            self._append_events(db, d["invoice_id"], events, head=head)
         return True
 
     def get_delivery(self, delivery_id: int) -> DeliveryRecord | None:
