@@ -3,6 +3,7 @@
     nice python3 bench/bench_scale.py                   # 10,000 invoices
     nice python3 bench/bench_scale.py --invoices 300    # what fits on a busy machine
     nice python3 bench/bench_scale.py --workers 1,2     # fewer distributed runs
+    nice python3 bench/bench_scale.py --stop-at 13:00   # stop there, report what ran
 
 Every invoice goes out as PDF + UBL + CSV to three channels: a folder, the customer's
 SFTP mailbox and the customer portal (3 deliveries of 3 documents each). Invoices are
@@ -16,6 +17,10 @@ spread over ``--customers`` customers. Scenarios, each on a fresh data directory
   ``gateway worker --pool solo`` processes (one process each) render every invoice, then
   N fresh ones deliver. Each stage is timed from the moment all N workers wait on the
   broker to the moment the database says the stage is done.
+
+With ``--stop-at HH:MM`` (a busy machine) each stage stops when its time is up: the
+rendering stage leaves ``--deliver-minutes`` for the delivery stage, which delivers what
+was rendered. A stopped stage is reported as partial, its figures per invoice it did.
 
 CPU seconds come from the kernel's accounting of each process (``wait4``), so they are
 fair on a machine other people use at the same time; the servers' CPU (PostgreSQL
@@ -48,6 +53,12 @@ FORMATS = ["pdf", "ubl", "csv"]
 CHANNELS = ["folder", "sftp-mailbox", "portal"]
 PLUGINS = "json,pdf,xml,csv,folder,sftp,portal"
 TICKS = os.sysconf("SC_CLK_TCK")
+#: epoch seconds at which the delivery stage, and the rendering stage, must stop
+STOP = {"deliver": float("inf"), "render": float("inf")}
+
+
+def time_left(stage: str) -> float:
+    return max(STOP[stage] - time.time(), 0.0)
 
 
 # --------------------------------------------------------------------------- processes
@@ -64,6 +75,7 @@ class Measured:
         self.cpu = 0.0
         self.peak_mb = 0.0
         self.seconds = 0.0
+        self.stopped = False  # stopped at its deadline, not finished
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> None:
         with contextlib.suppress(ProcessLookupError):
@@ -77,7 +89,11 @@ class Measured:
             if pid:
                 break
             if time.monotonic() > deadline:
-                os.kill(self.proc.pid, signal.SIGKILL)
+                # out of time: SIGTERM lets it finish what it holds, SIGKILL 30 s later
+                self.stopped = True
+                os.kill(self.proc.pid, signal.SIGTERM if time.monotonic() < deadline + 30
+                        else signal.SIGKILL)
+                time.sleep(1.0)
             time.sleep(0.05)
         self.proc.returncode = os.waitstatus_to_exitcode(status)
         self.seconds = time.monotonic() - self.started
@@ -93,10 +109,13 @@ def gateway_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "gateway", *args]
 
 
-def run_gateway(env: dict[str, str], log: Path, *args: str) -> Measured:
+def run_gateway(env: dict[str, str], log: Path, *args: str,
+                stage: str | None = None) -> Measured:
+    """Run one gateway command; with a ``stage`` it is stopped when that stage's time is
+    up (``proc.stopped``)."""
     proc = Measured(gateway_cmd(*args), env, log)
-    code = proc.wait()
-    if code != 0:
+    code = proc.wait(min(time_left(stage), 6 * 3600) if stage else 6 * 3600)
+    if code != 0 and not proc.stopped:
         raise SystemExit(f"gateway {' '.join(args)} failed ({code}); see {log}")
     return proc
 
@@ -164,11 +183,20 @@ def embedded(work: Path, count: int, customers: int) -> dict[str, Any]:
     files, customers_file = write_inputs(work, count, customers)
     env = base_env(data)
     run_gateway(env, work / "setup.log", "customer", "import", str(customers_file))
-    push = run_gateway(env, work / "push.log", "push", "--no-deliver", *map(str, files))
-    deliver = run_gateway(env, work / "deliver.log", "deliver")
+    push = run_gateway(env, work / "push.log", "push", "--no-deliver", *map(str, files),
+                       stage="render")
+    deliver = run_gateway(env, work / "deliver.log", "deliver", stage="deliver")
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(data / "gateway.db")) as db:
+        rendered = db.execute("SELECT count(*) FROM invoices").fetchone()[0]
+        delivered = db.execute("SELECT count(*) FROM deliveries "
+                               "WHERE status = 'delivered'").fetchone()[0]
     return _result("embedded (SQLite + folder, in-process)", count, push=push,
                    render=None, deliver=deliver, render_seconds=push.seconds,
-                   deliver_seconds=deliver.seconds, workers=1)
+                   deliver_seconds=deliver.seconds, workers=1,
+                   done={"rendered": rendered, "delivered": delivered,
+                         "render_stopped": push.stopped, "deliver_stopped": deliver.stopped})
 
 
 def distributed(work: Path, count: int, customers: int, workers: int, *, pg: Any,
@@ -188,7 +216,8 @@ def distributed(work: Path, count: int, customers: int, workers: int, *, pg: Any
     files, customers_file = write_inputs(work, count, customers)
     env = base_env(data, s3.env())
     run_gateway(env, work / "setup.log", "customer", "import", str(customers_file))
-    push = run_gateway(env, work / "push.log", "push", "--queue", *map(str, files))
+    push = run_gateway(env, work / "push.log", "push", "--queue", *map(str, files),
+                       stage="render")
     flush_broker(redis)  # the stage below hands out the work itself, once
 
     saved = dict(os.environ)
@@ -199,12 +228,14 @@ def distributed(work: Path, count: int, customers: int, workers: int, *, pg: Any
         ids = [r.id for r in gw.store.list_invoices(limit=count + 1)]
         render = run_stage(work, env, workers, "render", redis, pg, s3,
                            start=lambda: enqueue_renders(app, ids),
-                           done=lambda c: c.get("render done", 0) >= count, gw=gw)
+                           done=lambda c: c.get("render done", 0) >= count, gw=gw,
+                           stage="render")
         flush_broker(redis)  # the render tasks queued every delivery; hand them out anew
         due = gw.store.due_delivery_ids(10 ** 9)
         deliver = run_stage(work, env, workers, "deliver", redis, pg, s3,
                             start=lambda: enqueue_deliveries(app, due),
-                            done=lambda c: c.get("delivery delivered", 0) >= len(due), gw=gw)
+                            done=lambda c: c.get("delivery delivered", 0) >= len(due), gw=gw,
+                            stage="deliver")
         counts = gw.store.queue_counts()
     finally:
         gw.close()
@@ -213,7 +244,11 @@ def distributed(work: Path, count: int, customers: int, workers: int, *, pg: Any
     result = _result(f"distributed (PostgreSQL + Redis + S3), {workers} worker"
                      f"{'s' if workers > 1 else ''}", count, push=push, render=render,
                      deliver=deliver, render_seconds=render["seconds"],
-                     deliver_seconds=deliver["seconds"], workers=workers)
+                     deliver_seconds=deliver["seconds"], workers=workers,
+                     done={"rendered": counts.get("render done", 0),
+                           "delivered": counts.get("delivery delivered", 0),
+                           "render_stopped": render["stopped"],
+                           "deliver_stopped": deliver["stopped"]})
     result["final_counts"] = counts
     return result
 
@@ -233,7 +268,8 @@ def waiting_consumers(redis: Any) -> int:
 
 
 def run_stage(work: Path, env: dict[str, str], workers: int, queue: str, redis: Any,
-              pg: Any, s3: Any, *, start: Any, done: Any, gw: Any) -> dict[str, Any]:
+              pg: Any, s3: Any, *, start: Any, done: Any, gw: Any,
+              stage: str) -> dict[str, Any]:
     procs = [Measured(gateway_cmd("worker", "--pool=solo", f"--queues={queue}", "--no-beat"),
                       env, work / f"{queue}-worker-{n}.log") for n in range(workers)]
     deadline = time.monotonic() + 120
@@ -247,7 +283,11 @@ def run_stage(work: Path, env: dict[str, str], workers: int, queue: str, redis: 
     servers_before = server_cpu(pg, redis, s3)
     started = time.monotonic()
     start()
+    stopped = False
     while not done(gw.store.queue_counts()):
+        if not time_left(stage):
+            stopped = True
+            break
         time.sleep(0.25)
     seconds = time.monotonic() - started
     for p in procs:
@@ -257,7 +297,7 @@ def run_stage(work: Path, env: dict[str, str], workers: int, queue: str, redis: 
             "startup_cpu_per_worker": round(sum(startup) / workers, 2),
             "peak_mb": max(p.peak_mb for p in procs),
             "per_worker_cpu": [round(p.cpu - s, 2) for p, s in zip(procs, startup, strict=True)],
-            "servers_cpu": servers}
+            "servers_cpu": servers, "stopped": stopped}
 
 
 def server_cpu(pg: Any, redis: Any, s3: Any) -> dict[str, float]:
@@ -268,17 +308,24 @@ def server_cpu(pg: Any, redis: Any, s3: Any) -> dict[str, float]:
 
 def _result(name: str, count: int, *, push: Measured, render: dict[str, Any] | None,
             deliver: Any, render_seconds: float, deliver_seconds: float,
-            workers: int) -> dict[str, Any]:
-    deliveries = count * len(CHANNELS)
+            workers: int, done: dict[str, Any]) -> dict[str, Any]:
+    """Figures per invoice and delivery done: all of them, or what a stopped stage did."""
+    planned = count
+    count = max(done["rendered"], 1)
+    deliveries = max(done["delivered"], 1)
     if render is None:  # embedded: push renders in-process
         accept_cpu, render_cpu, render_peak = 0.0, push.cpu, push.peak_mb
     else:
         accept_cpu, render_cpu, render_peak = push.cpu, render["cpu"], render["peak_mb"]
+        accept_cpu *= count / planned  # accept_cpu / count below: per invoice accepted
     deliver_cpu = deliver.cpu if isinstance(deliver, Measured) else deliver["cpu"]
     deliver_peak = deliver.peak_mb if isinstance(deliver, Measured) else deliver["peak_mb"]
     total = render_seconds + deliver_seconds
     return {
         "scenario": name, "workers": workers, "invoices": count, "deliveries": deliveries,
+        "planned_invoices": planned,
+        "partial": bool(done["render_stopped"] or done["deliver_stopped"]),
+        "stopped": {"render": done["render_stopped"], "deliver": done["deliver_stopped"]},
         "accept_seconds": round(push.seconds, 2) if render is not None else None,
         "render_seconds": round(render_seconds, 2),
         "deliver_seconds": round(deliver_seconds, 2),
@@ -287,10 +334,13 @@ def _result(name: str, count: int, *, push: Measured, render: dict[str, Any] | N
         "month_end_invoices_per_s": round(count / total, 2),
         "cpu_ms_per_invoice": {"accept": round(1000 * accept_cpu / count, 2),
                                "render": round(1000 * render_cpu / count, 2),
-                               "deliver": round(1000 * deliver_cpu / count, 2)},
+                               "deliver": round(1000 * deliver_cpu * len(CHANNELS)
+                                                / deliveries, 2)},
         "cpu_ms_per_delivery": round(1000 * deliver_cpu / deliveries, 2),
         "servers_cpu_ms_per_invoice": {
-            stage: {k: round(1000 * v / count, 2) for k, v in part["servers_cpu"].items()}
+            stage: {k: round(1000 * v / (count if stage == "render" else
+                                         deliveries / len(CHANNELS)), 2)
+                    for k, v in part["servers_cpu"].items()}
             for stage, part in (("render", render), ("deliver", deliver))
             if isinstance(part, dict)},
         "peak_mb": {"accept": round(push.peak_mb) if render is not None else None,
@@ -371,7 +421,19 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=500)
     parser.add_argument("--workers", default="1,2,4")
     parser.add_argument("--skip-embedded", action="store_true")
+    parser.add_argument("--stop-at", metavar="HH:MM",
+                        help="today's time (local) at which to stop and report what ran")
+    parser.add_argument("--deliver-minutes", type=float, default=10,
+                        help="with --stop-at: time left for the delivery stage")
+    parser.add_argument("--output", type=Path,
+                        default=REPO / "bench" / "results" / "scale.json")
     args = parser.parse_args()
+    if args.stop_at:
+        hour, minute = map(int, args.stop_at.split(":"))
+        now = time.localtime()
+        STOP["deliver"] = time.mktime((now.tm_year, now.tm_mon, now.tm_mday, hour, minute,
+                                       0, 0, 0, -1))
+        STOP["render"] = STOP["deliver"] - 60 * args.deliver_minutes
     if args.report:
         report(args.report)
         return
@@ -404,7 +466,7 @@ def main() -> None:
                                            / by_workers[1]["deliveries_per_s"], 2)}
         print(f"scaling 1 → 2 workers: render {scaling['render_1_to_2']}x, "
               f"deliver {scaling['deliver_1_to_2']}x")
-    out = REPO / "bench" / "results" / "scale.json"
+    out = args.output
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps({
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
@@ -416,7 +478,10 @@ def main() -> None:
 
 def _print(r: dict[str, Any]) -> None:
     cpu = r["cpu_ms_per_invoice"]
-    print(f"  {r['scenario']}: {r['invoices_per_s']} invoices/s rendered, "
+    partial = f" PARTIAL (stopped: {r['stopped']})" if r["partial"] else ""
+    print(f"  {r['scenario']}{partial}: {r['invoices']} of {r['planned_invoices']} invoices "
+          f"rendered, {r['deliveries']} deliveries; "
+          f"{r['invoices_per_s']} invoices/s rendered, "
           f"{r['deliveries_per_s']} deliveries/s; CPU ms/invoice accept {cpu['accept']}, "
           f"render {cpu['render']}, deliver {cpu['deliver']}; peak MB {r['peak_mb']}",
           flush=True)
