@@ -16,7 +16,8 @@ data directory (for example to find a template directory or an SMTP server).
 
 Order of calls for one pushed invoice::
 
-    gateway_register_*          (once, when the plugin manager is built)
+    gateway_register_*          (once, when the plugin manager is built; databases only
+                                 for ``gateway db``)
     Source.read / Format.parse  (input → Invoice)
     gateway_invoice_accepted    (after validation and idempotency check)
     Format.render, Format.validate  → gateway_document_rendered   (per format)
@@ -44,8 +45,10 @@ if TYPE_CHECKING:
     import click
     from pydantic import BaseModel
 
+    from gateway.core.config import Config
     from gateway.core.documents import Bundle, DeliveryState, Document, Receipt, RenderContext
     from gateway.core.model import Invoice
+    from gateway.core.storage import PluginDatabase
     from gateway.errors import Finding, InvoiceRejected
 
 PROJECT = "invoice_gateway"
@@ -178,6 +181,29 @@ def gateway_register_channels(register: Callable[[Channel], None]) -> None:
 @hookspec
 def gateway_register_sources(register: Callable[[Source], None]) -> None:
     """Register invoice sources by calling ``register(source_instance)``."""
+
+
+@hookspec
+def gateway_register_databases(register: Callable[[PluginDatabase], None],
+                               config: Config) -> None:
+    """Declare the plugin's own tables by calling ``register(plugin_database)``.
+
+    A plugin that keeps tables (the portal's accounts, the SFTP mailbox index) declares
+    them once as a :class:`~gateway.core.storage.PluginDatabase` (its name, its folder
+    of migrations, its SQLite file) and opens them with ``DATABASE.open(config)`` or
+    ``DATABASE.open_in(data_dir)``; opening applies what is pending. Registering the
+    same object here lets ``gateway db status`` list its migrations and ``gateway db
+    upgrade`` apply them (before a release is rolled out to every worker, say) on the
+    embedded default (the file in the data directory) and on PostgreSQL (the schema
+    named after the plugin).
+
+    Called only by the ``gateway db`` commands, so it may import the plugin's storage
+    code. An exception is reported with the plugin's name; the other databases are
+    still shown or upgraded.
+
+    :param register: takes one :class:`PluginDatabase`; names must be unique.
+    :param config: the gateway's configuration, for a plugin whose file is a setting.
+    """
 
 
 @hookspec

@@ -20,7 +20,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 
 
 def test_every_hook_is_documented_and_tested() -> None:
-    assert len(HOOKS) == 9
+    assert len(HOOKS) == 10
     source = Path(__file__).read_text(encoding="utf-8")
     for name in HOOKS:
         doc = inspect.getdoc(getattr(hookspecs, name))
@@ -139,6 +139,39 @@ def test_hook_gateway_register_commands() -> None:
     plugins = get_plugin_manager(extra=(("cmd", CommandPlugin()),), load_entry_points=False)
     plugins.hook.gateway_register_commands(cli=group)
     assert "hello" in group.commands
+
+
+def test_hook_gateway_register_databases(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from gateway.cli import cli
+    from gateway.core.storage import PluginDatabase
+
+    folder = tmp_path / "migrations" / "sqlite"
+    folder.mkdir(parents=True)
+    (folder / "ledger-0001-entries.sql").write_text("CREATE TABLE entries (id INTEGER);\n")
+    seen: list[Any] = []
+
+    class LedgerPlugin:
+        @hookimpl
+        def gateway_register_databases(self, register: Any, config: Any) -> None:
+            seen.append(config.data_dir)
+            register(PluginDatabase("ledger", folder.parent, "ledger.db"))
+
+    plugins = get_plugin_manager(extra=(("ledger", LedgerPlugin()),), load_entry_points=False)
+    data = tmp_path / "data"
+    upgraded = CliRunner().invoke(cli, ["--data-dir", str(data), "db", "upgrade"],
+                                  obj=plugins, catch_exceptions=False)
+    assert "ledger: database" in upgraded.output and "applied ledger-0001-entries" in \
+        upgraded.output
+    status = CliRunner().invoke(cli, ["--data-dir", str(data), "db", "status", "--json"],
+                                obj=plugins, catch_exceptions=False)
+    names = [d["name"] for d in json.loads(status.output)["databases"]]
+    assert names == ["core", "ledger"]
+    assert [Path(d).resolve() for d in seen] == [data.resolve()] * 2  # config, each command
+    assert (data / "ledger.db").exists()
 
 
 def test_misspelt_hook_fails_at_once() -> None:

@@ -26,6 +26,13 @@ def gateway_register_channels(register: Any) -> None:
 
 
 @hookimpl
+def gateway_register_databases(register: Any) -> None:
+    from plugins.peppol.store import DATABASE
+
+    register(DATABASE)  # the access point's messages and receipts
+
+
+@hookimpl
 def gateway_register_commands(cli: Any) -> None:
     from plugins.peppol import cli as commands
 

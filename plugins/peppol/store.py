@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.core.storage import plugin_database
+from gateway.core.storage import PluginDatabase
 from gateway.core.storage.database import Cursor, Row
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+DATABASE = PluginDatabase("peppol", MIGRATIONS, "peppol.db")
 
 
 @dataclass(frozen=True)
@@ -57,8 +58,7 @@ class PeppolStore:
         """``path``: the SQLite file of the embedded default (``<data dir>/peppol.db``);
         a PostgreSQL store configured for that data directory is used instead."""
         self.path = path
-        self.db = plugin_database(path.parent, path.name, migrations=MIGRATIONS,
-                                  schema="peppol")
+        self.db = DATABASE.open_in(path.parent, path.name)
 
     def close(self) -> None:
         self.db.close()

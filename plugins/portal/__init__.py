@@ -28,6 +28,13 @@ def gateway_register_channels(register: Any) -> None:
 
 
 @hookimpl
+def gateway_register_databases(register: Any) -> None:
+    from plugins.portal.db import DATABASE
+
+    register(DATABASE)
+
+
+@hookimpl
 def gateway_register_commands(cli: click.Group) -> None:
     from plugins.portal.cli import register
 

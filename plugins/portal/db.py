@@ -16,10 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from gateway import GatewayError
-from gateway.core.storage import plugin_database
+from gateway.core.storage import PluginDatabase
 from gateway.core.storage.database import Row
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+# Sessions, views and throttling rows may lose the last moment on power loss (WAL stays
+# consistent); an fsync per page view would cap the portal's speed.
+DATABASE = PluginDatabase("portal", MIGRATIONS, "portal.db", synchronous="NORMAL")
 
 
 @dataclass(frozen=True)
@@ -69,10 +72,7 @@ class PortalDB:
         """``path``: the SQLite file of the embedded default (``<data dir>/portal.db``);
         a PostgreSQL store configured for that data directory is used instead."""
         self.path = path
-        # Sessions, views and throttling rows may lose the last moment on power loss
-        # (WAL stays consistent); an fsync per page view would cap the portal's speed.
-        self.db = plugin_database(path.parent, path.name, migrations=MIGRATIONS,
-                                  synchronous="NORMAL", schema="portal")
+        self.db = DATABASE.open_in(path.parent, path.name)
 
     def close(self) -> None:
         self.db.close()

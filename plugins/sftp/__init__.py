@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway import hookimpl
-from plugins.sftp.mailbox import MailboxSettings, SftpMailboxChannel
+from plugins.sftp.mailbox import DATABASE, MailboxSettings, SftpMailboxChannel
 from plugins.sftp.push import PushSettings, SftpPushChannel
 
 __all__ = ["MailboxSettings", "PushSettings", "SftpMailboxChannel", "SftpPushChannel"]
@@ -27,6 +27,11 @@ __all__ = ["MailboxSettings", "PushSettings", "SftpMailboxChannel", "SftpPushCha
 def gateway_register_channels(register: Any) -> None:
     register(SftpPushChannel())
     register(SftpMailboxChannel())
+
+
+@hookimpl
+def gateway_register_databases(register: Any) -> None:
+    register(DATABASE)  # the mailbox index
 
 
 @hookimpl

@@ -28,13 +28,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from gateway import Bundle, DeliveryError, DeliveryState, Receipt
 from gateway.core import Archive
-from gateway.core.storage import Database, plugin_database
+from gateway.core.storage import Database, PluginDatabase
 from gateway.core.storage.database import Row
 from gateway.errors import StorageError
 from plugins.sftp.keys import PublicKey, parse_public_key
 from plugins.sftp.naming import check_pattern, remote_name
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+DATABASE = PluginDatabase("sftp", MIGRATIONS, "sftp/mailbox.db")
 
 
 class MailboxSettings(BaseModel):
@@ -100,8 +101,7 @@ class MailboxIndex:
     def db(self) -> Database:
         with self._lock:
             if self._database is None:
-                self._database = plugin_database(self.data_dir, "sftp/mailbox.db",
-                                                 migrations=MIGRATIONS, schema="sftp")
+                self._database = DATABASE.open_in(self.data_dir)
             return self._database
 
     def _tx(self) -> Any:

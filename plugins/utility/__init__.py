@@ -97,6 +97,16 @@ def gateway_register_sources(register: Any) -> None:
 
 
 @hookimpl
+def gateway_register_databases(register: Any, config: Any) -> None:
+    import dataclasses
+
+    from plugins.utility.store import DATABASE
+
+    sqlite_file = config.plugin_settings("utility").get("database", DATABASE.sqlite_file)
+    register(dataclasses.replace(DATABASE, sqlite_file=str(sqlite_file)))
+
+
+@hookimpl
 def gateway_register_commands(cli: Any) -> None:
     from plugins.utility.cli import demo, serve_readings, utility
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway import GatewayError
-from gateway.core.storage import plugin_database
+from gateway.core.storage import PluginDatabase
 from gateway.core.storage.database import Cursor, Row
 from plugins.utility.dates import Period, local_today, next_window_period, window_period
 from plugins.utility.models import (
@@ -35,6 +35,8 @@ from plugins.utility.models import (
 )
 
 MIGRATIONS = Path(__file__).with_name("migrations")
+#: the file is a setting ([plugins.utility] database); this is its default
+DATABASE = PluginDatabase("utility", MIGRATIONS, "utility.db")
 
 ON_TIME = "on-time"
 OUTSIDE = "outside"
@@ -132,8 +134,7 @@ class UtilityStore:
         self.path = path
         # Transactions are explicit (BEGIN IMMEDIATE on SQLite), so that a reading check
         # and its insert cannot interleave with another process's.
-        self.database = plugin_database(path.parent, path.name, migrations=MIGRATIONS,
-                                        schema="utility")
+        self.database = DATABASE.open_in(path.parent, path.name)
         # the open transaction of this thread: reads inside it see its writes
         self._local = threading.local()
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from gateway.core.storage.database import (
     Database,
+    PluginDatabase,
     connect,
     open_database,
     placeholders,
@@ -83,7 +84,7 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "DEAD", "DELIVERED", "DELIVERING", "FAILED", "GENESIS", "PENDING", "RETRY", "Attempt",
     "ChannelLimit", "Database", "DeliveryRecord", "DocumentRecord", "Event", "InvoiceRecord",
-    "NewDelivery", "SQLStore", "SQLiteStore", "Store", "_event_hash", "channel_names",
-    "connect", "event_hash",
+    "NewDelivery", "PluginDatabase", "SQLStore", "SQLiteStore", "Store", "_event_hash",
+    "channel_names", "connect", "event_hash",
     "open_database", "open_store", "placeholders", "plugin_database", "store_url",
 ]

@@ -20,6 +20,7 @@ import contextlib
 import os
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -214,6 +215,48 @@ def plugin_database(data_dir: Path, sqlite_file: str, *, migrations: Path | None
 
     return open_database(load_config(data_dir), sqlite_file, migrations=migrations,
                          synchronous=synchronous, schema=schema)
+
+
+@dataclass(frozen=True)
+class PluginDatabase:
+    """A plugin's own tables, declared once: where they live and how they migrate.
+
+    The plugin opens them with :meth:`open` (or :meth:`open_in`) and registers the same
+    object through the ``gateway_register_databases`` hook, so that ``gateway db status``
+    and ``gateway db upgrade`` cover them without the core knowing the plugin.
+
+    ``name``: the plugin's name; its migration ids start with it, and on PostgreSQL its
+    tables live in the schema of that name. ``migrations``: a folder with one subfolder
+    per dialect (``sqlite/``, ``postgresql/``). ``sqlite_file``: the embedded default's
+    file, relative to the data directory. ``synchronous``: SQLite's setting for it.
+    """
+
+    name: str
+    migrations: Path
+    sqlite_file: str
+    synchronous: str = "FULL"
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier():
+            raise ValueError(f"plugin database name {self.name!r}: use a Python identifier "
+                             "(it is also the PostgreSQL schema)")
+
+    def open(self, config: Config, *, migrate: bool = True) -> Database:
+        """The database, its migrations applied (unless ``migrate`` is False)."""
+        return open_database(config, self.sqlite_file,
+                             migrations=self.migrations if migrate else None,
+                             synchronous=self.synchronous, schema=self.name)
+
+    def open_in(self, data_dir: Path, sqlite_file: str | None = None) -> Database:
+        """:meth:`open` for a plugin that knows only the data directory; ``sqlite_file``
+        overrides the declared file (a setting of the plugin)."""
+        return plugin_database(data_dir, sqlite_file or self.sqlite_file,
+                               migrations=self.migrations, synchronous=self.synchronous,
+                               schema=self.name)
+
+    def exists(self, config: Config) -> bool:
+        """False for an embedded file not made yet (``gateway db status`` makes none)."""
+        return bool(store_url(config)) or (config.data_dir / self.sqlite_file).exists()
 
 
 def placeholders(n: int) -> str:
