@@ -100,6 +100,26 @@ def run_case(args: argparse.Namespace) -> dict[str, Any]:
                if args.store_url else {})}
 
 
+def server_cpu(cluster: Any) -> float:
+    """CPU seconds of the PostgreSQL server so far: the postmaster, the backends it
+    reaped, and the processes it still runs (from /proc, as on a shared machine only
+    per-process accounting is fair)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    postmaster = int((cluster.data / "postmaster.pid").read_text().split()[0])
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if pid == postmaster:
+            total += sum(int(f) for f in fields[11:15])  # own and reaped backends
+        elif ppid == postmaster:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 def _count_statements() -> list[int]:
     """Count the statements psycopg sends from now on (its cursors' execute calls)."""
     import psycopg
@@ -161,18 +181,25 @@ def main() -> int:
                    "--data", str(tmp / f"case-{n}")]
             if store == "postgresql":
                 cmd += ["--store-url", cluster.new_database()]
+            server_before = server_cpu(cluster)
             out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False,
                                  cwd=tmp)
+            server = server_cpu(cluster) - server_before
             if out.returncode != 0:
                 print(out.stderr[-3000:], file=sys.stderr)
                 return 1
             result = json.loads(out.stdout.strip().splitlines()[-1])
+            if store == "postgresql":  # the server's side of the round trips
+                result["server_cpu_s"] = round(server, 2)
+                result["server_cpu_ms_per_delivery"] = round(
+                    1000 * server / result["deliveries"], 3)
             results.append(result)
             print(f"{code:>5} {store:<10} {channel:<7} {result['deliveries']:>6} deliveries "
                   f"{result['wall_s']:>7.2f} s wall {result['cpu_s']:>7.2f} s CPU "
                   f"{result['per_s_wall']:>8.1f}/s wall {result['per_s_cpu']:>8.1f}/CPU-s "
                   f"peak {result['peak_rss_mb']:>6.1f} MB"
-                  + (f" {result['round_trips_per_delivery']:>5.2f} round trips/delivery"
+                  + (f" {result['round_trips_per_delivery']:>5.2f} round trips/delivery, "
+                     f"server {result['server_cpu_s']:.2f} s CPU"
                      if "round_trips_per_delivery" in result else ""), flush=True)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({
