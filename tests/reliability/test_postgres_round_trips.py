@@ -46,3 +46,30 @@ def test_a_delivery_costs_few_round_trips_and_stays_exactly_once(
         assert attempt.outcome == "delivered" and attempt.finished_at is not None
         assert [e.kind for e in gw.store.events(invoice_id)][-1] == "delivered"
         assert gw.store.verify_events(invoice_id) is None
+
+
+@pytest.mark.parametrize("store_backend", ["postgresql"])
+def test_errors_still_reach_the_code_that_handles_them(store_url: str) -> None:
+    """Pipelined statements report an error when their answers are read: at the latest
+    when the transaction ends, and at once after a SAVEPOINT (the utility plugin rolls a
+    failed CSV row back to its savepoint and carries on with the batch)."""
+    import psycopg
+
+    from gateway.core.storage import connect
+
+    with connect(store_url) as db:
+        with db.tx() as cur:
+            cur.execute("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        with pytest.raises(psycopg.IntegrityError), db.tx() as cur:
+            cur.execute("INSERT INTO t VALUES (1)")
+            cur.execute("INSERT INTO t VALUES (1)")  # raised by the block's end
+        assert db.query("SELECT id FROM t") == []  # and all of it rolled back
+        with db.tx() as cur:
+            cur.execute("INSERT INTO t VALUES (1)")
+            cur.execute("SAVEPOINT row")
+            with pytest.raises(psycopg.IntegrityError):
+                cur.execute("INSERT INTO t VALUES (1)")
+            cur.execute("ROLLBACK TO SAVEPOINT row")
+            cur.execute("RELEASE SAVEPOINT row")
+            cur.execute("INSERT INTO t VALUES (2)")
+        assert [r["id"] for r in db.query("SELECT id FROM t ORDER BY id")] == [1, 2]

@@ -46,28 +46,42 @@ class Traffic:
         self.statements = self.round_trips = 0
 
 
+class _TxState:
+    """What a transaction's cursors share: whether answers are pending, and whether
+    every statement waits for its answer (after a SAVEPOINT)."""
+
+    __slots__ = ("eager", "unread")
+
+    def __init__(self) -> None:
+        self.unread = True  # BEGIN's answer
+        self.eager = False
+
+
 class _Cursor:
     """A psycopg cursor that takes the ``?`` SQL the stores are written in.
 
     Inside a transaction it runs in pipeline mode: a statement is sent at once but its
     answer is waited for only when a result is read (``fetch*``, ``rowcount``), so
     statements whose results nobody reads travel together with the next one that is
-    read, or with the COMMIT.
+    read, or with the COMMIT. An error is then raised where the answers are read (at the
+    latest by the ``tx`` block's end), which is all a caller that catches it around the
+    block needs. After a SAVEPOINT every statement waits for its answer, so that code
+    which rolls back to the savepoint on a statement's error sees it at that statement.
     """
 
     def __init__(self, conn: psycopg.Connection[Any], pipeline: psycopg.Pipeline,
-                 traffic: Traffic, unread: list[bool]) -> None:
+                 traffic: Traffic, state: _TxState) -> None:
         self._conn = conn
         self._cursor = conn.cursor()
         self._pipeline = pipeline
         self._traffic = traffic
-        self._unread = unread  # shared by the transaction's cursors: answers pending
+        self._state = state  # shared by the transaction's cursors
 
     def _answers(self) -> None:
-        if self._unread[0]:
+        if self._state.unread:
             self._pipeline.sync()
             self._traffic.round_trips += 1
-            self._unread[0] = False
+            self._state.unread = False
 
     @property
     def rowcount(self) -> int:
@@ -77,16 +91,21 @@ class _Cursor:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> _Cursor:
         """Send one statement; the returned cursor holds its result (as sqlite3's
         ``Connection.execute`` does), so two sent together can both be read."""
-        result = _Cursor(self._conn, self._pipeline, self._traffic, self._unread)
+        result = _Cursor(self._conn, self._pipeline, self._traffic, self._state)
         result._cursor.execute(_pg_sql(sql), params)
         self._traffic.statements += 1
-        self._unread[0] = True
+        self._state.unread = True
+        if self._state.eager or sql.lstrip()[:9].upper() == "SAVEPOINT":
+            self._state.eager = True
+            self._answers()
         return result
 
     def executemany(self, sql: str, params: Sequence[Sequence[Any]]) -> None:
         self._cursor.executemany(_pg_sql(sql), params)
         self._traffic.statements += len(params)
-        self._unread[0] = True
+        self._state.unread = True
+        if self._state.eager:
+            self._answers()
 
     def fetchone(self) -> Any:
         self._answers()
@@ -196,9 +215,8 @@ class PostgresDatabase(Database):
                 # BEGIN waits for no answer: it travels with the first statement whose
                 # result is read, and COMMIT with the last ones (pipeline mode).
                 with conn.pipeline() as pipeline:
-                    unread = [True]
                     conn.execute("BEGIN")
-                    cursor = _Cursor(conn, pipeline, self.traffic, unread)
+                    cursor = _Cursor(conn, pipeline, self.traffic, _TxState())
                     if durable:
                         cursor.execute("SET LOCAL synchronous_commit = on")
                     yield cursor
