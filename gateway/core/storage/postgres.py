@@ -15,6 +15,8 @@ import functools
 import os
 import select
 import threading
+import time
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
@@ -32,6 +34,10 @@ from gateway.errors import StorageError
 def _pg_sql(sql: str) -> str:
     """``?`` placeholders to psycopg's ``%s`` (a literal ``%`` doubled)."""
     return sql.replace("%", "%%").replace("?", "%s")
+
+
+#: a connection unused for this long proves itself alive before a transaction relies on it
+IDLE_CHECK = 1.0
 
 
 class Traffic:
@@ -152,6 +158,9 @@ class PostgresDatabase(Database):
         self._pid = 0
         self._lock = threading.Lock()
         self.traffic = Traffic()
+        #: when each pooled connection last finished a transaction or read
+        self._used: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = \
+            weakref.WeakKeyDictionary()
         # Connect once now, so that a wrong URL or a server that is down is one clear
         # line at start-up rather than a pool timeout on the first query.
         try:
@@ -210,18 +219,43 @@ class PostgresDatabase(Database):
         pool = self._connections()
         conn: psycopg.Connection[Any] | None = None
         try:
-            conn = self._getconn(pool)
-            try:
-                # BEGIN waits for no answer: it travels with the first statement whose
-                # result is read, and COMMIT with the last ones (pipeline mode).
-                with conn.pipeline() as pipeline:
+            for tries_left in (2, 1, 0):
+                conn = self._getconn(pool)
+                if time.monotonic() - self._used.get(conn, 0.0) < IDLE_CHECK:
+                    checked = False
+                    break
+                try:
+                    # A connection idle for a while may have been dropped by the server
+                    # (restart, failover, idle timeout) without its last word reaching
+                    # us yet: its BEGIN waits for the answer, and a dead one is replaced
+                    # before anything of the transaction ran.
                     conn.execute("BEGIN")
-                    cursor = _Cursor(conn, pipeline, self.traffic, _TxState())
+                    self.traffic.statements += 1
+                    self.traffic.round_trips += 1
+                    checked = True
+                    break
+                except psycopg.OperationalError:
+                    pool.putconn(conn)
+                    conn = None
+                    if not tries_left:
+                        raise
+            assert conn is not None
+            try:
+                # A busy connection's BEGIN waits for no answer: it travels with the
+                # first statement whose result is read, COMMIT with the last ones.
+                with conn.pipeline() as pipeline:
+                    state = _TxState()
+                    if not checked:
+                        conn.execute("BEGIN")
+                        self.traffic.statements += 1
+                    else:
+                        state.unread = False
+                    cursor = _Cursor(conn, pipeline, self.traffic, state)
                     if durable:
                         cursor.execute("SET LOCAL synchronous_commit = on")
                     yield cursor
                     conn.execute("COMMIT")
-                    self.traffic.statements += 2
+                    self.traffic.statements += 1
                 self.traffic.round_trips += 1
             except BaseException:
                 if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
@@ -234,6 +268,7 @@ class PostgresDatabase(Database):
             raise StorageError(self.explain(exc)) from None
         finally:
             if conn is not None:
+                self._used[conn] = time.monotonic()
                 pool.putconn(conn)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
@@ -261,6 +296,7 @@ class PostgresDatabase(Database):
                 raise StorageError(self.explain(exc)) from None
             finally:
                 if conn is not None:
+                    self._used[conn] = time.monotonic()
                     pool.putconn(conn)
         raise AssertionError("unreachable")
 
