@@ -394,7 +394,10 @@ def report(path: Path) -> None:
         totals = [sum(stage.get(k, 0.0) for stage in servers.values())
                   for k in ("postgresql", "redis", "seaweedfs")]
         server_text = " / ".join(f"{t:.1f}" for t in totals) if servers else "–"
-        print(f"| {r['scenario']} | {r['invoices_per_s']} | {r['deliveries_per_s']} | "
+        done = (f" — **stopped at the deadline**: {r['invoices']:,} of "
+                f"{r['planned_invoices']:,} rendered, {r['deliveries']:,} deliveries"
+                if r.get("partial") else f", {r['invoices']:,} invoices")
+        print(f"| {r['scenario']}{done} | {r['invoices_per_s']} | {r['deliveries_per_s']} | "
               f"{cpu['accept']:.1f} / {cpu['render']:.1f} / {cpu['deliver']:.1f} | "
               f"{server_text} | {r['peak_mb']['render']} / {r['peak_mb']['deliver']} |")
     if data.get("scaling"):
