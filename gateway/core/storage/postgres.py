@@ -239,6 +239,7 @@ class PostgresDatabase(Database):
                     conn = None
                     if not tries_left:
                         raise
+                    _discard_dropped(pool)
             assert conn is not None
             try:
                 # A busy connection's BEGIN waits for no answer: it travels with the
