@@ -15,8 +15,6 @@ import functools
 import os
 import select
 import threading
-import time
-import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
@@ -34,10 +32,6 @@ from gateway.errors import StorageError
 def _pg_sql(sql: str) -> str:
     """``?`` placeholders to psycopg's ``%s`` (a literal ``%`` doubled)."""
     return sql.replace("%", "%%").replace("?", "%s")
-
-
-#: a connection unused for this long proves itself alive before a transaction relies on it
-IDLE_CHECK = 1.0
 
 
 class Traffic:
@@ -59,7 +53,7 @@ class _TxState:
     __slots__ = ("eager", "unread")
 
     def __init__(self) -> None:
-        self.unread = True  # BEGIN's answer
+        self.unread = False
         self.eager = False
 
 
@@ -158,9 +152,6 @@ class PostgresDatabase(Database):
         self._pid = 0
         self._lock = threading.Lock()
         self.traffic = Traffic()
-        #: when each pooled connection last finished a transaction or read
-        self._used: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = \
-            weakref.WeakKeyDictionary()
         # Connect once now, so that a wrong URL or a server that is down is one clear
         # line at start-up rather than a pool timeout on the first query.
         try:
@@ -221,18 +212,13 @@ class PostgresDatabase(Database):
         try:
             for tries_left in (2, 1, 0):
                 conn = self._getconn(pool)
-                if time.monotonic() - self._used.get(conn, 0.0) < IDLE_CHECK:
-                    checked = False
-                    break
                 try:
-                    # A connection idle for a while may have been dropped by the server
-                    # (restart, failover, idle timeout) without its last word reaching
-                    # us yet: its BEGIN waits for the answer, and a dead one is replaced
-                    # before anything of the transaction ran.
+                    # BEGIN waits for its answer: a connection the server dropped a
+                    # moment ago (its last word may not have reached us yet) fails here,
+                    # before anything of the transaction ran, and is replaced.
                     conn.execute("BEGIN")
                     self.traffic.statements += 1
                     self.traffic.round_trips += 1
-                    checked = True
                     break
                 except psycopg.OperationalError:
                     pool.putconn(conn)
@@ -242,16 +228,10 @@ class PostgresDatabase(Database):
                     _discard_dropped(pool)
             assert conn is not None
             try:
-                # A busy connection's BEGIN waits for no answer: it travels with the
-                # first statement whose result is read, COMMIT with the last ones.
+                # The rest runs in pipeline mode: statements whose results nobody reads
+                # travel with the next one that is read, COMMIT with the last ones.
                 with conn.pipeline() as pipeline:
-                    state = _TxState()
-                    if not checked:
-                        conn.execute("BEGIN")
-                        self.traffic.statements += 1
-                    else:
-                        state.unread = False
-                    cursor = _Cursor(conn, pipeline, self.traffic, state)
+                    cursor = _Cursor(conn, pipeline, self.traffic, _TxState())
                     if durable:
                         cursor.execute("SET LOCAL synchronous_commit = on")
                     yield cursor
@@ -269,7 +249,6 @@ class PostgresDatabase(Database):
             raise StorageError(self.explain(exc)) from None
         finally:
             if conn is not None:
-                self._used[conn] = time.monotonic()
                 pool.putconn(conn)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
@@ -297,8 +276,7 @@ class PostgresDatabase(Database):
                 raise StorageError(self.explain(exc)) from None
             finally:
                 if conn is not None:
-                    self._used[conn] = time.monotonic()
-                    pool.putconn(conn)
+                        pool.putconn(conn)
         raise AssertionError("unreachable")
 
     def flush(self) -> None:
