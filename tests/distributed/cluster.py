@@ -70,6 +70,8 @@ class Cluster:
                                                   for k, v in pref.items()]
         (work / "customers.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
         self.workers: list[subprocess.Popen[bytes]] = []
+        self._started_with: dict[int, dict[str, Any]] = {}
+        self.restarts = 0  # workers started again by supervise()
         self.gateway("customer", "import", str(work / "customers.toml"))
 
     # ------------------------------------------------------------------ commands
@@ -108,7 +110,30 @@ class Cluster:
         proc = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
         self.workers.append(proc)
+        self._started_with[proc.pid] = {"concurrency": concurrency, "beat": beat,
+                                        "chaos": chaos, "seed": seed, "queues": queues,
+                                        "log_name": log_name}
         return proc
+
+    def supervise(self) -> int:
+        """Start again each worker that exited on its own, as the systemd unit in
+        docs/scale.md does (``Restart=always``); the number started again.
+
+        Celery's Redis transport can end a worker with "Unrecoverable error" when the
+        broker goes away while the worker gives unacknowledged messages back (seen with
+        kombu 5.7); what it held stays due in the database and the sweep queues it again.
+        """
+        restarted = 0
+        for proc in list(self.workers):
+            if proc.poll() is None:
+                continue
+            self.workers.remove(proc)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # its orphaned pool, if any
+            self.start_worker(**self._started_with.pop(proc.pid))
+            restarted += 1
+        self.restarts += restarted
+        return restarted
 
     def worker_children(self, proc: subprocess.Popen[bytes]) -> list[int]:
         """The pool processes of one worker (its children, beat included)."""
@@ -144,15 +169,18 @@ class Cluster:
         data = json.loads(proc.stdout.strip().splitlines()[-1])
         return dict(data["database"])
 
-    def wait_until_done(self, invoices: int, deliveries: int, timeout: float = 300) -> dict[
-            str, int]:
+    def wait_until_done(self, invoices: int, deliveries: int, timeout: float = 300, *,
+                        supervise: bool = False) -> dict[str, int]:
         """Until every render job is done and every delivery delivered (or timeout).
 
         A look that meets a dropped database connection (the chaos round drops them)
-        is repeated; one that ends in a traceback is a failure."""
+        is repeated; one that ends in a traceback is a failure. ``supervise`` starts
+        again a worker that exited on its own meanwhile (see :meth:`supervise`)."""
         deadline = time.monotonic() + timeout
         counts: dict[str, int] = {}
         while time.monotonic() < deadline:
+            if supervise:
+                self.supervise()
             try:
                 counts = self.counts()
             except AssertionError as exc:
