@@ -120,7 +120,8 @@ class Database(abc.ABC):
     def yoyo_url(self) -> str:
         """The same database as a URL the migration tool understands."""
 
-    def migration_lock(self) -> contextlib.AbstractContextManager[bool]:
+    @contextlib.contextmanager
+    def migration_lock(self) -> Iterator[bool]:
         """Held while the schema is checked and upgraded.
 
         Yields True when holding it means no other process can be upgrading, so that a
@@ -128,7 +129,8 @@ class Database(abc.ABC):
         default only orders this process's threads (PostgreSQL: the migration tool's own
         lock row orders processes).
         """
-        return _yield_false(self.label)
+        with process_migration_lock(self.label):
+            yield False
 
     @abc.abstractmethod
     def flush(self) -> None:
@@ -142,12 +144,6 @@ class Database(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@contextlib.contextmanager
-def _yield_false(key: str) -> Iterator[bool]:
-    with process_migration_lock(key):
-        yield False
 
 
 def is_url(target: str | os.PathLike[str]) -> bool:
