@@ -71,7 +71,6 @@ class Cluster:
         (work / "customers.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
         self.workers: list[subprocess.Popen[bytes]] = []
         self._started_with: dict[int, dict[str, Any]] = {}
-        self.restarts = 0  # workers started again by supervise()
         self.gateway("customer", "import", str(work / "customers.toml"))
 
     # ------------------------------------------------------------------ commands
@@ -132,7 +131,6 @@ class Cluster:
                 os.killpg(proc.pid, signal.SIGKILL)  # its orphaned pool, if any
             self.start_worker(**self._started_with.pop(proc.pid))
             restarted += 1
-        self.restarts += restarted
         return restarted
 
     def worker_children(self, proc: subprocess.Popen[bytes]) -> list[int]:
