@@ -18,6 +18,7 @@ from typing import Any
 from gateway import GatewayError
 from gateway.core.storage import PluginDatabase
 from gateway.core.storage.database import Row
+from plugins.portal.perthread import PerThread
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # Sessions, views and throttling rows may lose the last moment on power loss (WAL stays
@@ -275,29 +276,34 @@ class PortalDB:
 
 class PortalDBs:
     """One :class:`PortalDB` per thread on SQLite (a connection serves one thread at a
-    time); one shared on PostgreSQL, whose connection pool serves them all."""
+    time), closed once its thread has ended; one shared on PostgreSQL, whose connection
+    pool serves them all."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._local = threading.local()
-        self._all: list[PortalDB] = []
+        self._shared: PortalDB | None = None
         self._lock = threading.Lock()
+        self._threads: PerThread[PortalDB] = PerThread(self._open, self._close_own)
 
     def get(self) -> PortalDB:
-        db = getattr(self._local, "db", None)
-        if db is None:
-            with self._lock:
-                if self._all and self._all[0].db.dialect == "postgresql":
-                    db = self._all[0]
-                else:
-                    db = PortalDB(self.path)
-                    self._all.append(db)
-            self._local.db = db
-        return db
+        return self._shared or self._threads.get()
+
+    def _open(self) -> PortalDB:
+        with self._lock:
+            if self._shared is not None:
+                return self._shared
+            db = PortalDB(self.path)
+            if db.db.dialect == "postgresql":
+                self._shared = db
+            return db
+
+    def _close_own(self, db: PortalDB) -> None:
+        if db is not self._shared:  # the shared one outlives the thread that opened it
+            db.close()
 
     def close(self) -> None:
+        self._threads.close()
         with self._lock:
-            for db in self._all:
-                db.close()
-            self._all.clear()
-        self._local = threading.local()
+            shared, self._shared = self._shared, None
+        if shared is not None:
+            shared.close()

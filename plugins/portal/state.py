@@ -4,7 +4,6 @@ one of each per thread because SQLite connections must not be shared concurrentl
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +15,7 @@ from gateway.core.storage import DEAD, DELIVERING, FAILED, PENDING, RETRY, Deliv
 from gateway.plugins import Plugins, get_plugin_manager
 from plugins.portal.db import PortalDB, PortalDBs
 from plugins.portal.inline import InlineDelivery
+from plugins.portal.perthread import PerThread
 
 
 class PortalSettings(BaseModel):
@@ -67,9 +67,8 @@ class Portal:
         self.plugins = plugins or get_plugin_manager()
         self.settings = PortalSettings.model_validate(config.plugin_settings("portal"))
         self.dbs = PortalDBs(config.data_dir / "portal.db")
-        self._local = threading.local()
-        self._gateways: list[Gateway] = []
-        self._lock = threading.Lock()
+        self._gateways: PerThread[Gateway] = PerThread(
+            lambda: Gateway(self.config, self.plugins), Gateway.close)
         self.secret = self.db.secret()
         #: customer pages added by other plugins (:mod:`plugins.portal.extensions`)
         self.pages: list[Any] = []
@@ -117,21 +116,11 @@ class Portal:
 
     @property
     def gw(self) -> Gateway:
-        gw = getattr(self._local, "gw", None)
-        if gw is None:
-            gw = Gateway(self.config, self.plugins)
-            self._local.gw = gw
-            with self._lock:
-                self._gateways.append(gw)
-        return gw
+        return self._gateways.get()
 
     def close(self) -> None:
         self.inline.close()
-        with self._lock:
-            for gw in self._gateways:
-                gw.close()
-            self._gateways.clear()
-        self._local = threading.local()
+        self._gateways.close()
         self.dbs.close()
 
     # ------------------------------------------------------------------ helpers
