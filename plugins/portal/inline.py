@@ -37,6 +37,9 @@ class _Job:
     delivery_ids: tuple[int, ...] = ()
     stop: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
+    #: set when every delivery of the job was attempted; a job that raised (the
+    #: database away) is done without it
+    attempted: bool = False
 
 
 class InlineDelivery:
@@ -59,7 +62,7 @@ class InlineDelivery:
             return False
         self._jobs.put(job)
         if job.done.wait(max(wait, 0.0)):
-            return True
+            return job.attempted
         # Whatever this job has not begun stays pending; the attempt it is in the
         # middle of (if any) is finished by its thread under a renewed lease.
         job.stop.set()
@@ -131,3 +134,4 @@ class InlineDelivery:
                     if job.stop.is_set():
                         return
                     dispatcher.run(delivery_id=d.id)
+        job.attempted = True
