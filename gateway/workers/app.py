@@ -123,15 +123,17 @@ def make_celery(config: Config) -> Any:
 
 def _database_may_be_away(task: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """A task that cannot reach the database (dropped connection, restarting server)
-    logs one line and ends: what it was to do is still due in the database, and the
-    sweep queues it again once the database answers. No traceback, no broker retry."""
+    or, half-way, the broker (a Redis restart) logs one line and ends: what it was to do
+    is still due in the database, and the sweep queues it again once both answer. No
+    traceback, no broker retry."""
     def wrap(function: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(function)
         def run(*args: Any) -> Any:
             try:
                 return function(*args)
-            except StorageError as exc:
-                log.warning("database unreachable; the sweep will queue this work again",
+            except (StorageError, QueueUnavailable) as exc:
+                away = "database" if isinstance(exc, StorageError) else "queue"
+                log.warning(f"{away} unreachable; the sweep will queue this work again",
                             extra={"task": task, "ids": list(args), "error": str(exc)})
                 return {"error": str(exc)}
         return run
@@ -148,7 +150,7 @@ def _send(app: Any, name: str, queue: str, args_list: Iterable[Sequence[Any]]) -
                               retry=True)
                 sent += 1
     except Exception as exc:
-        raise QueueUnavailable(f"queue {_safe_url(app)} unreachable after {sent} tasks "
+        raise QueueUnavailable(f"queue {safe_url(app)} unreachable after {sent} tasks "
                                f"({type(exc).__name__}: {exc})") from None
     return sent
 
@@ -170,10 +172,10 @@ def broker_backlog(app: Any) -> dict[str, int]:
             client = conn.default_channel.client
             return {q: int(client.llen(q)) for q in (RENDER_QUEUE, DELIVER_QUEUE)}
     except Exception as exc:
-        raise QueueUnavailable(f"queue {_safe_url(app)} unreachable ({exc})") from None
+        raise QueueUnavailable(f"queue {safe_url(app)} unreachable ({exc})") from None
 
 
-def _safe_url(app: Any) -> str:
+def safe_url(app: Any) -> str:
     """The broker URL without its password, for messages."""
     from urllib.parse import urlsplit
 

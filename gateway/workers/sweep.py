@@ -20,9 +20,11 @@ from gateway.workers.app import (
     DELIVER_BATCH,
     DELIVER_QUEUE,
     RENDER_QUEUE,
+    QueueUnavailable,
     broker_backlog,
     enqueue_deliveries,
     enqueue_renders,
+    safe_url,
 )
 
 log = logging.getLogger("gateway.workers")
@@ -53,13 +55,16 @@ def sweep(gw: Any, app: Any, *, exclusive: bool = False, limit: int = MAX_BACKLO
     result = SweepResult()
     settings = gw.config.queue
     if exclusive and settings is not None:
-        with app.connection_for_write() as conn:
-            client = conn.default_channel.client
-            ttl = max(1, int(settings.sweep_seconds * 0.8))
-            if not client.set(SWEEP_LOCK, f"{socket.gethostname()}:{os.getpid()}",
-                              nx=True, ex=ttl):
-                result.skipped = True
-                return result
+        ttl = max(1, int(settings.sweep_seconds * 0.8))
+        try:
+            with app.connection_for_write() as conn:
+                taken = conn.default_channel.client.set(
+                    SWEEP_LOCK, f"{socket.gethostname()}:{os.getpid()}", nx=True, ex=ttl)
+        except Exception as exc:  # kombu's and redis's own errors
+            raise QueueUnavailable(f"queue {safe_url(app)} unreachable ({exc})") from None
+        if not taken:
+            result.skipped = True
+            return result
     result.released = Dispatcher(gw).release_dead_workers()
     host = socket.gethostname()
     for invoice_id, owner in gw.store.render_leases():

@@ -8,9 +8,10 @@ receiver: each invoice rendered once, each delivery attempted once, every file p
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -220,8 +221,38 @@ def test_a_task_that_cannot_reach_the_database_logs_one_line_and_ends(
             f'[store]\nurl = "postgresql://gateway@127.0.0.1:1/{name}"\n')
         apps.append(make_celery(load_config(data)))
     app = apps[-1]
-    # A handler and level of its own: the CLI's logging set-up (run by other tests in
-    # this process) may have raised the level or stopped propagation.
+    with _worker_warnings() as records:
+        assert "cannot reach database" in app.tasks["gateway.render"]("inv-1")["error"]
+        assert "cannot reach database" in app.tasks["gateway.deliver"]([1, 2])["error"]
+        assert "cannot reach database" in app.tasks["gateway.sweep"]()["error"]
+    assert [r.task for r in records] == ["gateway.render", "gateway.deliver",  # type: ignore[attr-defined]
+                                         "gateway.sweep"]
+    assert all(r.exc_info is None for r in records)
+    assert all("127.0.0.1:1/this:" in r.error for r in records)  # type: ignore[attr-defined]
+
+
+def test_a_sweep_that_cannot_reach_the_broker_logs_one_line_and_ends(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The database answers but Redis is away (restarting) when the sweep runs: one
+    warning naming the queue, no traceback; the next sweep does the work."""
+    monkeypatch.delenv("GATEWAY_STORE_URL", raising=False)
+    monkeypatch.setenv("GATEWAY_LOAD_PLUGINS", "json,folder")
+    # nothing listens on port 1: the connection is refused at once
+    (tmp_path / "gateway.toml").write_text('[queue]\nurl = "redis://:secret@127.0.0.1:1/0"\n')
+    app = make_celery(load_config(tmp_path))
+    with _worker_warnings() as records:
+        error = app.tasks["gateway.sweep"]()["error"]
+    assert error.startswith("queue redis://:***@127.0.0.1:1/0 unreachable")
+    [record] = records
+    assert record.getMessage() == "queue unreachable; the sweep will queue this work again"
+    assert record.exc_info is None and record.error == error  # type: ignore[attr-defined]
+
+
+@contextlib.contextmanager
+def _worker_warnings() -> Iterator[list[logging.LogRecord]]:
+    """The warnings of gateway.workers, by a handler and level of its own: the CLI's
+    logging set-up (run by other tests in this process) may have raised the level or
+    stopped propagation."""
     records: list[logging.LogRecord] = []
     handler = logging.Handler(logging.WARNING)
     handler.emit = records.append  # type: ignore[method-assign]
@@ -230,13 +261,7 @@ def test_a_task_that_cannot_reach_the_database_logs_one_line_and_ends(
     logger.setLevel(logging.WARNING)
     logger.addHandler(handler)
     try:
-        assert "cannot reach database" in app.tasks["gateway.render"]("inv-1")["error"]
-        assert "cannot reach database" in app.tasks["gateway.deliver"]([1, 2])["error"]
-        assert "cannot reach database" in app.tasks["gateway.sweep"]()["error"]
+        yield records
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
-    assert [r.task for r in records] == ["gateway.render", "gateway.deliver",  # type: ignore[attr-defined]
-                                         "gateway.sweep"]
-    assert all(r.exc_info is None for r in records)
-    assert all("127.0.0.1:1/this:" in r.error for r in records)  # type: ignore[attr-defined]
