@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import socket
 import tempfile
 from typing import Any
@@ -57,11 +58,19 @@ def worker(app: Any, concurrency: int | None, queues: str, beat: bool,
         argv.append(f"--concurrency={concurrency}")
     if max_tasks_per_child:
         argv.append(f"--max-tasks-per-child={max_tasks_per_child}")
-    if beat:
-        # The beat schedule is only a timer; each worker keeps its own in a private file.
-        schedule = tempfile.mkdtemp(prefix="gateway-beat-")
-        argv += ["--beat", f"--schedule={schedule}/schedule"]
-    celery_app.worker_main(argv=argv)
+    if not beat:
+        celery_app.worker_main(argv=argv)
+        return
+    # The beat schedule is only a timer; each worker keeps its own in a private file,
+    # removed when it stops: a supervisor restarts workers (docs/scale.md), and one
+    # directory per start would pile up in /tmp.
+    schedule = tempfile.mkdtemp(prefix="gateway-beat-")
+    parent = os.getpid()
+    try:
+        celery_app.worker_main(argv=[*argv, "--beat", f"--schedule={schedule}/schedule"])
+    finally:
+        if os.getpid() == parent:  # not a forked pool or beat process unwinding
+            shutil.rmtree(schedule, ignore_errors=True)
 
 
 @click.command()

@@ -248,6 +248,24 @@ def test_a_sweep_that_cannot_reach_the_broker_logs_one_line_and_ends(
     assert record.exc_info is None and record.error == error  # type: ignore[attr-defined]
 
 
+def test_a_stopped_worker_leaves_no_beat_schedule_behind(
+        tmp_path: Path, cluster_factory: Callable[..., Cluster], redis: RedisServer) -> None:
+    """Each worker with --beat keeps its schedule in a private directory: gone once the
+    worker stops, or a supervisor restarting workers would fill /tmp with them."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    cluster = cluster_factory(queue_url=redis.url, env={"TMPDIR": str(scratch)})
+    worker = cluster.start_worker(1)
+    deadline = time.monotonic() + 60
+    while not list(scratch.glob("gateway-beat-*/schedule*")):  # beat has begun
+        assert worker.poll() is None, "the worker ended on its own"
+        assert time.monotonic() < deadline, "the worker never started its beat"
+        time.sleep(0.2)
+    cluster.stop_workers()
+    assert worker.returncode is not None
+    assert list(scratch.glob("gateway-beat-*")) == []
+
+
 @contextlib.contextmanager
 def _worker_warnings() -> Iterator[list[logging.LogRecord]]:
     """The warnings of gateway.workers, by a handler and level of its own: the CLI's
