@@ -255,6 +255,40 @@ def test_a_release_0_1_data_directory_upgrades_in_place(
 
 
 @pytest.mark.sqlite_only
+def test_a_database_that_cannot_be_opened_leaves_no_file_open(tmp_path: Path) -> None:
+    """Another process holds the file's exclusive lock, so it cannot be switched to WAL:
+    the opener says so in one line and keeps no connection (and no open file) behind,
+    however long its error is kept."""
+    import os
+
+    from gateway.core.storage.sqlite import SQLiteDatabase
+
+    path = tmp_path / "gateway.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    try:
+        holder.execute("CREATE TABLE t (x)")
+        holder.execute("BEGIN EXCLUSIVE")  # rollback-journal mode: no one may read it now
+        with pytest.raises(StorageError, match="is locked by another process") as refused:
+            SQLiteDatabase(path, timeout=0.2)
+        # SQLite keeps a closed connection's file open while another connection of the
+        # process holds a lock on it (closing would drop that lock): released first.
+        holder.execute("ROLLBACK")
+        target = os.path.realpath(path)
+        fds = Path("/proc/self/fd")
+        opened = []
+        for fd in fds.iterdir():
+            try:
+                opened.append(os.readlink(fd))
+            except OSError:  # the listing's own descriptor, closed meanwhile
+                continue
+        # ``refused`` still holds the error (and with it the opener's frame)
+        assert opened.count(target) == 1, "only the holder's connection has it open"
+        assert "gateway.db" in str(refused.value)
+    finally:
+        holder.close()
+
+
+@pytest.mark.sqlite_only
 def test_a_store_url_that_cannot_work_is_one_clear_line(
         tmp_path: Path, run_cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GATEWAY_STORE_URL", "mysql://gateway@127.0.0.1/gateway")

@@ -42,14 +42,20 @@ class SQLiteDatabase(Database):
             path.parent.mkdir(parents=True, exist_ok=True)
             self.connection = sqlite3.connect(path, timeout=timeout, isolation_level=None,
                                               check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise StorageError(explain(exc, path)) from None
+        except OSError as exc:
+            raise StorageError(f"cannot open {path}: {exc.strerror}") from None
+        try:
             self.connection.row_factory = sqlite3.Row
             self._enter_wal(timeout)
             self.connection.execute(f"PRAGMA synchronous={synchronous}")
             self.connection.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as exc:
+            # Not left to the garbage collector: an opener that retries (a delivery
+            # thread finding the file locked at startup) would pile up open files.
+            self.connection.close()
             raise StorageError(explain(exc, path)) from None
-        except OSError as exc:
-            raise StorageError(f"cannot open {path}: {exc.strerror}") from None
 
     def _enter_wal(self, timeout: float) -> None:
         # Switching a new file to WAL needs its exclusive lock, and SQLite answers "locked"
