@@ -100,14 +100,19 @@ class Plugins:
         plugin = self.pm.get_plugin(name)
         if not origin.startswith("entry point"):
             raise PluginError(f"plugin {name!r}: {reason}")
+        # Marked broken before what it registered is dropped: a hook given up as hanging
+        # that wakes up in between must find it broken, or its registration stays.
+        broken = BrokenPlugin(name, dist, version, reason)
+        self.broken.append(broken)
         for registry in self.registries:
             registry.drop_plugin(name)
         if plugin is not None:
             self.pm.unregister(plugin)
-        broken = BrokenPlugin(name, dist, version, reason)
-        self.broken.append(broken)
         if not self.strict:
             self.report(broken.line())
+
+    def is_broken(self, name: str) -> bool:
+        return any(b.name == name for b in self.broken)
 
     def raise_if_strict(self) -> None:
         if self.strict and self.broken:
@@ -373,10 +378,15 @@ def get_plugin_manager(
 
             def register(obj: Any, _registry: Registry[Any] = registry,
                          _name: str = plugin_name) -> None:
-                if any(b.name == _name for b in plugins.broken):
-                    # a hook given up as hanging that wakes up later registers nothing
-                    raise PluginError(f"plugin {_name!r} was skipped as broken")
-                _registry.register(obj, _name)
+                # A hook given up as hanging that wakes up later registers nothing. It
+                # runs in a thread of its own, so the plugin may be given up between the
+                # look and the registration: then the registration is taken back.
+                if not plugins.is_broken(_name):
+                    _registry.register(obj, _name)
+                    if not plugins.is_broken(_name):
+                        return
+                    _registry.drop_plugin(_name)
+                raise PluginError(f"plugin {_name!r} was skipped as broken")
 
             try:
                 bounded(lambda f=impl.function, a=impl.argnames, r=register: f(

@@ -64,9 +64,13 @@ class Registry(Generic[T]):
         self.items[name] = Registered(obj, plugin)
 
     def drop_plugin(self, plugin: str) -> None:
-        """Forget everything ``plugin`` registered (it turned out to be broken)."""
-        for name in [n for n, r in self.items.items() if r.plugin == plugin]:
-            del self.items[name]
+        """Forget everything ``plugin`` registered (it turned out to be broken).
+
+        A hung hook of the plugin may register or drop in its own thread meanwhile: the
+        items are copied at once, not iterated while they may change."""
+        for name, registered in list(self.items.items()):
+            if registered.plugin == plugin:
+                self.items.pop(name, None)
 
     def get(self, name: str) -> T:
         try:

@@ -110,3 +110,65 @@ def _environ(data_dir: Path) -> dict[str, str]:
     for name in ("GATEWAY_LOAD_PLUGINS", "GATEWAY_STRICT_PLUGINS", "GATEWAY_DISABLE_PLUGINS"):
         environ.pop(name, None)
     return environ
+
+
+def test_a_hook_that_wakes_up_while_its_plugin_is_given_up_registers_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hung hook wakes up at the worst moment: after the loader has dropped what the
+    plugin registered, before it has marked the plugin broken. In-process, with the
+    loader's own registries: the wake-up is timed from inside the drop, the one moment a
+    test outside the loader cannot reach otherwise."""
+    import sys
+    import threading
+    import types
+    from importlib import metadata
+
+    import gateway.plugins
+    from gateway import hookimpl
+    from gateway.registry import Registry
+
+    wake, finished = threading.Event(), threading.Event()
+    refused: list[str] = []
+
+    class Source:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def invoices(self, *args: object, **kwargs: object) -> object:
+            return iter(())
+
+    class WakesUpLate:
+        @hookimpl
+        def gateway_register_sources(self, register: object) -> None:
+            assert callable(register)
+            register(Source("stalled"))
+            wake.wait(60)
+            try:
+                register(Source("late"))
+            except Exception as exc:
+                refused.append(str(exc))
+            finished.set()
+
+    module = types.ModuleType("gateway_test_wakes_up_late")
+    module.plugin = WakesUpLate()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    entry_point = metadata.EntryPoint(name="wakes-up-late", value=f"{module.__name__}:plugin",
+                                      group=gateway.plugins.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(gateway.plugins, "_entry_points", lambda: [entry_point])
+    monkeypatch.setenv(TIMEOUT, "0.5")
+    for name in ("GATEWAY_LOAD_PLUGINS", "GATEWAY_DISABLE_PLUGINS", "GATEWAY_STRICT_PLUGINS"):
+        monkeypatch.delenv(name, raising=False)
+    drop = Registry.drop_plugin
+
+    def drop_then_wake(self: Registry[object], plugin: str) -> None:
+        drop(self, plugin)
+        if self.kind == "source" and not wake.is_set():  # the last registry dropped
+            wake.set()
+            finished.wait(5)
+
+    monkeypatch.setattr(Registry, "drop_plugin", drop_then_wake)
+    plugins = gateway.plugins.get_plugin_manager(report=lambda line: None)
+    assert finished.wait(30), "the hung hook never woke up"
+    assert plugins.sources.names() == []
+    assert [b.name for b in plugins.broken] == ["wakes-up-late"]
+    assert refused == ["plugin 'wakes-up-late' was skipped as broken"]
