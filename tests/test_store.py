@@ -129,6 +129,29 @@ def test_batched_claims_never_lease_one_delivery_to_two_workers(
     assert gw.store.begin_attempt(first.id, "someone-else", 60) is None
 
 
+def test_invoices_are_read_oldest_first_a_page_after_the_last_key(
+        gateway_factory: Any, invoice_data: dict[str, Any]) -> None:
+    """The portal's exports read pages by key (issue date, number, id), on either
+    engine: ties on the date go by number, and the pages join without a gap."""
+    gw = gateway_factory()
+    add_customer(gw)
+    for i, day in enumerate(["2026-11-04", "2026-10-15", "2026-11-04", "2026-11-01",
+                             "2026-11-04"]):
+        data = json.loads(json.dumps(invoice_data))
+        data["number"], data["issue_date"] = f"K-{i}", day
+        assert gw.push(load_invoice(data), source="k.json").status == "accepted"
+    customer_id = gw.store.list_invoices(limit=1)[0].customer_id
+    numbers: list[str] = []
+    after = None
+    while page := gw.store.invoices_oldest_first(customer_id=customer_id, after=after,
+                                                 limit=2, issued_from="2026-10-01"):
+        numbers += [r.number for r in page]
+        after = page[-1].key
+    assert numbers == ["K-1", "K-3", "K-0", "K-2", "K-4"]
+    assert gw.store.invoices_oldest_first(customer_id=customer_id, issued_to="2026-10-31",
+                                          limit=10)[0].number == "K-1"
+
+
 def test_a_schema_newer_than_the_gateway_is_refused(
         gateway_factory: Any, store_url: str | None) -> None:
     gw = gateway_factory()

@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from gateway.core import ChannelPreference, Customer, Invoice
 from gateway.core.storage import InvoiceRecord
+from gateway.core.storage.records import InvoiceKey
 from gateway.errors import GatewayError
 from plugins.portal import exports, history
 from plugins.portal.db import Account, PortalError
@@ -547,16 +548,17 @@ EXPORT_NAME = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2]))?\.(csv|pdf|lines\.csv)$"
 
 
 def _oldest_first(portal: Portal, customer_id: str, **filters: str) -> Iterator[InvoiceRecord]:
-    """A customer's invoices by issue date and number, read a page at a time from the end
-    of the newest-first list: an export never holds a big customer's invoices at once."""
-    store = portal.gw.store
-    end = store.count_invoices(customer_id=customer_id, **filters)
-    while end > 0:
-        start = max(end - EXPORT_PAGE, 0)
-        batch = portal.gw.store.list_invoices(customer_id=customer_id, limit=end - start,
-                                              offset=start, **filters)
-        yield from reversed(batch)
-        end = start
+    """A customer's invoices by issue date and number, read a page at a time, each page
+    after the last invoice of the one before: an export never holds a big customer's
+    invoices at once, and one pushed while it streams moves no other row out of it."""
+    after: InvoiceKey | None = None
+    while True:
+        batch = portal.gw.store.invoices_oldest_first(customer_id=customer_id, after=after,
+                                                      limit=EXPORT_PAGE, **filters)
+        yield from batch
+        if len(batch) < EXPORT_PAGE:
+            return
+        after = batch[-1].key
 
 
 @router.get("/export/{name}")

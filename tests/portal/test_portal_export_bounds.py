@@ -87,3 +87,27 @@ def test_the_operators_failed_list_is_cut_with_the_count(
         page = op.get("/operator").text
     assert page.count('name="delivery"') == 1
     assert "Parādītas 1 no 2" in page
+
+
+def test_an_invoice_pushed_while_an_export_streams_moves_no_other_row_out(
+        world: World, load_example: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The export reads a page at a time; an invoice pushed between two pages (the month
+    end runs while the customer downloads the year) neither hides an older row nor
+    repeats one."""
+    from gateway.core import Invoice
+    from plugins.portal.state import Portal
+    from tests.portal.conftest import _variant
+
+    monkeypatch.setattr(pages, "EXPORT_PAGE", 2)
+    portal = Portal(world.gw.config, world.gw.plugins)
+    try:
+        rows = pages._oldest_first(portal, "100234567", issued_from="2026-01-01",
+                                   issued_to="2026-12-31")
+        numbers = [next(rows).number, next(rows).number]  # the first page
+        data = _variant(load_example("electricity-household.json"), "E2612-00123",
+                        "2026-12-03", "2026-12-31", ("2026-11-01", "2026-11-30"))
+        assert world.gw.push(Invoice.model_validate(data), source="test").status == "accepted"
+        numbers += [r.number for r in rows]
+    finally:
+        portal.close()
+    assert numbers == ["E2609-00123", "E2610-00123", "E2611-00123", "E2612-00123"]

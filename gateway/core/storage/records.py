@@ -19,6 +19,9 @@ PENDING, DELIVERING, RETRY, DELIVERED, FAILED, DEAD = (
     "pending", "delivering", "retry", "delivered", "failed", "dead"
 )
 
+#: An invoice's place in the oldest-first order: (issue date, number, id).
+InvoiceKey = tuple[str, str, str]
+
 
 @dataclass(frozen=True)
 class InvoiceRecord:
@@ -37,6 +40,11 @@ class InvoiceRecord:
     contract_reference: str | None
     source: str | None
     created_at: float
+
+    @property
+    def key(self) -> InvoiceKey:
+        """Its place in the oldest-first order (``Store.invoices_oldest_first``)."""
+        return (self.issue_date, self.number, self.id)
 
 
 @dataclass(frozen=True)
@@ -148,6 +156,10 @@ class Store(Protocol):
                       issued_to: str | None = None) -> list[InvoiceRecord]: ...
     def count_invoices(self, *, customer_id: str | None = None, contract: str | None = None,
                        issued_from: str | None = None, issued_to: str | None = None) -> int: ...
+    def invoices_oldest_first(self, *, customer_id: str | None = None,
+                              after: InvoiceKey | None = None, limit: int = 500,
+                              issued_from: str | None = None,
+                              issued_to: str | None = None) -> list[InvoiceRecord]: ...
     def customer_contracts(self, customer_id: str) -> list[str]: ...
     def invoices_by_number(self, number: str) -> list[InvoiceRecord]: ...
     def insert_invoice(self, record: InvoiceRecord, documents: Sequence[DocumentRecord],

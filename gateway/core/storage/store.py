@@ -25,6 +25,7 @@ from gateway.core.storage.records import (
     DeliveryRecord,
     DocumentRecord,
     Event,
+    InvoiceKey,
     InvoiceRecord,
     NewDelivery,
     event_hash,
@@ -148,6 +149,21 @@ class SQLStore(RenderQueue):
         rows = self._query(
             f"SELECT * FROM invoices {where} ORDER BY issue_date DESC, number DESC "
             "LIMIT ? OFFSET ?", [*params, limit, offset])
+        return [InvoiceRecord(**dict(r)) for r in rows]
+
+    def invoices_oldest_first(self, *, customer_id: str | None = None,
+                              after: InvoiceKey | None = None, limit: int = 500,
+                              issued_from: str | None = None,
+                              issued_to: str | None = None) -> list[InvoiceRecord]:
+        """Oldest first (issue date, number, id), the page after the invoice whose key
+        is ``after``. A page is found by that key, not by its position, so invoices
+        stored while a long export reads neither push a row out of it nor into it twice."""
+        where, params = _invoice_filter(customer_id, None, issued_from, issued_to)
+        if after is not None:
+            where += f"{' AND' if where else 'WHERE'} (issue_date, number, id) > (?, ?, ?)"
+            params.extend(after)
+        rows = self._query(f"SELECT * FROM invoices {where} ORDER BY issue_date, number, id "
+                           "LIMIT ?", [*params, limit])
         return [InvoiceRecord(**dict(r)) for r in rows]
 
     def count_invoices(self, *, customer_id: str | None = None, contract: str | None = None,
