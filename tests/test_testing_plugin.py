@@ -127,6 +127,13 @@ def test_the_wheel_ships_the_testing_kit(tmp_path: Path) -> None:
         assert f"gateway/testing/invoices/{sample}.json" in names
     assert "gateway/testing/pytest_plugin.py" in names and "gateway/scaffold.py" in names
     assert "[pytest11]\ninvoice_gateway = gateway.testing.pytest_plugin" in text
+    # Every file the code reads at run time (templates, catalogues, migrations, ...) is
+    # in the wheel: the Typst templates once were not, and PDFs failed outside a checkout.
+    data = {path.relative_to(source).as_posix()
+            for part in ("gateway", "plugins") for path in (source / part).rglob("*")
+            if path.is_file() and path.suffix not in (".py", ".pyc")}
+    assert "plugins/pdf/templates/typst/layout.typ" in data
+    assert sorted(data - names) == []
 
 
 def test_the_recording_channel_records_once_and_conforms(
