@@ -81,9 +81,9 @@ def test_typ_template_override_with_logo_and_messages(
         gateway_factory: Callable[..., Gateway], completed: Completed, tmp_path: Path) -> None:
     branding = tmp_path / "data" / "branding"
     write(branding, "invoice.typ",
+          '#import "default/input.typ": view, messages, qr, logo\n'
           '#import "default/layout.typ": invoice\n'
-          '#invoice(json(bytes(sys.inputs.invoice)), json(bytes(sys.inputs.messages)),\n'
-          '  qr: bytes(sys.inputs.qr), logo: sys.inputs.logo)\n'
+          '#invoice(view, messages, qr: qr, logo: logo)\n'
           '#text(fill: rgb("#00594f"))[Pārejiet uz e-rēķinu: ietaupiet 2,50 EUR!]\n')
     write(branding / "messages", "lv.toml", '[title]\ninvoice = "Elektrības rēķins"\n')
     write(branding, "logo.svg",
@@ -97,6 +97,55 @@ def test_typ_template_override_with_logo_and_messages(
     assert "Pārejiet uz e-rēķinu: ietaupiet 2,50 EUR!" in text
     assert "ELEKTRĪBAS RĒĶINS" in text
     assert "Summa apmaksai 78,72 €" in text
+
+
+def test_a_template_written_for_sys_inputs_still_renders(
+        gateway_factory: Callable[..., Gateway], completed: Completed, tmp_path: Path) -> None:
+    # The first Typst engine handed the data in through sys.inputs; such templates keep
+    # working (given the data that way), and each invoice still gets its own data.
+    branding = tmp_path / "data" / "branding"
+    write(branding, "invoice.typ",
+          '#import "default/layout.typ": invoice\n'
+          '#invoice(json(bytes(sys.inputs.invoice)), json(bytes(sys.inputs.messages)),\n'
+          '  qr: bytes(sys.inputs.qr))\n'
+          '#text[Legacy template]\n')
+    gw = gateway_factory(config='[plugins.pdf]\ntemplate_dir = "branding"\n')
+    first = squash(pdf_text(render(gw, completed())))
+    second = squash(pdf_text(render(gw, completed(edit=renumber("E2611-00999")))))
+    # (the example's payment reference names E2611-00123 whatever the number: the
+    # footer's "Rēķins <number>" is what shows which invoice's data was used)
+    assert "Legacy template" in first and "Rēķins E2611-00123" in first
+    assert "Rēķins E2611-00999" in second and "Rēķins E2611-00123" not in second
+
+
+def renumber(number: str) -> Callable[[dict[str, Any]], None]:
+    def edit(data: dict[str, Any]) -> None:
+        data["number"] = number
+    return edit
+
+
+def test_each_invoice_is_rendered_from_its_own_data(gw: Gateway, completed: Completed) -> None:
+    # The data goes in as files the compiler rereads: what was rendered before must not
+    # show, and the same invoice gives the same bytes whatever came between.
+    first = completed()
+    other = completed(edit=renumber("E2611-00999"))
+    pdf = render(gw, first)
+    other_pdf = render(gw, other)
+    assert render(gw, first) == pdf
+    text = squash(pdf_text(other_pdf))
+    assert "Rēķins E2611-00999" in text and "Rēķins E2611-00123" not in text
+    english = render(gw, completed(edit=renumber("E2611-00998")), language="en")
+    assert "Invoice E2611-00998" in squash(pdf_text(english))
+
+
+def test_a_template_folder_cannot_supply_the_invoice_data(
+        gateway_factory: Callable[..., Gateway], completed: Completed, tmp_path: Path) -> None:
+    branding = tmp_path / "data" / "branding"
+    write(branding, "invoice.typ", '#import "default/input.typ": view\n#view.number\n')
+    write(branding / "_input", "invoice.json", '{"number": "FORGED-0001"}')
+    gw = gateway_factory(config='[plugins.pdf]\ntemplate_dir = "branding"\n')
+    text = squash(pdf_text(render(gw, completed())))
+    assert text == "E2611-00123"
 
 
 def test_a_template_reads_nothing_outside_its_folder(
