@@ -221,9 +221,22 @@ async def push_invoice(request: Request, token: Annotated[ApiToken, Depends(api_
         limiter.release()
     if isinstance(pushed, Response):
         return pushed
-    # Waiting for customer servers is no CPU work: the worker is free for the next push.
-    return await anyio.to_thread.run_sync(_deliver_and_answer, request, pushed, deliver,
-                                          deadline)
+    # Waiting for customer servers is no CPU work: the API worker is free for the next
+    # push, and the wait is in the event loop, so it holds none of the web server's
+    # threads either (a few dozen pushes waiting on slow servers would otherwise stall
+    # every synchronous page).
+    portal = portal_of(request)
+    accepted = [p.invoice_id for p in pushed if isinstance(p, PushResult) and p.invoice_id]
+    waited: float | None = None
+    if accepted and (deliver if deliver is not None else portal.settings.deliver_on_push):
+        waited = min(portal.settings.deliver_wait_seconds, deadline - time.monotonic())
+        if waited <= 0 or not await portal.inline.deliver_async(invoice_ids=accepted,
+                                                                 wait=waited):
+            log.info("push answered with deliveries pending", extra={
+                "invoices": accepted, "waited": max(waited, 0.0)})
+        else:
+            waited = None  # all delivered (or failed for good) in time
+    return await anyio.to_thread.run_sync(_answer, request, pushed, waited)
 
 
 async def _bounded_body(request: Request) -> bytes:
@@ -308,18 +321,10 @@ def _push_sync(request: Request, token: ApiToken, body: bytes, customer: str | N
     return pushed
 
 
-def _deliver_and_answer(request: Request, pushed: Pushed, deliver: bool | None,
-                        deadline: float) -> Response:
+def _answer(request: Request, pushed: Pushed, waited: float | None) -> Response:
+    """The push's answer, each invoice read back after delivery; ``waited``: how long
+    delivery was waited for, when time ran out before it was done."""
     portal = portal_of(request)
-    accepted = [p.invoice_id for p in pushed if isinstance(p, PushResult) and p.invoice_id]
-    waited: float | None = None
-    if accepted and (deliver if deliver is not None else portal.settings.deliver_on_push):
-        waited = min(portal.settings.deliver_wait_seconds, deadline - time.monotonic())
-        if waited <= 0 or not portal.inline.deliver(invoice_ids=accepted, wait=waited):
-            log.info("push answered with deliveries pending", extra={
-                "invoices": accepted, "waited": max(waited, 0.0)})
-        else:
-            waited = None  # all delivered (or failed for good) in time
     results = [p if isinstance(p, tuple) else _accepted(portal, request, p, waited)
                for p in pushed]
     if len(results) == 1:

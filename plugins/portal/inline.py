@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 
 from gateway.core import Config, Dispatcher, Gateway
@@ -29,6 +30,9 @@ log = logging.getLogger("gateway.portal.inline")
 #: Rounds of "deliver what is pending" per invoice: a failed delivery adds its fallback,
 #: which the next round sends; a fallback chain is short.
 ROUNDS = 10
+#: How often a request waiting in the event loop looks whether its job is done: a
+#: twentieth of a second added to an answer, no thread held meanwhile.
+POLL_SECONDS = 0.05
 
 
 @dataclass
@@ -57,11 +61,39 @@ class InlineDelivery:
         """Deliver the pending deliveries of these invoices (with the fallbacks a
         failure adds), or these deliveries; wait at most ``wait`` seconds. True when
         all of it was attempted in time; False leaves the rest to the dispatcher."""
-        job = _Job(tuple(invoice_ids), tuple(delivery_ids))
-        if not self.start():
+        job = self._submit(invoice_ids, delivery_ids)
+        if job is None:
             return False
+        job.done.wait(max(wait, 0.0))
+        return self._outcome(job)
+
+    async def deliver_async(self, *, invoice_ids: list[str] | tuple[str, ...] = (),
+                            delivery_ids: list[int] | tuple[int, ...] = (),
+                            wait: float) -> bool:
+        """:meth:`deliver` for a request handler: waits in the event loop, so that a
+        request waiting on a slow customer server holds none of the web server's worker
+        threads, which every synchronous page and API read needs."""
+        import anyio
+
+        job = self._submit(invoice_ids, delivery_ids)
+        if job is None:
+            return False
+        deadline = time.monotonic() + max(wait, 0.0)
+        while not job.done.is_set() and time.monotonic() < deadline:
+            await anyio.sleep(min(POLL_SECONDS, max(deadline - time.monotonic(), 0.0)))
+        return self._outcome(job)
+
+    def _submit(self, invoice_ids: list[str] | tuple[str, ...],
+                delivery_ids: list[int] | tuple[int, ...]) -> _Job | None:
+        if not self.start():
+            return None
+        job = _Job(tuple(invoice_ids), tuple(delivery_ids))
         self._jobs.put(job)
-        if job.done.wait(max(wait, 0.0)):
+        return job
+
+    @staticmethod
+    def _outcome(job: _Job) -> bool:
+        if job.done.is_set():
             return job.attempted
         # Whatever this job has not begun stays pending; the attempt it is in the
         # middle of (if any) is finished by its thread under a renewed lease.

@@ -386,3 +386,64 @@ def test_a_push_waiting_for_its_deliveries_leaves_the_worker_to_the_next_push(
         assert len(handler.messages) == 1
     finally:
         proxy.close()
+
+
+def test_pushes_waiting_on_a_stalled_server_leave_the_web_threads_to_other_requests(
+        gateway_factory: Any, monkeypatch: pytest.MonkeyPatch, load_example: Any,
+        inbox: tuple[Inbox, int]) -> None:
+    """More pushes wait for their deliveries than the web server has worker threads
+    (anyio's 40): a synchronous API read is still answered at once, and every e-mail
+    arrives once when the server answers."""
+    import threading
+
+    pushes = 44
+    handler, smtp_port = inbox
+    proxy = StallProxy(smtp_port)
+    try:
+        gw = _gateway(gateway_factory, monkeypatch, proxy.port, [
+            {"channel": "email", "settings": {"to": ["gramatvediba@example.lv"]}}])
+        gw.config.plugins["portal"]["deliver_wait_seconds"] = 25  # its upper bound
+        answered: list[int] = []
+        with serve(_world(gw)) as server:
+            token = server.token("billing")
+            headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+            def push(number: str) -> None:
+                data = copy.deepcopy(load_example("electricity-household.json"))
+                data["number"] = number
+                with httpx.Client(base_url=server.url, headers=headers, timeout=120) as api:
+                    r = api.post(f"/api/v1/invoices?customer={CUSTOMER}",
+                                 content=json.dumps(data).encode())
+                    answered.append(r.status_code)
+
+            threads = [threading.Thread(target=push, args=(f"E-WAIT-{i:02d}",))
+                       for i in range(pushes)]
+            for thread in threads:
+                thread.start()
+            # Well inside the 25 s wait: pushes that each held a thread while waiting left
+            # none for the pushes behind them, which were then not even stored.
+            deadline = time.monotonic() + 15
+            while True:  # every push stored, the first e-mails stuck in the proxy
+                counts = gw.store.queue_counts()
+                if (counts.get("delivery pending", 0) + counts.get("delivery delivering", 0)
+                        == pushes and counts.get("delivery delivering", 0) > 0):
+                    break
+                assert time.monotonic() < deadline, f"pushes not taken in: {counts}"
+                time.sleep(0.1)
+            time.sleep(1.0)  # the last ones reach their delivery wait
+            assert not answered  # all still waiting
+            with httpx.Client(base_url=server.url, headers=headers, timeout=60) as api:
+                began = time.monotonic()
+                found = api.get("/api/v1/invoices", params={"number": "E-WAIT-00"})
+                took = time.monotonic() - began
+            assert found.status_code == 200, found.text
+            assert took < 5, f"a read waited {took:.1f} s for a web server thread"
+            proxy.gate.set()
+            for thread in threads:
+                thread.join(120)
+        assert answered == [201] * pushes
+        Dispatcher(gw).run()  # what the waits left pending
+        assert len(handler.messages) == pushes
+        assert len(set(handler.message_ids())) == pushes
+    finally:
+        proxy.close()
