@@ -69,20 +69,21 @@ class PeppolChannel:
 
     def __init__(self) -> None:
         self.data_dir = Path(".")
-        self._client: httpx.Client | None = None
 
     def configure(self, settings: dict[str, Any], data_dir: Path) -> None:
         self.data_dir = data_dir
 
     @contextlib.contextmanager
-    def session(self) -> Iterator[None]:
-        """One HTTP client (connection pool) for a dispatcher batch."""
+    def session(self) -> Iterator[httpx.Client]:
+        """One HTTP client (connection pool) for a dispatcher run, handed to ``deliver``.
+
+        The client is yielded, never kept on the channel: one channel object serves every
+        dispatcher run in the process (the portal's inline delivery threads, a threaded
+        Celery pool), and a client stored on it would be replaced and closed under
+        another run's feet when that run ends.
+        """
         with httpx.Client(timeout=30.0) as client:
-            self._client = client
-            try:
-                yield None
-            finally:
-                self._client = None
+            yield client
 
     def _ap(self, settings: PeppolSettings) -> AccessPoint:
         try:
@@ -91,10 +92,10 @@ class PeppolChannel:
             raise DeliveryError(str(exc), retryable=False) from None
 
     def _lookup(self, receiver: ParticipantId, document_type: str, settings: PeppolSettings,
-                ap: AccessPoint) -> Endpoint:
+                ap: AccessPoint, client: httpx.Client | None) -> Endpoint:
         try:
             return lookup(receiver, document_type, settings.process, settings=settings,
-                          trust=ap.trust, client=self._client)
+                          trust=ap.trust, client=client)
         except (NotRegistered, BadMetadata) as exc:
             raise DeliveryError(f"peppol lookup of {receiver}: {exc}",
                                 retryable=False) from None
@@ -102,7 +103,10 @@ class PeppolChannel:
             raise DeliveryError(f"peppol lookup of {receiver}: {exc}",
                                 retryable=True) from None
 
-    def deliver(self, bundle: Bundle, settings: Any, state: DeliveryState) -> Receipt:
+    def deliver(self, bundle: Bundle, settings: Any, state: DeliveryState,
+                session: httpx.Client | None = None) -> Receipt:
+        """Send the bundle's UBL; ``session`` is the run's HTTP client from
+        :meth:`session` (without one, each request opens and closes its own)."""
         done = state.get("receipt")
         if done:  # sent and verified; only the dispatcher's record was missing
             return Receipt(id=done["id"], detail=done["detail"], recipients=done["recipients"])
@@ -129,7 +133,7 @@ class PeppolChannel:
             endpoint = ap.cached_endpoint(key)
             cached = endpoint is not None
             if endpoint is None:
-                endpoint = self._lookup(receiver, document_type, settings, ap)
+                endpoint = self._lookup(receiver, document_type, settings, ap, session)
                 ap.remember_endpoint(key, endpoint)
             outgoing = build(doc.content, credentials=ap.credentials, url=endpoint.url,
                              receiver_certificate=endpoint.certificate, sender=str(sender),
@@ -144,7 +148,7 @@ class PeppolChannel:
         if not posted_before:
             state.set("posted", True)
         try:
-            signal = post(outgoing, timeout=settings.timeout, client=self._client)
+            signal = post(outgoing, timeout=settings.timeout, client=session)
             ack = verify_receipt(outgoing, signal, ap.credentials)
         except SendFailed as exc:
             retryable = exc.retryable

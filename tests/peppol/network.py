@@ -8,7 +8,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
@@ -106,11 +106,15 @@ class SmpServer:
     def __init__(self) -> None:
         self.documents: dict[str, bytes] = {}
         self.requests: list[str] = []
-        documents, requests = self.documents, self.requests
+        #: called with the path before the answer: a test holds a lookup in flight here
+        self.before_answer: Callable[[str], None] | None = None
+        documents, requests, smp = self.documents, self.requests, self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 requests.append(self.path)
+                if smp.before_answer is not None:
+                    smp.before_answer(self.path)
                 body = documents.get(unquote(self.path))
                 if body is None:
                     self.send_response(404)
