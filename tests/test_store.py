@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -432,3 +433,33 @@ def test_an_upgrade_lock_left_by_a_dead_process_can_be_broken(
         result = run_cli("db", "upgrade", "--break-lock")
     assert result.exit_code == 0, result.output
     assert "applied core-0001-baseline" in result.output
+
+
+def test_count_due_counts_what_due_delivery_ids_lists(
+        gateway_factory: Any, invoice_data: dict[str, Any]) -> None:
+    """``gateway queue``'s "due now" is a COUNT with the workers' own condition: due
+    (pending, retry whose time came, delivering with an expired lease), not the rest."""
+    gw = gateway_factory()
+    add_customer(gw)
+    for n in range(6):
+        data = {**invoice_data, "number": f"{invoice_data['number']}-{n}"}
+        assert gw.push(load_invoice(data), source=f"{n}.json").status == "accepted"
+    pending, delivered, later, retry_now, leased, lease_lost = \
+        sorted(d.id for d in gw.store.deliveries())
+    store = gw.store
+    now = time.time()
+    for delivery_id in (delivered, later, retry_now, leased, lease_lost):
+        assert store.claim_delivery("w", 600, delivery_id) is not None
+    begun = store.begin_attempt(delivered, "w", 600)
+    assert isinstance(begun, tuple)
+    assert store.mark_delivered(delivered, "w", "r", {}, attempt_id=begun[0])
+    assert store.mark_failed(later, "w", "retry", "down", now + 3600, None)
+    assert store.mark_failed(retry_now, "w", "retry", "down", now - 1, None)
+    assert store.expire_lease(lease_lost, "w")
+    due = store.due_delivery_ids(100)
+    assert sorted(due) == sorted([pending, retry_now, lease_lost])
+    assert store.count_due() == len(due) == 3
+    # Nothing due: zero, not an error.
+    for delivery_id in due:
+        assert store.claim_delivery("w", 600, delivery_id) is not None
+    assert store.count_due() == len(store.due_delivery_ids(100)) == 0

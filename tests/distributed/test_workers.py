@@ -283,3 +283,38 @@ def _worker_warnings() -> Iterator[list[logging.LogRecord]]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
+
+
+@pytest.mark.slow
+def test_queue_counts_a_backlog_of_over_a_million_due_deliveries(
+        gateway_factory: Callable[..., Gateway], invoice_data: dict, run_cli: Callable[..., Result],
+        redis: RedisServer) -> None:
+    """``gateway queue`` counts in the database: a backlog past a million is counted
+    whole, not stopped at a cap (nor read into memory to be counted)."""
+    import json
+    import sqlite3
+
+    from gateway.core import load_invoice
+    from gateway.testing import add_customer
+
+    gw = gateway_factory(config=f'[queue]\nurl = "{redis.url}"\n')
+    add_customer(gw)
+    assert gw.push(load_invoice(invoice_data), source="x.json").status == "accepted"
+    path = gw.config.data_dir / "gateway.db"
+    gw.close()
+    # 1,000,000 copies of the one due delivery, written by SQLite itself: a month end's
+    # backlog at a large utility, without pushing a million invoices.
+    db = sqlite3.connect(path)
+    try:
+        columns = [row[1] for row in db.execute("PRAGMA table_info(deliveries)")
+                   if row[1] not in ("id", "idempotency_key")]
+        names = ", ".join(columns)
+        db.execute(f"WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                   f"WHERE i < 1000000) INSERT INTO deliveries ({names}, idempotency_key) "
+                   f"SELECT {names}, idempotency_key || '-' || i FROM deliveries, n")
+        db.commit()
+    finally:
+        db.close()
+    result = run_cli("queue", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["database"]["due now"] == 1_000_001

@@ -30,13 +30,9 @@ from gateway.core.storage.records import (
     NewDelivery,
     event_hash,
 )
-from gateway.core.storage.render_queue import RenderQueue
+from gateway.core.storage.render_queue import DUE_DELIVERIES, RenderQueue
 from gateway.core.storage.schema import CORE_MIGRATIONS, ensure_current
 from gateway.errors import StorageError
-
-_DUE = ("((status = 'pending' AND next_attempt_at <= ?) "
-        "OR (status = 'retry' AND next_attempt_at <= ?) "
-        "OR (status = 'delivering' AND lease_expires < ?))")
 
 
 class SQLStore(RenderQueue):
@@ -414,7 +410,7 @@ class SQLStore(RenderQueue):
                 params.extend(blocked)
             rows = db.execute(
                 f"SELECT id, status, lease_owner, channel_type, invoice_id, label "
-                f"FROM deliveries WHERE {_DUE} {' '.join(clauses)} "
+                f"FROM deliveries WHERE {DUE_DELIVERIES} {' '.join(clauses)} "
                 f"ORDER BY next_attempt_at, id LIMIT ? {self.db.skip_locked}",
                 [*params, count]).fetchall()
             taken: list[int] = []
@@ -662,11 +658,11 @@ class SQLStore(RenderQueue):
         return count
 
     def count_due(self) -> int:
+        """How many deliveries :meth:`due_delivery_ids` would list now, counted by the
+        database: the backlog may be millions of rows, none of which is read here."""
         now = time.time()
-        rows = self._query(
-            "SELECT count(*) AS n FROM deliveries WHERE (status IN ('pending', 'retry') "
-            "AND next_attempt_at <= ?) OR (status = 'delivering' AND lease_expires < ?)",
-            (now, now))
+        rows = self._query(f"SELECT count(*) AS n FROM deliveries WHERE {DUE_DELIVERIES}",
+                           (now, now, now))
         return int(rows[0]["n"])
 
 
