@@ -90,10 +90,14 @@ def test_serve_sftp_runs_until_interrupted(gateway_factory, client_keys, invoice
     deliver(gw)
     data_dir = gw.config.data_dir
     port = free_port()
+    # Ctrl-C as in a terminal: a process started in the background by a shell without
+    # job control (as a CI runner may start the suite) inherits SIGINT ignored, and
+    # Python then keeps ignoring it, as Unix asks; the server must see the default.
     proc = subprocess.Popen(
         [sys.executable, "-c", "from gateway.cli import main; main()", "--data-dir",
          str(data_dir), "serve", "sftp", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         wait_for_port(port, proc=proc)
         key = paramiko.PKey.from_path(data_dir / "sftp" / "host_key")
@@ -110,7 +114,11 @@ def test_serve_sftp_runs_until_interrupted(gateway_factory, client_keys, invoice
         assert "E2611-00123.json" in done.stdout
     finally:
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=20)
+        try:
+            _, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # not left running after the test
+            raise
     assert proc.returncode == 0, err
     assert f"127.0.0.1:{port}" in err and "SHA256:" in err
     assert "Traceback" not in err
