@@ -463,3 +463,30 @@ def test_count_due_counts_what_due_delivery_ids_lists(
     for delivery_id in due:
         assert store.claim_delivery("w", 600, delivery_id) is not None
     assert store.count_due() == len(store.due_delivery_ids(100)) == 0
+
+
+def test_openers_creating_the_same_schema_at_once_all_succeed(postgres_cluster: Any) -> None:
+    # CREATE SCHEMA IF NOT EXISTS is not safe against itself: two sessions can both find
+    # the schema missing, and the second fails on pg_namespace's unique index. Threads of
+    # one process opening a plugin's database for the first time meet exactly there.
+    from gateway.core.storage.postgres import PostgresDatabase
+
+    url = postgres_cluster.new_database()
+    for round_ in range(30):
+        start = threading.Barrier(6)
+        errors: list[BaseException] = []
+
+        def open_schema(schema: str = f"race_{round_}", start: threading.Barrier = start,
+                        errors: list[BaseException] = errors) -> None:
+            start.wait()
+            try:
+                PostgresDatabase(url, schema=schema).close()
+            except BaseException as exc:  # reported below, with the round
+                errors.append(exc)
+
+        threads = [threading.Thread(target=open_schema) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert errors == [], f"round {round_}: {errors}"

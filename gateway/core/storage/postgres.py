@@ -135,6 +135,19 @@ def redact(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc[1]}"))
 
 
+def _create_schema(conn: psycopg.Connection[Any], schema: str) -> None:
+    """``CREATE SCHEMA IF NOT EXISTS`` is not safe against itself: two sessions can both
+    find the schema missing, and the second then fails on pg_namespace's unique index
+    (the threads of one process opening a plugin's database for the first time meet
+    exactly there). The schema exists afterwards either way, which is all that is asked."""
+    try:
+        conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+    except (psycopg.errors.UniqueViolation, psycopg.errors.DuplicateSchema):
+        if conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s",
+                        (schema,)).fetchone() is None:
+            raise
+
+
 class PostgresDatabase(Database):
     dialect: ClassVar[str] = "postgresql"
     integrity_errors: ClassVar[tuple[type[BaseException], ...]] = (psycopg.IntegrityError,)
@@ -157,7 +170,7 @@ class PostgresDatabase(Database):
         try:
             with psycopg.connect(url, connect_timeout=10, autocommit=True) as conn:
                 if schema:
-                    conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+                    _create_schema(conn, schema)
         except psycopg.Error as exc:
             raise StorageError(self.explain(exc)) from None
         # relaxed by default: most transactions are the dispatcher's bookkeeping, and the
