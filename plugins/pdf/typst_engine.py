@@ -53,11 +53,15 @@ class TemplateError(PluginError):
     """A Typst template that cannot be used (names a package, fails to compile)."""
 
 
+def _code_lines(path: Path) -> list[str]:
+    """A Typst file's lines without their ``//`` comments (line numbers kept)."""
+    return [line.split("//", 1)[0] for line in
+            path.read_text(encoding="utf-8", errors="replace").splitlines()]
+
+
 def _check_no_packages(stage: Path, origin: dict[Path, Path]) -> None:
     for path in sorted(stage.rglob("*.typ")):
-        text = path.read_text(encoding="utf-8", errors="replace")
-        for number, line in enumerate(text.splitlines(), start=1):
-            code = line.split("//", 1)[0]
+        for number, code in enumerate(_code_lines(path), start=1):
             if match := _PACKAGE.search(code):
                 where = origin.get(path, path)
                 raise TemplateError(
@@ -119,13 +123,8 @@ class _Stage:
 def _reads_sys_inputs(origin: dict[Path, Path]) -> bool:
     """Whether a user's template reads its data from ``sys.inputs`` (the first Typst
     engine's way): it is then given the data that way, at the cost of Typst's caching."""
-    for staged in origin:
-        if staged.suffix == ".typ":
-            code = "\n".join(line.split("//", 1)[0] for line in
-                             staged.read_text(encoding="utf-8", errors="replace").splitlines())
-            if _SYS_INPUTS.search(code):
-                return True
-    return False
+    return any(_SYS_INPUTS.search("\n".join(_code_lines(staged)))
+               for staged in origin if staged.suffix == ".typ")
 
 
 def _plain(value: Any) -> Any:
