@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +201,27 @@ def test_several_processes_upgrading_at_once_apply_each_migration_once(
         store.close()
 
 
+def at_once(count: int, action: Callable[[], None]) -> tuple[int, list[BaseException]]:
+    """Run ``action`` in ``count`` threads released together; how many still run after
+    60 s, and what they raised."""
+    start = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        start.wait()
+        try:
+            action()
+        except BaseException as exc:  # reported by the caller
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    return sum(t.is_alive() for t in threads), errors
+
+
 def test_threads_opening_a_new_plugin_database_at_once_all_get_it(
         tmp_path: Path, store_url: str | None) -> None:
     # The SFTP server's client threads and a dispatcher in one process open the mailbox
@@ -210,29 +232,16 @@ def test_threads_opening_a_new_plugin_database_at_once_all_get_it(
     from plugins.sftp.mailbox import MIGRATIONS
 
     for round_ in range(40):
-        data_dir = tmp_path / f"data{round_}"
-        start = threading.Barrier(3)
-        errors: list[BaseException] = []
-
-        def open_index(data_dir: Path = data_dir, start: threading.Barrier = start,
-                       errors: list[BaseException] = errors) -> None:
-            start.wait()
+        def open_index(data_dir: Path = tmp_path / f"data{round_}") -> None:
+            db = plugin_database(data_dir, "sftp/mailbox.db", migrations=MIGRATIONS,
+                                 schema="sftp")
             try:
-                db = plugin_database(data_dir, "sftp/mailbox.db", migrations=MIGRATIONS,
-                                     schema="sftp")
-                try:
-                    assert db.query("SELECT count(*) AS n FROM files")[0]["n"] == 0
-                finally:
-                    db.close()
-            except BaseException as exc:  # reported below, with the round
-                errors.append(exc)
+                assert db.query("SELECT count(*) AS n FROM files")[0]["n"] == 0
+            finally:
+                db.close()
 
-        threads = [threading.Thread(target=open_index) for _ in range(3)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=60)
-        assert not any(t.is_alive() for t in threads), f"round {round_}: an opener hangs"
+        hanging, errors = at_once(3, open_index)
+        assert not hanging, f"round {round_}: an opener hangs"
         assert errors == [], f"round {round_}: {errors}"
         if store_url:
             break  # the schema exists now; later rounds would find nothing to race for
@@ -473,20 +482,9 @@ def test_openers_creating_the_same_schema_at_once_all_succeed(postgres_cluster: 
 
     url = postgres_cluster.new_database()
     for round_ in range(30):
-        start = threading.Barrier(6)
-        errors: list[BaseException] = []
+        def open_schema(schema: str = f"race_{round_}") -> None:
+            PostgresDatabase(url, schema=schema).close()
 
-        def open_schema(schema: str = f"race_{round_}", start: threading.Barrier = start,
-                        errors: list[BaseException] = errors) -> None:
-            start.wait()
-            try:
-                PostgresDatabase(url, schema=schema).close()
-            except BaseException as exc:  # reported below, with the round
-                errors.append(exc)
-
-        threads = [threading.Thread(target=open_schema) for _ in range(6)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=60)
+        hanging, errors = at_once(6, open_schema)
+        assert not hanging, f"round {round_}: an opener hangs"
         assert errors == [], f"round {round_}: {errors}"
