@@ -5,8 +5,10 @@ from __future__ import annotations
 import copy
 import json
 import os
+import shutil
 import site
 import sys
+import tempfile
 import venv
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -95,6 +97,17 @@ GatewayFactory = Callable[..., Gateway]
 __all__ = ["GatewayFactory", "add_customer"]
 
 STORE_BACKENDS = ("sqlite", "postgresql")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The run keeps what the gateway caches per user (the Typst engine's unhinted font
+    copies) in a folder of its own, not in the home of whoever runs the tests; processes
+    the tests start inherit it."""
+    if not os.environ.get("GATEWAY_TEST_CACHE"):
+        os.environ["GATEWAY_TEST_CACHE"] = tempfile.mkdtemp(prefix="gateway-test-cache-")
+        os.environ["XDG_CACHE_HOME"] = os.environ["GATEWAY_TEST_CACHE"]
+        config.add_cleanup(lambda: shutil.rmtree(os.environ.pop("GATEWAY_TEST_CACHE"),
+                                                 ignore_errors=True))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

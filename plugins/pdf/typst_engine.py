@@ -37,6 +37,7 @@ from gateway import Invoice, PluginError
 
 from .i18n import Messages
 from .render import Page
+from .typst_fonts import font_set
 from .view import InvoiceView
 
 TYPST_TEMPLATES = Path(__file__).with_name("templates") / "typst"
@@ -108,6 +109,7 @@ class _Stage:
         import typst
 
         self.compiler = typst.Compiler(str(root / MAIN), root=str(root),
+                                       font_paths=font_set(),
                                        package_path=str(empty),
                                        package_cache_path=str(empty),
                                        sys_inputs={"logo": self.logo} if self.logo else {})
