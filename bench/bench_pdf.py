@@ -22,9 +22,11 @@ Each configuration runs in a fresh Python process so that its peak memory is its
 fonts, stylesheets and the pool are warmed up on 4 invoices before the clock starts
 (pool start-up is reported separately). Reported per configuration: wall ms per
 invoice, pages per second, CPU ms per invoice (all processes: robust on a busy
-machine), peak RSS of the parent and of the largest worker.
+machine), peak RSS of the parent and of the largest worker. With repeats, the table keeps
+each configuration's best run, and the Typst engine's ratio to the weasyprint engine and to
+plain weasyprint is also given round by round (runs next to each other in time).
 
-    python3 bench/bench_pdf.py [--invoices 48] [--repeat 1]
+    python3 bench/bench_pdf.py [--invoices 48] [--repeat 1] [--configs typst-1,per-invoice-1]
 
 Prints a table and writes bench/results/pdf.json.
 """
@@ -39,6 +41,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -225,16 +228,20 @@ def main() -> None:
     # this machine's speed drifts over minutes (a virtual machine on a shared host), and a
     # slow spell must not fall on one engine's runs only.
     best: dict[str, dict[str, Any]] = {}
+    rounds: list[dict[str, float]] = []  # CPU ms per invoice of each configuration, per round
     key = "seconds" if args.best == "wall" else "cpu_ms_per_invoice"
     for _ in range(args.repeat):
+        rounds.append({})
         for config in configs:
             done = subprocess.run([sys.executable, __file__, "--one", config,
                                    "--invoices", str(args.invoices)],
                                   capture_output=True, text=True, check=True, cwd=REPO)
             row = json.loads(done.stdout.strip().splitlines()[-1])
+            rounds[-1][config] = row["cpu_ms_per_invoice"]
             if config not in best or row[key] < best[config][key]:
                 best[config] = row
-            print(f"  {config}: {row['ms_per_invoice']} ms/invoice", file=sys.stderr)
+            print(f"  {config}: {row['ms_per_invoice']} ms/invoice, "
+                  f"{row['cpu_ms_per_invoice']} CPU ms", file=sys.stderr)
     results = [best[config] for config in configs]
 
     yard = results[0]
@@ -251,11 +258,21 @@ def main() -> None:
         print(f"{row['name']:<16} {row['ms_per_invoice']:>8} {row['pages_per_s']:>8} "
               f"{row['cpu_ms_per_invoice']:>10} {row['vs_weasyprint_wall']:>8} "
               f"{row['warm_up_s']:>9} {row['peak_rss_mb']:>8} {row['worker_peak_rss_mb']:>9}")
+    ratios: dict[str, Any] = {}
     if "typst-1" in by_name and "per-invoice-1" in by_name:
         typst_cpu = by_name["typst-1"]["cpu_ms_per_invoice"]
         print(f"\nTypst uses {by_name['per-invoice-1']['cpu_ms_per_invoice'] / typst_cpu:.1f}x "
               f"less CPU per invoice than the weasyprint engine, "
-              f"{yard['cpu_ms_per_invoice'] / typst_cpu:.1f}x less than plain weasyprint")
+              f"{yard['cpu_ms_per_invoice'] / typst_cpu:.1f}x less than plain weasyprint "
+              f"(best runs)")
+        # The best runs of two configurations may come from different minutes of a
+        # drifting machine; the ratio within each round compares neighbouring runs.
+        for peer in ("per-invoice-1", "weasyprint"):
+            each = sorted(r[peer] / r["typst-1"] for r in rounds)
+            ratios[peer] = {"per_round": [round(x, 2) for x in each],
+                            "median": round(statistics.median(each), 2)}
+            print(f"  against {peer}, round by round: "
+                  f"{', '.join(f'{x:.1f}x' for x in each)} (median {statistics.median(each):.1f}x)")
     load = os.getloadavg()
     print(f"\n{args.invoices} invoices, {os.cpu_count()} CPUs, load average "
           f"{load[0]:.1f} (wall times are only comparable on a quiet machine; CPU ms are "
@@ -267,6 +284,8 @@ def main() -> None:
         "harfbuzz_subset": harfbuzz_subset_available(),
         "repeat": args.repeat, "best_by": args.best,
         "results": results,
+        "rounds_cpu_ms_per_invoice": rounds,
+        "typst_cpu_ratio_per_round": ratios,
     }
     target = REPO / "bench" / "results" / "pdf.json"
     target.parent.mkdir(parents=True, exist_ok=True)
