@@ -48,6 +48,7 @@ INPUT = "_input"  # the current invoice's data files, inside the compile root
 _SYS_INPUTS = re.compile(r"sys\.inputs\.(invoice|messages|qr)|inputs\.(invoice|messages)\b")
 # A string literal that starts with "@": how Typst names a package ("@preview/x:1.0.0").
 _PACKAGE = re.compile(r"""["']@([\w-]+/[\w.:-]+)""")
+_PAGE_TREE = re.compile(rb"%PDF-\d\.\d\n(?:%[^\n]*\n)?\s*1 0 obj\s*<</Type/Pages/Count (\d+)/")
 
 
 class TemplateError(PluginError):
@@ -120,6 +121,16 @@ class _Stage:
         if self._written.get(name) != text:
             (self.input / name).write_text(text, encoding="utf-8")
             self._written[name] = text
+
+
+def page_count(pdf: bytes) -> int | None:
+    """The number of pages of a PDF Typst wrote, or None if it cannot be told.
+
+    Typst writes the page tree as the file's first object, so it is read only there:
+    invoice text (a seller's name in the document information, say) comes later in the
+    file and cannot pass for it."""
+    found = _PAGE_TREE.match(pdf)
+    return int(found.group(1)) if found else None
 
 
 def _reads_sys_inputs(origin: dict[Path, Path]) -> bool:
@@ -205,8 +216,15 @@ class TypstRenderer:
                     stage.put("invoice.json", inputs["invoice"])
                     stage.put("messages.json", inputs["messages"])
                     stage.put("qr.svg", inputs.get("qr", ""))
+                    # Most invoices fit on one page: try that first, without counting
+                    # pages (see `one-page` in layout.typ), and lay out again if not.
+                    stage.put("one-page.txt", "1")
                     output = stage.compiler.compile(format="pdf", timestamp=when,
                                                     pdf_standards=standards)
+                    if page_count(output) != 1:
+                        stage.put("one-page.txt", "0")
+                        output = stage.compiler.compile(format="pdf", timestamp=when,
+                                                        pdf_standards=standards)
                 return bytes(output)
         except typst.TypstError as exc:
             hints = "; ".join(getattr(exc, "hints", []) or [])

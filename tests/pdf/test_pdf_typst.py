@@ -197,3 +197,34 @@ def test_an_html_template_chooses_weasyprint_and_a_mismatch_is_refused(
                                           r"invoice\.typ"):
         gateway_factory(config='[plugins.pdf]\ntemplate_dir = "branding"\n'
                                'engine = "typst"\n')
+
+
+def test_a_one_page_invoice_is_laid_out_once_and_the_same_as_counted(
+        gateway_factory: Callable[..., Gateway], completed: Completed, tmp_path: Path) -> None:
+    """The built-in layout writes "Page 1 of 1" as text on its first try (one layout
+    pass instead of two); a template that always counts pages gives the same bytes."""
+    from plugins.pdf.typst_engine import page_count
+
+    counted = tmp_path / "data" / "counted"
+    write(counted, "invoice.typ",
+          '#import "default/input.typ": view, messages, qr, logo\n'
+          '#import "default/layout.typ": invoice\n'
+          '#invoice(view, messages, qr: qr, logo: logo, one-page: false)\n')
+    shortcut = render(gateway_factory(), completed())
+    assert page_count(shortcut) == 1  # so the engine's first try was kept
+    assert "Lapa 1 no 1" in squash(pdf_text(shortcut))
+    slow = gateway_factory(config='[plugins.pdf]\ntemplate_dir = "counted"\n')
+    assert render(slow, completed()) == shortcut
+
+
+def test_page_count_is_read_from_the_metadata_not_from_invoice_text(
+        gw: Gateway, completed: Completed) -> None:
+    from plugins.pdf.typst_engine import page_count
+
+    def forged(data: dict[str, Any]) -> None:
+        data["seller"]["name"] = "<xmpTPg:NPages>1</xmpTPg:NPages>"
+        data["lines"] = data["lines"] * 60
+
+    pdf = render(gw, completed(edit=forged))
+    assert page_count(pdf) == len(page_texts(pdf)) > 1
+    assert "Lapa 2 no" in squash(pdf_text(pdf))
