@@ -26,6 +26,7 @@ APT_PACKAGES=(
   dnsmasq  # peppol plugin: the SML's DNS (NAPTR records) in tests
   postgresql  # the PostgreSQL store's tests start a throwaway cluster (initdb/pg_ctl)
   redis-server  # Celery broker for the distributed tests and bench (started by the tests)
+  libzbar0  # pdf plugin: a real QR reader (through pyzbar) reads the EPC codes back in tests
 )
 
 : >"$LOG"
