@@ -6,7 +6,7 @@ chosen by the caller. Everything that does not depend on the data is worked out 
 version and kept: the function patterns, the order the data modules are filled in,
 the mask over them, the Reed–Solomon tables. What is left for a payload is a handful of
 operations on ints, bytes and str done in C (a few dozen Python steps, not one a
-module), about a tenth of a millisecond for a typical EPC code.
+module): about 0.06 ms of CPU for a typical EPC code (120–200 bytes, versions 6–10).
 """
 
 from __future__ import annotations
@@ -79,10 +79,12 @@ def _gf_mul(a: int, b: int) -> int:
 
 
 @cache
-def _rs_position_tables(ecc_len: int, max_data: int) -> tuple[list[int], ...]:
+def _rs_position_tables(ecc_len: int) -> tuple[list[int], ...]:
     """For a block with ``ecc_len`` error correction codewords: entry ``d`` is, for
     each byte value, what that byte contributes to the remainder when ``d`` data
-    codewords follow it, as a big-endian int of ``ecc_len`` bytes.
+    codewords follow it, as a big-endian int of ``ecc_len`` bytes; as many entries as
+    the longest data block of any version with that many error correction codewords
+    (one table for all of them: at most 12 288 ints).
 
     The remainder of the division by the generator is linear over GF(2), so a block's
     error correction is the XOR of its bytes' contributions: one C-level reduce over
@@ -96,8 +98,10 @@ def _rs_position_tables(ecc_len: int, max_data: int) -> tuple[list[int], ...]:
                 for value in range(256)]
     shift = 8 * (ecc_len - 1)
     keep = (1 << (8 * ecc_len)) - 1
+    longest = max(length for ecc, groups in _BLOCKS_M if ecc == ecc_len
+                  for _, length in groups)
     tables = [feedback]
-    for _ in range(max_data - 1):
+    for _ in range(longest - 1):
         # one more zero codeword behind the byte: one more step of the division
         tables.append([((r << 8) & keep) ^ feedback[r >> shift] for r in tables[-1]])
     return tuple(tables)
@@ -157,11 +161,11 @@ class _Layout:
     size: int
     data_modules: int  # codeword bits plus the remainder bits
     mask_bits: int  # the mask over the data modules, in placement order, first bit high
-    cells: operator.itemgetter  # row-major: index into placed bits + "01" (light/dark)
+    cells: operator.itemgetter  # row by row: index into the placed bits + light, dark
     interleave: operator.itemgetter  # final codeword order from blocks one after another
-    blocks: tuple[tuple[int, int], ...]  # (start, length) of each data block
+    # (start, end) of each data block with the Reed–Solomon tables of its positions
+    blocks: tuple[tuple[int, int, tuple[list[int], ...]], ...]
     ecc_len: int
-    rs_tables: tuple[list[int], ...]
 
 
 @cache
@@ -258,10 +262,12 @@ def _layout(version: int, mask: int) -> _Layout:
     codeword_order = [s + i for i in range(longest) for s, length in blocks if i < length]
     codeword_order += [start + b * ecc_len + i for i in range(ecc_len)
                        for b in range(len(blocks))]
+    tables = _rs_position_tables(ecc_len)
     return _Layout(size=size, data_modules=data_modules, mask_bits=mask_bits,
                    cells=operator.itemgetter(*cells),
-                   interleave=operator.itemgetter(*codeword_order), blocks=tuple(blocks),
-                   ecc_len=ecc_len, rs_tables=_rs_position_tables(ecc_len, longest))
+                   interleave=operator.itemgetter(*codeword_order),
+                   blocks=tuple((s, s + length, tables[length - 1::-1]) for s, length in blocks),
+                   ecc_len=ecc_len)
 
 
 @dataclass(frozen=True)
@@ -309,16 +315,17 @@ def _symbol(codewords: bytes, version: int, mask: int) -> tuple[bytes, ...]:
     """The module rows of ``version`` holding data codewords ``codewords`` (exactly the
     version's data capacity) with their error correction, under data mask ``mask``."""
     layout = _layout(version, mask)
-    tables = layout.rs_tables
     ecc_len = layout.ecc_len
     ecc = b"".join(
-        reduce(operator.xor, map(list.__getitem__, tables[length - 1::-1],
-                                 codewords[start:start + length]), 0).to_bytes(ecc_len, "big")
-        for start, length in layout.blocks)
+        reduce(operator.xor, map(list.__getitem__, tables, codewords[start:end]),
+               0).to_bytes(ecc_len, "big")
+        for start, end, tables in layout.blocks)
     placed = bytes(layout.interleave(codewords + ecc))
     remainder = layout.data_modules - 8 * len(placed)  # remainder bits are light, then masked
     bits = (int.from_bytes(placed, "big") << remainder) ^ layout.mask_bits
-    flat = "".join(layout.cells(f"{bits:0{layout.data_modules}b}01"))
-    raw = flat.encode("ascii").translate(_BIT_BYTES)
+    # the placed bits as bytes 0/1, then the light and dark module the function
+    # patterns pick from; one itemgetter lays them out in rows
+    placed_bits = f"{bits:0{layout.data_modules}b}01".encode("ascii").translate(_BIT_BYTES)
+    raw = bytes(layout.cells(placed_bits))
     size = layout.size
     return tuple(raw[i:i + size] for i in range(0, size * size, size))
