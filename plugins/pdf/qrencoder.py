@@ -12,6 +12,7 @@ module): about 0.06 ms of CPU for a typical EPC code (120–200 bytes, versions 
 from __future__ import annotations
 
 import operator
+from bisect import bisect_left
 from dataclasses import dataclass
 from functools import cache, reduce
 
@@ -188,10 +189,11 @@ def _layout(version: int, mask: int) -> _Layout:
         put(6, i, int(i % 2 == 0))
         put(i, 6, int(i % 2 == 0))
     centres = _alignment_centres(version)
-    corners = {(6, 6), (6, centres[-1] if centres else 0), (centres[-1] if centres else 0, 6)}
+    last = centres[-1] if centres else 6
+    on_finders = {(6, 6), (6, last), (last, 6)}
     for row in centres:
         for col in centres:
-            if (row, col) not in corners:  # the three that would sit on finders
+            if (row, col) not in on_finders:
                 for r in range(-2, 3):
                     for c in range(-2, 3):
                         put(row + r, col + c, int(max(abs(r), abs(c)) != 1))
@@ -252,12 +254,12 @@ def _layout(version: int, mask: int) -> _Layout:
             blocks.append((start, length))
             start += length
     total = start + ecc_len * len(blocks)
-    if total != data_modules // 8:
+    if total != data_modules // 8:  # a wrong row in _BLOCKS_M, never the data
         raise AssertionError(f"version {version}: block table says {total} codewords, "
                              f"the symbol holds {data_modules // 8}")
     # Codewords go out column by column across the blocks, data then error correction
-    # (§7.6): position k of the result takes codeword ``order[k]`` of the data blocks
-    # laid one after another, then of their error correction laid the same way.
+    # (§7.6): position k of the result takes codeword ``codeword_order[k]`` of the data
+    # blocks laid one after another, then of their error correction laid the same way.
     longest = max(length for _, length in blocks)
     codeword_order = [s + i for i in range(longest) for s, length in blocks if i < length]
     codeword_order += [start + b * ecc_len + i for i in range(ecc_len)
@@ -288,13 +290,19 @@ class QRCode:
 _BIT_BYTES = bytes.maketrans(b"01", b"\x00\x01")
 
 
+_BYTE_CAPACITIES = tuple(byte_capacity(version) for version in range(1, 41))
+
+
 def encode(data: bytes, *, mask: int) -> QRCode:
     """The level-M byte-mode QR code of ``data`` in the smallest version that holds it,
-    with data mask ``mask``. ValueError when more than version 40 holds (2331 bytes)."""
-    version = next((v for v in range(1, 41) if len(data) <= byte_capacity(v)), 0)
-    if not version:
+    with data mask ``mask`` (0–7). ValueError when more than version 40 holds (2331
+    bytes)."""
+    if not 0 <= mask <= 7:
+        raise ValueError(f"a QR data mask is 0 to 7, not {mask}")
+    version = bisect_left(_BYTE_CAPACITIES, len(data)) + 1
+    if version > 40:
         raise ValueError(f"{len(data)} bytes do not fit in a QR code at error correction "
-                         f"M in byte mode (at most {byte_capacity(40)})")
+                         f"M in byte mode (at most {_BYTE_CAPACITIES[-1]})")
     return QRCode(version=version, mask=mask,
                   matrix=_symbol(_data_codewords(data, version), version, mask))
 

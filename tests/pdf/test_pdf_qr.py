@@ -140,6 +140,11 @@ def test_more_than_version_40_holds_is_a_clear_error() -> None:
         encode(b"y" * 2332, mask=QR_MASK)
 
 
+def test_a_data_mask_outside_0_to_7_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="mask is 0 to 7, not 8"):
+        encode(b"y", mask=8)
+
+
 def test_the_epc_payload_cap_fits() -> None:
     assert qr_code("ž" * 165 + "x").version == 13  # 331 bytes, the most epc_payload gives
 
