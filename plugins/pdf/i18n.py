@@ -18,7 +18,7 @@ from typing import Any
 
 from babel import Locale
 from babel.dates import format_date
-from babel.numbers import format_currency, format_decimal
+from babel.numbers import format_currency, format_decimal, parse_pattern
 
 from gateway import PluginError
 
@@ -74,8 +74,12 @@ class Messages:
         self.data = Section(language, data)
         meta = data.get("meta", {})
         self.locale: str = meta.get("locale", "en_IE")
-        # Parsed once: babel would parse the identifier again for every number it formats.
+        # Parsed once: babel would parse the identifier, and each number pattern, again
+        # for every number it formats (a page has about fifty).
         self._locale = Locale.parse(self.locale)
+        self._currency_pattern = self._locale.currency_formats["standard"]
+        self._patterns = {text: parse_pattern(text) for text in
+                          ("#,##0.00", "#,##0.00##", "#,##0.###", "0.##")}
         self.date_format: str = meta.get("date_format", "yyyy-MM-dd")
         self.html_lang: str = meta.get("html_lang", language)
 
@@ -85,25 +89,26 @@ class Messages:
     def money(self, amount: Decimal | None, currency: str) -> str:
         if amount is None:
             return ""
-        return format_currency(amount, currency, locale=self._locale)
+        return format_currency(amount, currency, format=self._currency_pattern,
+                               locale=self._locale)
 
     def amount(self, amount: Decimal | None) -> str:
         """An amount without currency sign, two decimals, for table columns."""
         if amount is None:
             return ""
-        return format_decimal(amount, format="#,##0.00", locale=self._locale)
+        return format_decimal(amount, format=self._patterns["#,##0.00"], locale=self._locale)
 
     def price(self, value: Decimal) -> str:
         """Unit prices keep up to four significant decimals (0,1389 €/kWh)."""
-        return format_decimal(value, format="#,##0.00##", locale=self._locale)
+        return format_decimal(value, format=self._patterns["#,##0.00##"], locale=self._locale)
 
     def quantity(self, value: Decimal) -> str:
-        return format_decimal(value, format="#,##0.###", locale=self._locale)
+        return format_decimal(value, format=self._patterns["#,##0.###"], locale=self._locale)
 
     def percent(self, value: Decimal | None) -> str:
         if value is None:
             return ""
-        return format_decimal(value, format="0.##", locale=self._locale) + "%"
+        return format_decimal(value, format=self._patterns["0.##"], locale=self._locale) + "%"
 
     def date(self, value: dt.date | None) -> str:
         if value is None:
