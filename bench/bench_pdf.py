@@ -27,6 +27,11 @@ each configuration's best run, and the Typst engine's ratio to the weasyprint en
 plain weasyprint is also given round by round (runs next to each other in time).
 
     python3 bench/bench_pdf.py [--invoices 48] [--repeat 1] [--configs typst-1,per-invoice-1]
+                               [--instructions 16]
+
+``--instructions N`` also counts the instructions per invoice of Typst, the weasyprint
+engine and plain weasyprint under callgrind (valgrind): unlike CPU seconds, the count does
+not move with the machine's speed, so the ratio it gives is the same on every run.
 
 Prints a table and writes bench/results/pdf.json.
 """
@@ -41,6 +46,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -203,6 +209,74 @@ def run_one(config: str, count: int) -> dict[str, Any]:
     }
 
 
+COUNTED = ("typst-1", "per-invoice-1", "weasyprint")
+MAX_COUNTED = 44
+
+
+def count_one(config: str, count: int) -> None:
+    """Render 4 invoices to warm up, then ``count`` more, in this process (run under
+    callgrind by :func:`instructions`, which subtracts a run with ``count`` 0)."""
+    from plugins.pdf import batch
+    from plugins.pdf.render import TEMPLATES_DIR, PdfSettings
+
+    if count > MAX_COUNTED:
+        raise SystemExit(f"--instructions takes at most {MAX_COUNTED} invoices")
+    items = invoices(4 + count)
+    if config == "weasyprint":
+        import weasyprint
+
+        renderer = batch._local_renderer()
+        settings = PdfSettings(engine="weasyprint")
+        css = str(TEMPLATES_DIR / "invoice.css")
+        # As in run_one, the yardstick is weasyprint's own work on a finished page: the
+        # pages are made for the same number of invoices in both runs, so they cancel out.
+        pages_html = [renderer.html(inv, lang, settings)
+                      for inv, lang in invoices(4 + MAX_COUNTED)]
+        for html in pages_html[:4 + count]:
+            weasyprint.HTML(string=html, base_url=str(TEMPLATES_DIR)).write_pdf(
+                stylesheets=[css])
+        return
+    settings = PdfSettings(engine="typst" if config.startswith("typst") else "weasyprint")
+    batch.render_many(items[:4], settings=settings, processes=1)
+    if count:
+        batch.render_many(items[4:], settings=settings, processes=1)
+
+
+def instructions(count: int) -> dict[str, Any]:
+    """Instructions per invoice by ``valgrind --tool=callgrind`` (user space, all of the
+    process): the same for the same code and invoices however busy or slow the machine
+    is, unlike CPU seconds. Two runs per configuration, with 0 and ``count`` invoices
+    after the warm-up; the difference divided by ``count``. Slow: callgrind runs the
+    weasyprint engine about 50 times slower than normal."""
+    import re
+
+    if shutil.which("valgrind") is None:
+        raise SystemExit("--instructions needs valgrind (Debian: apt-get install valgrind)")
+
+    def total(config: str, n: int) -> int:
+        done = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                               sys.executable, __file__, "--count-one", config,
+                               "--invoices", str(n)],
+                              capture_output=True, text=True, check=True, cwd=REPO)
+        found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+        if not found:
+            raise SystemExit(f"no instruction count from callgrind:\n{done.stderr[-2000:]}")
+        return int(found.group(1).replace(",", ""))
+
+    from concurrent.futures import ThreadPoolExecutor
+
+    runs = [(config, n) for config in COUNTED for n in (0, count)]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        totals = dict(zip(runs, pool.map(lambda run: total(*run), runs), strict=True))
+    per = {config: (totals[(config, count)] - totals[(config, 0)]) / count
+           for config in COUNTED}
+    out: dict[str, Any] = {"invoices": count,
+                           "per_invoice": {c: round(per[c]) for c in COUNTED}}
+    for peer in ("per-invoice-1", "weasyprint"):
+        out[f"typst_ratio_to_{peer}"] = round(per[peer] / per["typst-1"], 2)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--invoices", type=int, default=48)
@@ -214,10 +288,18 @@ def main() -> None:
     parser.add_argument("--best", choices=("wall", "cpu"), default="wall",
                         help="which run of the repeats to keep: the fastest by wall time "
                         "(quiet machine) or by CPU time (shared, busy machine)")
+    parser.add_argument("--instructions", type=int, default=0, metavar="N",
+                        help="also count instructions per invoice under callgrind (N "
+                        "invoices; for Typst, the weasyprint engine and plain weasyprint): "
+                        "a ratio no machine drift can move; slow (minutes)")
     parser.add_argument("--one", choices=sorted(CONFIGS), help=argparse.SUPPRESS)
+    parser.add_argument("--count-one", choices=COUNTED, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         print(json.dumps(run_one(args.one, args.invoices)))
+        return
+    if args.count_one:
+        count_one(args.count_one, args.invoices)
         return
 
     from plugins.pdf.health import harfbuzz_subset_available
@@ -273,6 +355,15 @@ def main() -> None:
                             "median": round(statistics.median(each), 2)}
             print(f"  against {peer}, round by round: "
                   f"{', '.join(f'{x:.1f}x' for x in each)} (median {statistics.median(each):.1f}x)")
+    counted: dict[str, Any] = {}
+    if args.instructions:
+        counted = instructions(args.instructions)
+        per = counted["per_invoice"]
+        print(f"\ninstructions per invoice (callgrind, {args.instructions} invoices): "
+              + ", ".join(f"{c} {per[c] / 1e6:.1f} M" for c in COUNTED)
+              + f"; Typst {counted['typst_ratio_to_per-invoice-1']}x less than the "
+              f"weasyprint engine, {counted['typst_ratio_to_weasyprint']}x less than plain "
+              "weasyprint")
     load = os.getloadavg()
     print(f"\n{args.invoices} invoices, {os.cpu_count()} CPUs, load average "
           f"{load[0]:.1f} (wall times are only comparable on a quiet machine; CPU ms are "
@@ -286,6 +377,7 @@ def main() -> None:
         "results": results,
         "rounds_cpu_ms_per_invoice": rounds,
         "typst_cpu_ratio_per_round": ratios,
+        "instructions": counted,
     }
     target = REPO / "bench" / "results" / "pdf.json"
     target.parent.mkdir(parents=True, exist_ok=True)
