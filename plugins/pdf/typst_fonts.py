@@ -93,13 +93,12 @@ def font_set() -> Any:
     # Normal width only: the narrow faces share the family name, but no layout of ours uses them.
     sources = sorted({Path(info.path) for info in system
                       if info.family in UNHINTED_FAMILIES and info.stretch == 1.0})
-    cache = cache_dir()
     made: list[str] = []
     for source in sources:
-        try:
-            made.append(str(unhinted_copy(source, cache).parent))
+        try:  # any failure (no home folder, a read-only one): the system's font as it is
+            made.append(str(unhinted_copy(source, cache_dir()).parent))
         except Exception as exc:
             log.warning("pdf: Typst embeds %s with its hinting: no unhinted copy (%s)",
-                        source, exc, extra={"font": str(source), "cache": str(cache)})
+                        source, exc, extra={"font": str(source)})
     return typst.Fonts(include_system_fonts=False, include_embedded_fonts=True,
                        font_paths=list(dict.fromkeys(made)) + folders)
