@@ -331,8 +331,12 @@ def _answer(request: Request, pushed: Pushed, waited: float | None) -> Response:
         status, out = results[0]
         return JSONResponse(out.model_dump(), status_code=status)
     worst = max(s for s, _ in results)
+    # Invoices deferred for lack of time are to be pushed again: say when, as the
+    # refusal of a whole request does.
+    deferred = any(o.status == "deferred" for _, o in results)
     return JSONResponse(PushBatchOut(results=[o for _, o in results]).model_dump(),
-                        status_code=worst if worst >= 400 else 201)
+                        status_code=worst if worst >= 400 else 201,
+                        headers={"Retry-After": "5"} if deferred else None)
 
 
 def _rejected(exc: GatewayError, number: str | None = None) -> PushOut:

@@ -101,6 +101,7 @@ def test_a_batch_starts_no_invoice_after_the_push_time_and_says_which_to_resend(
         with server.client(headers=headers) as api:
             r = api.post("/api/v1/invoices", content=json.dumps(batch).encode())
             assert r.status_code == 503, r.text
+            assert r.headers["Retry-After"] == "5"
             results = r.json()["results"]
             assert [(o["number"], o["status"]) for o in results] == [
                 ("E-D0", "accepted"), ("E-D1", "deferred"), ("E-D2", "deferred")]
@@ -110,6 +111,7 @@ def test_a_batch_starts_no_invoice_after_the_push_time_and_says_which_to_resend(
             assert store.find_invoice(SELLER, "E-D2") is None
             r = api.post("/api/v1/invoices", content=json.dumps(batch).encode())
             assert r.status_code == 201, r.text
+            assert "Retry-After" not in r.headers
             assert [o["status"] for o in r.json()["results"]] == [
                 "unchanged", "accepted", "accepted"]
 
