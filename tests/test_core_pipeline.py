@@ -294,3 +294,27 @@ def test_a_live_workers_lease_is_respected(gw: Gateway, invoice_data: dict[str, 
     live_worker = f"{socket.gethostname()}:{os.getpid()}:busy"
     assert gw.store.claim_delivery(live_worker, 300) is not None
     assert Dispatcher(gw).run().attempted == 0
+
+
+def test_a_gateway_that_fails_to_start_closes_the_store_it_opened(tmp_path: Path) -> None:
+    """An archive that cannot be opened (a bad url here) must not leave the store's
+    connection behind: a service retrying its start would pile them up."""
+    import os
+
+    from gateway.core.config import load_config
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "gateway.toml").write_text('[archive]\nurl = "ftp://example.com/x"\n',
+                                       encoding="utf-8")
+
+    def open_files() -> set[str]:
+        fds = Path("/proc/self/fd")
+        return {os.readlink(fd) for fd in fds.iterdir() if fd.exists()
+                and os.readlink(fd).startswith(str(data))}
+
+    with pytest.raises(ConfigError, match="archive url") as failed:
+        Gateway(load_config(data), get_plugin_manager())
+    assert failed.traceback  # the failed gateway's frame is still alive here
+    assert list(data.glob("*.db")), "the store was opened before the archive"
+    assert open_files() == set()

@@ -93,14 +93,23 @@ class Gateway:
         self.config = config
         self.plugins = plugins or get_plugin_manager()
         self.store: Store = store or open_store(config)
-        self.archive: ArchiveBackend = open_archive(config)
-        limits.configure(config.limits)
-        netguard.configure(config.network)
-        for registry in (self.plugins.formats, self.plugins.channels, self.plugins.sources):
-            for obj in registry:
-                configure = getattr(obj, "configure", None)
-                if callable(configure):
-                    configure(settings=config.plugin_settings(obj.name), data_dir=config.data_dir)
+        try:
+            self.archive: ArchiveBackend = open_archive(config)
+            limits.configure(config.limits)
+            netguard.configure(config.network)
+            for registry in (self.plugins.formats, self.plugins.channels,
+                             self.plugins.sources):
+                for obj in registry:
+                    configure = getattr(obj, "configure", None)
+                    if callable(configure):
+                        configure(settings=config.plugin_settings(obj.name),
+                                  data_dir=config.data_dir)
+        except BaseException:
+            # A gateway that does not start leaves no connection behind (a service that
+            # retries its start would pile them up); a store it was given stays open.
+            if store is None:
+                self.store.close()
+            raise
 
     def close(self) -> None:
         self.store.close()
