@@ -90,9 +90,11 @@ def font_set() -> Any:
                                            include_embedded_fonts=False).fonts()
               if info.path]
     folders = list(dict.fromkeys(str(Path(info.path).parent) for info in system))
-    # Normal width only: the narrow faces share the family name, but no layout of ours uses them.
+    # Normal width only: the narrow faces share the family name, but no layout of ours
+    # uses them. Single-font files only: a collection (.ttc) would need each face copied.
     sources = sorted({Path(info.path) for info in system
-                      if info.family in UNHINTED_FAMILIES and info.stretch == 1.0})
+                      if info.family in UNHINTED_FAMILIES and info.stretch == 1.0
+                      and info.index == 0 and Path(info.path).suffix.lower() == ".ttf"})
     made: list[str] = []
     for source in sources:
         try:  # any failure (no home folder, a read-only one): the system's font as it is
