@@ -66,6 +66,14 @@ class Section(dict[str, Any]):
             return f"[{self._name}.{key}]"
 
 
+# Number patterns do not depend on the language (the locale fills in the symbols):
+# parsed once for all catalogues.
+_AMOUNT = parse_pattern("#,##0.00")
+_PRICE = parse_pattern("#,##0.00##")
+_QUANTITY = parse_pattern("#,##0.###")
+_PERCENT = parse_pattern("0.##")
+
+
 class Messages:
     """The labels and formatting rules of one language."""
 
@@ -74,12 +82,10 @@ class Messages:
         self.data = Section(language, data)
         meta = data.get("meta", {})
         self.locale: str = meta.get("locale", "en_IE")
-        # Parsed once: babel would parse the identifier, and each number pattern, again
+        # Parsed once: babel would parse the identifier, and the currency pattern, again
         # for every number it formats (a page has about fifty).
         self._locale = Locale.parse(self.locale)
         self._currency_pattern = self._locale.currency_formats["standard"]
-        self._patterns = {text: parse_pattern(text) for text in
-                          ("#,##0.00", "#,##0.00##", "#,##0.###", "0.##")}
         self.date_format: str = meta.get("date_format", "yyyy-MM-dd")
         self.html_lang: str = meta.get("html_lang", language)
 
@@ -96,19 +102,19 @@ class Messages:
         """An amount without currency sign, two decimals, for table columns."""
         if amount is None:
             return ""
-        return format_decimal(amount, format=self._patterns["#,##0.00"], locale=self._locale)
+        return format_decimal(amount, format=_AMOUNT, locale=self._locale)
 
     def price(self, value: Decimal) -> str:
         """Unit prices keep up to four significant decimals (0,1389 €/kWh)."""
-        return format_decimal(value, format=self._patterns["#,##0.00##"], locale=self._locale)
+        return format_decimal(value, format=_PRICE, locale=self._locale)
 
     def quantity(self, value: Decimal) -> str:
-        return format_decimal(value, format=self._patterns["#,##0.###"], locale=self._locale)
+        return format_decimal(value, format=_QUANTITY, locale=self._locale)
 
     def percent(self, value: Decimal | None) -> str:
         if value is None:
             return ""
-        return format_decimal(value, format=self._patterns["0.##"], locale=self._locale) + "%"
+        return format_decimal(value, format=_PERCENT, locale=self._locale) + "%"
 
     def date(self, value: dt.date | None) -> str:
         if value is None:
