@@ -207,11 +207,14 @@ class TypstRenderer:
         # The issue date, not the clock: the same invoice gives the same bytes.
         when = dt.datetime.combine(invoice.issue_date, dt.time(), tzinfo=dt.UTC)
         standards = ["a-3b"] if variant == "pdf/a-3b" else []
+        def compile_pdf(**extra: Any) -> Any:
+            return stage.compiler.compile(format="pdf", timestamp=when,
+                                          pdf_standards=standards, **extra)
+
         try:
             with self._lock:  # one compiler per template set, not safe to share
                 if stage.legacy:
-                    output = stage.compiler.compile(sys_inputs=inputs, format="pdf",
-                                                    timestamp=when, pdf_standards=standards)
+                    output = compile_pdf(sys_inputs=inputs)
                 else:
                     stage.put("invoice.json", inputs["invoice"])
                     stage.put("messages.json", inputs["messages"])
@@ -219,12 +222,10 @@ class TypstRenderer:
                     # Most invoices fit on one page: try that first, without counting
                     # pages (see `one-page` in layout.typ), and lay out again if not.
                     stage.put("one-page.txt", "1")
-                    output = stage.compiler.compile(format="pdf", timestamp=when,
-                                                    pdf_standards=standards)
+                    output = compile_pdf()
                     if page_count(output) != 1:
                         stage.put("one-page.txt", "0")
-                        output = stage.compiler.compile(format="pdf", timestamp=when,
-                                                        pdf_standards=standards)
+                        output = compile_pdf()
                 return bytes(output)
         except typst.TypstError as exc:
             hints = "; ".join(getattr(exc, "hints", []) or [])
