@@ -104,10 +104,18 @@ def pytest_configure(config: pytest.Config) -> None:
     copies) in a folder of its own, not in the home of whoever runs the tests; processes
     the tests start inherit it."""
     if not os.environ.get("GATEWAY_TEST_CACHE"):
+        before = os.environ.get("XDG_CACHE_HOME")
         os.environ["GATEWAY_TEST_CACHE"] = tempfile.mkdtemp(prefix="gateway-test-cache-")
         os.environ["XDG_CACHE_HOME"] = os.environ["GATEWAY_TEST_CACHE"]
-        config.add_cleanup(lambda: shutil.rmtree(os.environ.pop("GATEWAY_TEST_CACHE"),
-                                                 ignore_errors=True))
+
+        def restore() -> None:
+            shutil.rmtree(os.environ.pop("GATEWAY_TEST_CACHE"), ignore_errors=True)
+            if before is None:
+                os.environ.pop("XDG_CACHE_HOME", None)
+            else:
+                os.environ["XDG_CACHE_HOME"] = before
+
+        config.add_cleanup(restore)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
