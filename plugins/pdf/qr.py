@@ -77,7 +77,7 @@ def qr_code(payload: str) -> QRCode:
     Our own encoder (:mod:`.qrencoder`): segno, pure Python module by module, took
     ~1.7 ms a code even with the mask fixed, ours a twentieth of that. The symbols are
     segno's module for module but for one thing: segno puts a zero codeword between
-    the terminator and the pad codewords (its issues #123 and #148), ours follows
+    the terminator and the pad codewords (its issue #148), ours follows
     §7.4.10; a reader stops at the terminator, so both read the same."""
     return encode(payload.encode(), mask=QR_MASK)
 

@@ -51,8 +51,8 @@ def standard_codewords(data: bytes, version: int) -> bytes:
 
 def segno_codewords(data: bytes, version: int) -> bytes:
     """The data codewords segno 1.6 writes: after a stream that already ends on a
-    codeword boundary it adds a zero codeword before the pad codewords (segno issues
-    #123 and #148; readers stop at the terminator, so both decode the same)."""
+    codeword boundary it adds a zero codeword before the pad codewords (segno issue
+    #148; readers stop at the terminator, so both decode the same)."""
     stream = standard_codewords(data, version)[:(8 if version < 10 else 16) // 8 + 1
                                                  + len(data)]
     return (stream + b"\0" + bytes([0xEC, 0x11]) * 1200)[:_data_capacity(version)]
